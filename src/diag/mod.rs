@@ -1,0 +1,268 @@
+//! Diagnostics for pipeline files: one error type with source spans, rendered with
+//! file:line:col, the source line, a caret and hints (through `codespan-reporting`).
+//!
+//! Invariants: every span refers to a file registered in the [`SourceMap`] that renders
+//! it; errors accumulate in a [`Diagnostics`] list so a file reports all its problems
+//! at once, never only the first.
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term::{self, termcolor};
+use std::path::{Path, PathBuf};
+
+/// Index of a file in a [`SourceMap`].
+pub type FileId = usize;
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span { file, start, end }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// A source file known to the diagnostics renderer.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Name shown in diagnostics (the path as the user gave it, or `<--set>`).
+    pub name: String,
+    /// Path on disk, if any (used to resolve relative imports).
+    pub path: Option<PathBuf>,
+    pub text: String,
+}
+
+/// All source files of one compilation (the pipeline, its imports, `--set` snippets).
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a file and returns its id.
+    pub fn add(&mut self, name: impl Into<String>, path: Option<&Path>, text: impl Into<String>) -> FileId {
+        self.files.push(SourceFile {
+            name: name.into(),
+            path: path.map(Path::to_path_buf),
+            text: text.into(),
+        });
+        self.files.len() - 1
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id]
+    }
+
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+
+    /// 1-based (line, column) of a byte offset, columns counted in characters.
+    pub fn line_col(&self, span: Span) -> (usize, usize) {
+        let text = &self.files[span.file].text;
+        let offset = span.start.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    /// The source text a span covers.
+    pub fn snippet(&self, span: Span) -> &str {
+        let text = &self.files[span.file].text;
+        let start = span.start.min(text.len());
+        let end = span.end.clamp(start, text.len());
+        &text[start..end]
+    }
+}
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in a pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// Where the problem is (caret), with a short label.
+    pub primary: Option<(Span, String)>,
+    /// Related places ("first defined here").
+    pub secondary: Vec<(Span, String)>,
+    /// Hints and notes, rendered as `= help: …`.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+    }
+
+    /// Attaches the primary location.
+    pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.primary = Some((span, label.into()));
+        self
+    }
+
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.secondary.push((span, label.into()));
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Adds "did you mean `x`?" when a close candidate exists.
+    pub fn with_suggestion<'a>(self, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match did_you_mean(word, candidates) {
+            Some(best) => self.with_note(format!("did you mean `{best}`?")),
+            None => self,
+        }
+    }
+}
+
+/// The closest candidate to `word` by Jaro-Winkler / edit distance, if close enough.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for cand in candidates {
+        let score = strsim::jaro_winkler(word, cand);
+        let edits = strsim::damerau_levenshtein(word, cand);
+        let close = score >= 0.8 || edits <= 2.max(word.len() / 4);
+        if close && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, cand));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+/// An accumulated list of diagnostics; the usual error type of the front end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Renders every diagnostic, without colour (stable for snapshots and logs).
+    pub fn render(&self, sources: &SourceMap) -> String {
+        let mut buf = termcolor::NoColor::new(Vec::new());
+        self.emit(sources, &mut buf);
+        String::from_utf8_lossy(&buf.into_inner()).into_owned()
+    }
+
+    /// Renders to a terminal-aware writer (colours when it supports them).
+    pub fn emit(&self, sources: &SourceMap, out: &mut dyn termcolor::WriteColor) {
+        let mut files = SimpleFiles::new();
+        for f in sources.files() {
+            files.add(f.name.clone(), f.text.clone());
+        }
+        let config = term::Config::default();
+        for d in &self.0 {
+            let mut cs = match d.severity {
+                Severity::Error => CsDiagnostic::error(),
+                Severity::Warning => CsDiagnostic::warning(),
+            }
+            .with_message(&d.message);
+            let mut labels = Vec::new();
+            if let Some((span, label)) = &d.primary {
+                labels.push(Label::primary(span.file, span.start..span.end).with_message(label));
+            }
+            for (span, label) in &d.secondary {
+                labels.push(Label::secondary(span.file, span.start..span.end).with_message(label));
+            }
+            cs = cs.with_labels(labels).with_notes(d.notes.iter().map(|n| format!("help: {n}")).collect());
+            // Rendering only fails on an invalid span; fall back to a plain line then.
+            if term::emit_to_write_style(out, &config, &files, &cs).is_err() {
+                let _ = writeln!(out, "error: {}", d.message);
+            }
+        }
+    }
+}
+
+use std::io::Write as _;
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_file_line_col_and_caret() {
+        let mut sm = SourceMap::new();
+        let f = sm.add("p.sieve", None, "pipeline p {\n  stage a = sfft()\n}\n");
+        let d = Diagnostic::error("unknown stage kind `sfft`")
+            .at(Span::new(f, 25, 29), "not a stage kind")
+            .with_suggestion("sfft", ["sft", "select"]);
+        let out = Diagnostics::from(d).render(&sm);
+        assert!(out.contains("p.sieve:2:13"), "{out}");
+        assert!(out.contains("^^^^"), "{out}");
+        assert!(out.contains("did you mean `sft`?"), "{out}");
+        assert_eq!(sm.line_col(Span::new(f, 25, 29)), (2, 13));
+    }
+
+    #[test]
+    fn suggestion_only_when_close() {
+        assert_eq!(did_you_mean("budgte", ["budget", "band"]).as_deref(), Some("budget"));
+        assert_eq!(did_you_mean("zzzzzz", ["budget", "band"]), None);
+    }
+}

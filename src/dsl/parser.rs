@@ -1,0 +1,1 @@
+//! pest front end (under construction).

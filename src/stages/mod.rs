@@ -1,0 +1,149 @@
+//! The registry of stage kinds, behind one trait: typed parameters, declared input and
+//! output artifact kinds, `validate`, `run`.
+//!
+//! Invariants: a kind's parameter schema is the single source of truth for lowering
+//! (typing, defaults, "did you mean"), for the JSON Schema of the YAML form and for the
+//! stage catalogue; `VERSION` is bumped whenever a kind's output semantics change, which
+//! invalidates its cache entries. Stage bodies call plain libraries (`data`, `model`,
+//! `train`, `eval`, `report`); libraries never know about stages.
+
+pub mod artifact;
+pub mod context;
+pub mod params;
+
+pub use artifact::ArtifactKind;
+pub use context::{InputArtifact, InputSlot, Progress, StageContext};
+pub use params::{ParamSpec, ParamType, Params};
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// How many inputs a slot takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// Exactly one artifact.
+    One,
+    /// Zero or one artifact.
+    Optional,
+    /// One or more artifacts: a whole sweep family and/or several references.
+    Many,
+}
+
+/// A declared input slot of a stage kind (filled by positional arguments, in order).
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub kind: ArtifactKind,
+    pub arity: Arity,
+    pub doc: &'static str,
+}
+
+impl InputSpec {
+    pub const fn one(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
+        InputSpec { name, kind, arity: Arity::One, doc }
+    }
+    pub const fn optional(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
+        InputSpec { name, kind, arity: Arity::Optional, doc }
+    }
+    pub const fn many(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
+        InputSpec { name, kind, arity: Arity::Many, doc }
+    }
+}
+
+/// Error raised by a stage at run time. Stage bodies convert library errors into it;
+/// the executor records it in the stage's log and reports it (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The stage's input data or parameters are unusable (wrong schema, empty, …).
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// Anything else that went wrong while computing.
+    #[error("{0}")]
+    Failed(String),
+    /// The run was interrupted (Ctrl-C); nothing is committed.
+    #[error("cancelled")]
+    Cancelled,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("Arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("Parquet error: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("libtorch error: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type StageResult = Result<(), StageError>;
+
+/// One kind of stage (`synth.arith`, `load`, `sft`, …).
+pub trait StageKind: Send + Sync {
+    /// The dotted name used in pipelines.
+    fn name(&self) -> &'static str;
+    /// Bumped whenever the output for the same inputs and parameters changes.
+    fn version(&self) -> u32;
+    /// One-line description for the catalogue and `--help`.
+    fn doc(&self) -> &'static str;
+    /// Input slots, filled in order by positional arguments.
+    fn inputs(&self) -> Vec<InputSpec>;
+    /// Parameter schema (named arguments).
+    fn params(&self) -> Vec<ParamSpec>;
+    /// The artifact kind this stage produces.
+    fn output(&self) -> ArtifactKind;
+    /// Training-like kinds fold the libtorch version and the device class into their key
+    /// (numerics differ across them).
+    fn device_sensitive(&self) -> bool {
+        false
+    }
+    /// Semantic checks beyond types, run at lowering time. Each error names the
+    /// offending parameter (if one) and says what is wrong.
+    fn validate(&self, _params: &Params) -> Vec<(Option<&'static str>, String)> {
+        Vec::new()
+    }
+    /// Computes the output into `ctx.out_dir()`.
+    fn run(&self, ctx: &StageContext) -> StageResult;
+}
+
+/// All stage kinds, by name.
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn StageKind>>,
+}
+
+impl Registry {
+    fn build() -> Self {
+        let mut kinds: BTreeMap<&'static str, Box<dyn StageKind>> = BTreeMap::new();
+        for k in all_kinds() {
+            let name = k.name();
+            assert!(kinds.insert(name, k).is_none(), "stage kind `{name}` registered twice");
+        }
+        Registry { kinds }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn StageKind> {
+        self.kinds.get(name).map(|b| b.as_ref())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &dyn StageKind> + '_ {
+        self.kinds.values().map(|b| b.as_ref())
+    }
+}
+
+/// The process-wide registry.
+pub fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(Registry::build)
+}
+
+/// Every built-in kind. Each stage module contributes its own list.
+fn all_kinds() -> Vec<Box<dyn StageKind>> {
+    let mut v: Vec<Box<dyn StageKind>> = Vec::new();
+    v.extend(data::kinds());
+    v
+}
+
+pub mod data;

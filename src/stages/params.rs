@@ -1,0 +1,202 @@
+//! Parameter schemas of stage kinds and the resolved parameter map handed to a stage.
+//!
+//! Invariant: after lowering, a [`Params`] holds exactly the kind's declared parameters
+//! (defaults filled in), each already checked against its [`ParamType`]; the typed
+//! getters therefore only fail on a programming error, reported as a stage error.
+
+use super::StageError;
+use crate::value::Value;
+use std::collections::BTreeMap;
+
+/// The type of one parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamType {
+    Int,
+    Float,
+    Str,
+    Bool,
+    /// One of a fixed set of words (`metric = exact_match`); bare names and strings both work.
+    Enum(&'static [&'static str]),
+    /// An int, an inclusive range `a..b`, or a list of ints.
+    IntSet,
+    /// A list whose items have the given type.
+    List(Box<ParamType>),
+    /// A call such as `column("ops")` / `length()` out of the given constructor names, or
+    /// a bare name / string naming one of them without arguments.
+    Call(&'static [&'static str]),
+    /// Any value (the stage validates it).
+    Any,
+}
+
+impl ParamType {
+    /// Human description for diagnostics and docs.
+    pub fn describe(&self) -> String {
+        match self {
+            ParamType::Int => "int".into(),
+            ParamType::Float => "float".into(),
+            ParamType::Str => "string".into(),
+            ParamType::Bool => "bool".into(),
+            ParamType::Enum(words) => format!("one of {}", words.join(" | ")),
+            ParamType::IntSet => "int, range a..b or list of ints".into(),
+            ParamType::List(t) => format!("list of {}", t.describe()),
+            ParamType::Call(c) => format!("one of {}", c.iter().map(|c| format!("{c}(…)")).collect::<Vec<_>>().join(" | ")),
+            ParamType::Any => "any value".into(),
+        }
+    }
+
+    /// Checks and normalises a value: ints widen to floats, words become strings,
+    /// a bare constructor name becomes a call without arguments. Returns a message on
+    /// mismatch.
+    pub fn coerce(&self, v: Value) -> Result<Value, String> {
+        let mismatch = |v: &Value| format!("expected {}, found {} `{}`", self.describe(), v.type_name(), v);
+        match (self, v) {
+            (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
+            (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Value::Int(f as i64)),
+            (ParamType::Float, Value::Int(i)) => Ok(Value::Float(i as f64)),
+            (ParamType::Float, Value::Float(f)) => Ok(Value::Float(f)),
+            (ParamType::Str, Value::Str(s)) => Ok(Value::Str(s)),
+            (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+            (ParamType::Enum(words), Value::Str(s)) => {
+                if words.contains(&s.as_str()) {
+                    Ok(Value::Str(s))
+                } else {
+                    let hint = crate::diag::did_you_mean(&s, words.iter().copied())
+                        .map(|b| format!(" (did you mean `{b}`?)"))
+                        .unwrap_or_default();
+                    Err(format!("expected one of {}, found `{s}`{hint}", words.join(" | ")))
+                }
+            }
+            (ParamType::IntSet, v @ (Value::Int(_) | Value::Range(_))) => {
+                if let Value::Range(r) = &v
+                    && r.start > r.end
+                {
+                    return Err(format!("empty range {}..{} (ranges include both ends)", r.start, r.end));
+                }
+                Ok(v)
+            }
+            (ParamType::IntSet, Value::List(items)) if items.iter().all(|i| matches!(i, Value::Int(_))) => {
+                Ok(Value::List(items))
+            }
+            (ParamType::List(inner), Value::List(items)) => {
+                let items = items.into_iter().map(|i| inner.coerce(i)).collect::<Result<Vec<_>, _>>()?;
+                Ok(Value::List(items))
+            }
+            (ParamType::Call(names), Value::Call(c)) => {
+                if names.contains(&c.call.as_str()) {
+                    Ok(Value::Call(c))
+                } else {
+                    Err(format!("expected one of {}, found `{}(…)`", names.join(" | "), c.call))
+                }
+            }
+            (ParamType::Call(names), Value::Str(s)) if names.contains(&s.as_str()) => {
+                Ok(Value::Call(crate::value::CallValue { call: s, args: Vec::new() }))
+            }
+            (ParamType::Any, v) => Ok(v),
+            (_, v) => Err(mismatch(&v)),
+        }
+    }
+}
+
+/// Declaration of one parameter of a stage kind.
+#[derive(Debug, Clone)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub ty: ParamType,
+    /// `None` = required.
+    pub default: Option<Value>,
+    pub doc: &'static str,
+}
+
+impl ParamSpec {
+    pub fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
+        ParamSpec { name, ty, default: None, doc }
+    }
+
+    pub fn optional(name: &'static str, ty: ParamType, default: Value, doc: &'static str) -> Self {
+        ParamSpec { name, ty, default: Some(default), doc }
+    }
+
+    /// The conventional `seed` parameter: defaults to the pipeline's `seed` variable when
+    /// one is defined, else 0.
+    pub fn seed() -> Self {
+        Self::optional("seed", ParamType::Int, Value::Int(0), "random seed (defaults to the pipeline's `seed` variable)")
+    }
+
+    /// The conventional `device` parameter: defaults to the pipeline's `device` variable
+    /// when one is defined, else `auto` (CUDA when available).
+    pub fn device() -> Self {
+        Self::optional(
+            "device",
+            ParamType::Str,
+            Value::Str("auto".into()),
+            "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)",
+        )
+    }
+}
+
+/// Resolved, type-checked parameters of one stage instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(pub BTreeMap<String, Value>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    fn need(&self, name: &str) -> Result<&Value, StageError> {
+        self.0.get(name).ok_or_else(|| StageError::Failed(format!("internal: parameter `{name}` was not resolved")))
+    }
+
+    fn wrong(name: &str, want: &str, v: &Value) -> StageError {
+        StageError::Failed(format!("internal: parameter `{name}` should be {want}, is {} `{v}`", v.type_name()))
+    }
+
+    pub fn i64(&self, name: &str) -> Result<i64, StageError> {
+        let v = self.need(name)?;
+        v.as_i64().ok_or_else(|| Self::wrong(name, "an int", v))
+    }
+
+    /// A non-negative int as usize, with a clear error if negative.
+    pub fn usize(&self, name: &str) -> Result<usize, StageError> {
+        let i = self.i64(name)?;
+        usize::try_from(i).map_err(|_| StageError::Input(format!("parameter `{name}` must be ≥ 0, got {i}")))
+    }
+
+    pub fn f64(&self, name: &str) -> Result<f64, StageError> {
+        let v = self.need(name)?;
+        v.as_f64().ok_or_else(|| Self::wrong(name, "a number", v))
+    }
+
+    pub fn str(&self, name: &str) -> Result<&str, StageError> {
+        let v = self.need(name)?;
+        v.as_str().ok_or_else(|| Self::wrong(name, "a string", v))
+    }
+
+    pub fn bool(&self, name: &str) -> Result<bool, StageError> {
+        let v = self.need(name)?;
+        v.as_bool().ok_or_else(|| Self::wrong(name, "a bool", v))
+    }
+
+    /// An int set (int, range or list) as its sorted, de-duplicated integers.
+    pub fn int_set(&self, name: &str) -> Result<Vec<i64>, StageError> {
+        let v = self.need(name)?;
+        let mut xs = v.as_int_list().ok_or_else(|| Self::wrong(name, "an int set", v))?;
+        xs.sort_unstable();
+        xs.dedup();
+        Ok(xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coerce_widens_and_checks() {
+        assert_eq!(ParamType::Float.coerce(Value::Int(3)), Ok(Value::Float(3.0)));
+        assert!(ParamType::Int.coerce(Value::Str("x".into())).unwrap_err().contains("expected int"));
+        let e = ParamType::Enum(&["exact_match", "boxed"]).coerce(Value::Str("exact_mach".into())).unwrap_err();
+        assert!(e.contains("did you mean `exact_match`"), "{e}");
+        assert!(ParamType::IntSet.coerce(Value::Range(crate::value::RangeValue { start: 5, end: 2 })).is_err());
+    }
+}

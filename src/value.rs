@@ -1,0 +1,140 @@
+//! Resolved parameter values: what a pipeline expression evaluates to after lowering.
+//!
+//! Invariant: a `Value` is plain data (no spans, no references to stages), so it can be
+//! compared, hashed into cache keys through its canonical JSON form, and handed to stages.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A fully evaluated parameter value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+    /// An inclusive integer range `a..b` (both ends included: `ops = 2..12` means 2 to 12).
+    Range(RangeValue),
+    /// A call such as `column("ops")`: a small constructor understood by one parameter.
+    Call(CallValue),
+}
+
+/// Inclusive integer range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeValue {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A constructor call like `column("ops")` or `quantiles(3)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallValue {
+    pub call: String,
+    pub args: Vec<Value>,
+}
+
+impl Value {
+    /// Short name of the value's type, for diagnostics ("expected int, found string").
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Range(_) => "range",
+            Value::Call(_) => "call",
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Ints widen to floats; nothing else converts.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// A range or a list of ints as the list of its integers.
+    pub fn as_int_list(&self) -> Option<Vec<i64>> {
+        match self {
+            Value::Range(r) => Some((r.start..=r.end).collect()),
+            Value::List(items) => items.iter().map(|v| v.as_i64()).collect(),
+            Value::Int(i) => Some(vec![*i]),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The DSL spelling of the value (used in instance names and explanations).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => {
+                if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+                    write!(f, "{x:.1}")
+                } else {
+                    write!(f, "{x}")
+                }
+            }
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::List(items) => {
+                write!(f, "[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+            Value::Range(r) => write!(f, "{}..{}", r.start, r.end),
+            Value::Call(c) => {
+                write!(f, "{}(", c.call)?;
+                for (i, v) in c.args.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl Value {
+    /// Spelling used inside instance names: strings unquoted (`band=hard`).
+    pub fn coord_string(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
