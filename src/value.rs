@@ -96,13 +96,7 @@ impl fmt::Display for Value {
         match self {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => {
-                if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
-                    write!(f, "{x:.1}")
-                } else {
-                    write!(f, "{x}")
-                }
-            }
+            Value::Float(x) => f.write_str(&float_repr(*x)),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::List(items) => {
                 write!(f, "[")?;
@@ -136,5 +130,31 @@ impl Value {
             Value::Str(s) => s.clone(),
             other => other.to_string(),
         }
+    }
+}
+
+/// The shortest round-tripping spelling of a float that still reads as a float:
+/// `3e-4` rather than `0.0003`, `2.0` rather than `2`.
+fn float_repr(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let plain = format!("{x}");
+    let plain = if plain.contains(['.', 'e']) { plain } else { format!("{plain}.0") };
+    let sci = format!("{x:e}");
+    if sci.len() < plain.len() { sci } else { plain }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_short_and_as_floats() {
+        assert_eq!(Value::Float(3e-4).to_string(), "3e-4");
+        assert_eq!(Value::Float(2.0).to_string(), "2.0");
+        assert_eq!(Value::Float(1.5).to_string(), "1.5");
+        assert_eq!(Value::Float(100000.0).to_string(), "1e5");
+        assert_eq!(Value::Str("a".into()).coord_string(), "a");
     }
 }

@@ -1,1 +1,99 @@
-//! (module under construction)
+//! The intermediate representation: a pipeline after lowering — names resolved, sweeps
+//! expanded into instances, parameters evaluated, typed against their kind's schema and
+//! defaulted, inputs bound to producer instances with artifact kinds checked.
+//!
+//! Invariants: an `ir::Pipeline` is valid by construction (only [`lower()`] builds one);
+//! it is acyclic; every input names an existing instance whose output kind matches the
+//! slot; stages are keyed by instance name so the order of declarations (and the choice
+//! of DSL or YAML) does not matter. Spans are kept for later diagnostics but are not
+//! part of [`Pipeline::canonical`], the form compared across syntaxes and snapshotted.
+
+mod eval;
+mod lower;
+
+pub use lower::{Override, lower};
+
+use crate::diag::Span;
+use crate::stages::{ArtifactKind, Params};
+use crate::value::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A lowered pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    /// Global variables after `--set` overrides.
+    pub vars: BTreeMap<String, Value>,
+    /// Every stage instance, by instance name.
+    pub stages: BTreeMap<String, Stage>,
+}
+
+/// One stage instance (a plain stage, or one cell of a sweep).
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// `subset[budget=256,band=easy]`, or just `subset` outside sweeps.
+    pub instance: String,
+    /// The declared name (`subset`): the family this instance belongs to.
+    pub name: String,
+    /// Sweep coordinates, outermost sweep first.
+    pub coords: Vec<(String, Value)>,
+    pub kind: String,
+    pub params: Params,
+    /// Bound inputs, in the kind's slot order (unbound optional slots omitted).
+    pub inputs: Vec<Input>,
+    pub output: ArtifactKind,
+    /// The `stage` declaration (for diagnostics).
+    pub span: Span,
+}
+
+/// The producers bound to one input slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub slot: String,
+    /// Producer instance names, in instance order.
+    pub sources: Vec<String>,
+}
+
+/// Formats an instance name from a family name and its coordinates.
+pub fn instance_name(name: &str, coords: &[(String, Value)]) -> String {
+    if coords.is_empty() {
+        return name.to_string();
+    }
+    let mut s = format!("{name}[");
+    for (i, (k, v)) in coords.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{k}={}", v.coord_string());
+    }
+    s.push(']');
+    s
+}
+
+impl Pipeline {
+    /// A stable, span-free text form: equal for equivalent DSL and YAML pipelines and
+    /// used by golden snapshots.
+    pub fn canonical(&self) -> String {
+        let mut out = format!("pipeline {}\n", self.name);
+        for (k, v) in &self.vars {
+            let _ = writeln!(out, "  let {k} = {v}");
+        }
+        for st in self.stages.values() {
+            let _ = writeln!(out, "  stage {} : {} -> {}", st.instance, st.kind, st.output);
+            for inp in &st.inputs {
+                let _ = writeln!(out, "    input {} <- {}", inp.slot, inp.sources.join(", "));
+            }
+            for (k, v) in &st.params.0 {
+                let _ = writeln!(out, "    {k} = {v}");
+            }
+        }
+        out
+    }
+
+    /// Instances of one family, in instance order.
+    pub fn family(&self, name: &str) -> impl Iterator<Item = &Stage> + '_ {
+        let name = name.to_string();
+        self.stages.values().filter(move |s| s.name == name)
+    }
+}

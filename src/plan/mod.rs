@@ -1,1 +1,167 @@
-//! (module under construction)
+//! The plan: a sealed petgraph DAG of stage instances built from a checked IR, plus its
+//! renderings (text, Graphviz DOT, Mermaid).
+//!
+//! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic), is
+//! never mutated afterwards, and exposes nodes in a deterministic topological order
+//! (ties broken by instance name) so runs, logs and lock files are stable.
+
+use crate::ir;
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// Index of a node in the plan.
+pub type NodeId = NodeIndex;
+
+/// One stage instance in the DAG.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub stage: ir::Stage,
+}
+
+/// The sealed DAG.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub pipeline: String,
+    graph: DiGraph<Node, ()>,
+    order: Vec<NodeId>,
+    by_instance: HashMap<String, NodeId>,
+}
+
+impl Plan {
+    /// Builds the DAG. The IR is acyclic by construction, so this cannot fail.
+    pub fn build(p: &ir::Pipeline) -> Plan {
+        let mut graph = DiGraph::new();
+        let mut by_instance = HashMap::new();
+        for st in p.stages.values() {
+            let id = graph.add_node(Node { stage: st.clone() });
+            by_instance.insert(st.instance.clone(), id);
+        }
+        for st in p.stages.values() {
+            let to = by_instance[&st.instance];
+            for inp in &st.inputs {
+                for src in &inp.sources {
+                    if let Some(&from) = by_instance.get(src) {
+                        graph.update_edge(from, to, ());
+                    }
+                }
+            }
+        }
+        let order = stable_topo(&graph);
+        Plan { pipeline: p.name.clone(), graph, order, by_instance }
+    }
+
+    /// Nodes in deterministic topological order.
+    pub fn order(&self) -> &[NodeId] {
+        &self.order
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.graph[id]
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    pub fn find(&self, instance: &str) -> Option<NodeId> {
+        self.by_instance.get(instance).copied()
+    }
+
+    /// Direct producers of a node's inputs.
+    pub fn deps(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.graph.neighbors_directed(id, Direction::Incoming)
+    }
+
+    /// Direct consumers of a node's output.
+    pub fn dependents(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.graph.neighbors_directed(id, Direction::Outgoing)
+    }
+
+    /// Instances matching a name: an exact instance name, or every instance of a family.
+    pub fn select(&self, name: &str) -> Vec<NodeId> {
+        if let Some(id) = self.find(name) {
+            return vec![id];
+        }
+        self.order.iter().copied().filter(|&id| self.graph[id].stage.name == name).collect()
+    }
+
+    /// Plain text: one line per stage in run order, with its inputs.
+    pub fn render_text(&self) -> String {
+        let mut out = format!("pipeline {} ({} stages)\n", self.pipeline, self.len());
+        for &id in &self.order {
+            let st = &self.graph[id].stage;
+            let _ = write!(out, "{} = {}", st.instance, st.kind);
+            let inputs: Vec<String> = st.inputs.iter().map(|i| format!("{}: {}", i.slot, i.sources.join(" "))).collect();
+            if !inputs.is_empty() {
+                let _ = write!(out, "  <- {}", inputs.join("; "));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Graphviz DOT.
+    pub fn render_dot(&self) -> String {
+        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n", esc(&self.pipeline));
+        for &id in &self.order {
+            let st = &self.graph[id].stage;
+            let _ = writeln!(out, "  n{} [label=\"{}\\n{}\"];", id.index(), esc(&st.instance), esc(&st.kind));
+        }
+        for e in self.graph.edge_indices() {
+            if let Some((a, b)) = self.graph.edge_endpoints(e) {
+                let _ = writeln!(out, "  n{} -> n{};", a.index(), b.index());
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Mermaid flowchart.
+    pub fn render_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for &id in &self.order {
+            let st = &self.graph[id].stage;
+            let label = format!("{}<br/>{}", st.instance, st.kind).replace('"', "#quot;");
+            let _ = writeln!(out, "  n{}[\"{}\"]", id.index(), label);
+        }
+        for e in self.graph.edge_indices() {
+            if let Some((a, b)) = self.graph.edge_endpoints(e) {
+                let _ = writeln!(out, "  n{} --> n{}", a.index(), b.index());
+            }
+        }
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Kahn's algorithm with a name-ordered ready set: deterministic topological order.
+fn stable_topo(g: &DiGraph<Node, ()>) -> Vec<NodeId> {
+    use std::collections::BTreeSet;
+    let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, Direction::Incoming).count()).collect();
+    let mut ready: BTreeSet<(&str, NodeId)> = g
+        .node_indices()
+        .filter(|n| indeg[n.index()] == 0)
+        .map(|n| (g[n].stage.instance.as_str(), n))
+        .collect();
+    let mut order = Vec::with_capacity(g.node_count());
+    while let Some(first) = ready.pop_first() {
+        let n = first.1;
+        order.push(n);
+        for m in g.neighbors_directed(n, Direction::Outgoing) {
+            indeg[m.index()] -= 1;
+            if indeg[m.index()] == 0 {
+                ready.insert((g[m].stage.instance.as_str(), m));
+            }
+        }
+    }
+    order
+}

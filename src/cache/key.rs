@@ -1,0 +1,157 @@
+//! Cache keys: blake3 over a canonical JSON serialisation of a stage's key material, and
+//! the explanation of why two key materials differ ("parameter lr changed 3e-4 → 1e-4").
+//!
+//! Invariant: the key depends on the *content digests* of the inputs' outputs and on the
+//! producers' sweep coordinates, never on the producers' keys or names — an upstream rerun
+//! that reproduces identical bytes leaves everything downstream cached (early cutoff).
+
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Everything a stage's output may depend on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyMaterial {
+    pub kind: String,
+    /// The kind's `VERSION`.
+    pub version: u32,
+    /// Resolved parameters (seed included).
+    pub params: BTreeMap<String, Value>,
+    /// Bound inputs, in slot order.
+    pub inputs: Vec<KeyInput>,
+    /// Environment that changes numerics (libtorch version, device class) for
+    /// device-sensitive kinds; empty otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// One input slot in the key material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInput {
+    pub slot: String,
+    pub members: Vec<KeyMember>,
+}
+
+/// One input artifact: its producer's coordinates and its output digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyMember {
+    /// Producer's instance name, for explanations only: excluded from the key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coords: Vec<(String, Value)>,
+    pub digest: String,
+}
+
+impl KeyMaterial {
+    /// The cache key: hex blake3 of the canonical serialisation (instance names removed).
+    pub fn key(&self) -> String {
+        let mut canon = self.clone();
+        for inp in &mut canon.inputs {
+            for m in &mut inp.members {
+                m.instance.clear();
+            }
+        }
+        // Struct fields serialise in declaration order and maps are BTreeMaps, so the
+        // JSON text is canonical.
+        let bytes = serde_json::to_vec(&canon).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// Reasons why `self` (new) differs from `old`, most specific first.
+    pub fn explain_change(&self, old: &KeyMaterial) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.kind != old.kind {
+            out.push(format!("stage kind changed {} → {}", old.kind, self.kind));
+            return out;
+        }
+        if self.version != old.version {
+            out.push(format!("kind version bumped {} → {}", old.version, self.version));
+        }
+        let keys: std::collections::BTreeSet<&String> = self.params.keys().chain(old.params.keys()).collect();
+        for k in keys {
+            match (old.params.get(k), self.params.get(k)) {
+                (Some(a), Some(b)) if a != b => out.push(format!("parameter {k} changed {a} → {b}")),
+                (None, Some(b)) => out.push(format!("parameter {k} added ({b})")),
+                (Some(a), None) => out.push(format!("parameter {k} removed (was {a})")),
+                _ => {}
+            }
+        }
+        for inp in &self.inputs {
+            match old.inputs.iter().find(|o| o.slot == inp.slot) {
+                None => out.push(format!("input `{}` added", inp.slot)),
+                Some(o) if o.members.len() != inp.members.len() => out.push(format!(
+                    "input `{}` now has {} artifacts (was {})",
+                    inp.slot,
+                    inp.members.len(),
+                    o.members.len()
+                )),
+                Some(o) => {
+                    let changed: Vec<&str> = inp
+                        .members
+                        .iter()
+                        .zip(&o.members)
+                        .filter(|(a, b)| a.digest != b.digest || a.coords != b.coords)
+                        .map(|(a, _)| a.instance.as_str())
+                        .collect();
+                    if !changed.is_empty() {
+                        let names = if changed.len() > 3 {
+                            format!("{} and {} more", changed[..3].join(", "), changed.len() - 3)
+                        } else {
+                            changed.join(", ")
+                        };
+                        out.push(format!("input `{}` changed ({names})", inp.slot));
+                    }
+                }
+            }
+        }
+        for o in &old.inputs {
+            if !self.inputs.iter().any(|i| i.slot == o.slot) {
+                out.push(format!("input `{}` removed", o.slot));
+            }
+        }
+        let env_keys: std::collections::BTreeSet<&String> = self.env.keys().chain(old.env.keys()).collect();
+        for k in env_keys {
+            let (a, b) = (old.env.get(k), self.env.get(k));
+            if a != b {
+                out.push(format!(
+                    "{k} changed {} → {}",
+                    a.map(String::as_str).unwrap_or("none"),
+                    b.map(String::as_str).unwrap_or("none")
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn km(lr: f64, digest: &str, instance: &str) -> KeyMaterial {
+        KeyMaterial {
+            kind: "sft".into(),
+            version: 1,
+            params: [("lr".to_string(), Value::Float(lr))].into(),
+            inputs: vec![KeyInput {
+                slot: "data".into(),
+                members: vec![KeyMember { instance: instance.into(), coords: vec![], digest: digest.into() }],
+            }],
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn key_ignores_producer_names_but_not_digests() {
+        assert_eq!(km(1e-4, "d1", "a").key(), km(1e-4, "d1", "b").key());
+        assert_ne!(km(1e-4, "d1", "a").key(), km(1e-4, "d2", "a").key());
+        assert_ne!(km(1e-4, "d1", "a").key(), km(3e-4, "d1", "a").key());
+    }
+
+    #[test]
+    fn explains_parameter_and_input_changes() {
+        let why = km(1e-4, "d2", "subset").explain_change(&km(3e-4, "d1", "subset"));
+        assert_eq!(why, vec!["parameter lr changed 3e-4 → 1e-4", "input `data` changed (subset)"]);
+    }
+}

@@ -1,0 +1,131 @@
+//! Evaluation of surface expressions to [`Value`]s in a scope of variables.
+//!
+//! Name resolution rule: a bare name is a variable when one is in scope; otherwise, where
+//! a value is expected directly (a parameter, a list item, a call argument, a selector)
+//! it is a *symbol* and evaluates to the string of its name (`metric = exact_match`).
+//! Inside arithmetic or ranges an unknown name is an error, so typos in `seed + 1` are
+//! caught with a "did you mean".
+
+use crate::diag::Diagnostic;
+use crate::dsl::ast::{BinOp, Expr, ExprKind};
+use crate::value::{CallValue, RangeValue, Value};
+use std::collections::BTreeMap;
+
+/// Variables visible to an expression.
+pub(crate) type Scope = BTreeMap<String, Value>;
+
+/// Names that are stages (so a stage used as a value gets a precise error).
+pub(crate) trait StageNames {
+    fn is_stage(&self, name: &str) -> bool;
+}
+
+/// Evaluates `e` where a value is expected directly (symbols allowed).
+pub(crate) fn eval_value(e: &Expr, scope: &Scope, stages: &dyn StageNames) -> Result<Value, Diagnostic> {
+    eval(e, scope, stages, true)
+}
+
+fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) -> Result<Value, Diagnostic> {
+    match &e.kind {
+        ExprKind::Int(i) => Ok(Value::Int(*i)),
+        ExprKind::Float(f) => Ok(Value::Float(*f)),
+        ExprKind::Str(s) => Ok(Value::Str(s.clone())),
+        ExprKind::Bool(b) => Ok(Value::Bool(*b)),
+        ExprKind::Name(n) => {
+            if let Some(v) = scope.get(n) {
+                Ok(v.clone())
+            } else if stages.is_stage(n) {
+                Err(Diagnostic::error(format!("stage `{n}` used as a value"))
+                    .at(e.span, "a stage output, not a value")
+                    .with_note("stage outputs are inputs: pass them as positional arguments before the named parameters"))
+            } else if allow_symbol {
+                Ok(Value::Str(n.clone()))
+            } else {
+                Err(Diagnostic::error(format!("undefined variable `{n}`"))
+                    .at(e.span, "not defined")
+                    .with_suggestion(n, scope.keys().map(String::as_str)))
+            }
+        }
+        ExprKind::Index { base, .. } => Err(Diagnostic::error(format!("stage reference `{}[…]` used as a value", base.name))
+            .at(e.span, "a stage output, not a value")
+            .with_note("stage outputs are inputs: pass them as positional arguments before the named parameters")),
+        ExprKind::List(items) => {
+            let vals = items.iter().map(|i| eval(i, scope, stages, true)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::List(vals))
+        }
+        ExprKind::Range(a, b) => {
+            let (va, vb) = (eval(a, scope, stages, false)?, eval(b, scope, stages, false)?);
+            match (as_int(&va), as_int(&vb)) {
+                (Some(start), Some(end)) => Ok(Value::Range(RangeValue { start, end })),
+                _ => Err(Diagnostic::error(format!(
+                    "range bounds must be integers, found {} and {}",
+                    va.type_name(),
+                    vb.type_name()
+                ))
+                .at(e.span, "here")),
+            }
+        }
+        ExprKind::Neg(inner) => match eval(inner, scope, stages, false)? {
+            Value::Int(i) => i
+                .checked_neg()
+                .map(Value::Int)
+                .ok_or_else(|| Diagnostic::error("integer overflow").at(e.span, "here")),
+            Value::Float(f) => Ok(Value::Float(-f)),
+            v => Err(Diagnostic::error(format!("cannot negate a {}", v.type_name())).at(e.span, "here")),
+        },
+        ExprKind::Binary(op, a, b) => {
+            let (va, vb) = (eval(a, scope, stages, false)?, eval(b, scope, stages, false)?);
+            binary(*op, va, vb).map_err(|msg| Diagnostic::error(msg).at(e.span, "in this expression"))
+        }
+        ExprKind::Call { func, args } => {
+            let args = args.iter().map(|a| eval(a, scope, stages, true)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::Call(CallValue { call: func.name.clone(), args }))
+        }
+    }
+}
+
+/// Floats with an integral value count as ints for ranges (`2.0..4` is odd but harmless).
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
+    use Value::*;
+    let sym = match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+    };
+    let overflow = || format!("integer overflow in `{sym}`");
+    match (op, a, b) {
+        (BinOp::Div, x, y) if y.as_f64() == Some(0.0) && x.as_f64().is_some() => Err("division by zero".into()),
+        // `/` always yields a float (an integral float is accepted where an int is expected).
+        (BinOp::Div, x, y) if x.as_f64().is_some() && y.as_f64().is_some() => {
+            Ok(Float(x.as_f64().unwrap_or(0.0) / y.as_f64().unwrap_or(1.0)))
+        }
+        (op, Int(x), Int(y)) => match op {
+            BinOp::Add => x.checked_add(y).map(Int).ok_or_else(overflow),
+            BinOp::Sub => x.checked_sub(y).map(Int).ok_or_else(overflow),
+            BinOp::Mul => x.checked_mul(y).map(Int).ok_or_else(overflow),
+            BinOp::Div => unreachable!("handled above"),
+        },
+        (op, x @ (Int(_) | Float(_)), y @ (Int(_) | Float(_))) => {
+            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            Ok(Float(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                BinOp::Div => x / y,
+            }))
+        }
+        (BinOp::Add, Str(x), Str(y)) => Ok(Str(x + &y)),
+        (BinOp::Add, List(mut x), List(y)) => {
+            x.extend(y);
+            Ok(List(x))
+        }
+        (_, x, y) => Err(format!("cannot apply `{sym}` to {} and {}", x.type_name(), y.type_name())),
+    }
+}

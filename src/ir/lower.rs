@@ -1,0 +1,773 @@
+//! Lowering: surface AST → checked IR. Every semantic check happens here, once:
+//! name resolution, `--set` overrides, sweep expansion, parameter typing and defaults
+//! against each kind's schema, input binding with artifact-kind checks, cycles.
+//!
+//! Errors accumulate (all problems of a file are reported together, de-duplicated across
+//! the instances of a sweep), each pointing at the offending text with a hint.
+
+use super::eval::{Scope, StageNames, eval_value};
+use super::{Input, Pipeline, Stage, instance_name};
+use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
+use crate::dsl::ast::{self, Expr, ExprKind, Item};
+use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
+use crate::value::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A `--set` override from the command line; `value` was parsed from its own source file.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// `seed` (a variable) or `tuned.lr` (a parameter of every instance of stage `tuned`).
+    pub key: String,
+    pub value: Expr,
+    /// Span of the whole `--set` argument (for "unknown variable" errors).
+    pub span: Span,
+}
+
+/// Variables a pipeline may set with `--set` without declaring them: stage kinds use them
+/// as defaults for their `seed` / `device` parameters.
+const CONVENTIONAL_VARS: &[&str] = &["seed", "device"];
+
+/// One `stage` declaration with the sweeps enclosing it (outermost first).
+struct Decl<'a> {
+    stage: &'a ast::StageDecl,
+    sweeps: Vec<&'a ast::Sweep>,
+}
+
+/// One cell of a sweep: its coordinates and the scope its body is evaluated in.
+#[derive(Clone)]
+struct Binding {
+    coords: Vec<(String, Value)>,
+    scope: Scope,
+}
+
+struct Lowerer<'a> {
+    diags: Vec<Diagnostic>,
+    seen: HashSet<(String, Option<(usize, usize, usize)>)>,
+    decls: Vec<Decl<'a>>,
+    by_name: HashMap<String, usize>,
+    /// Bindings of each decl's instances, in declaration (product) order.
+    bindings: Vec<Vec<Binding>>,
+}
+
+impl StageNames for HashMap<String, usize> {
+    fn is_stage(&self, name: &str) -> bool {
+        self.contains_key(name)
+    }
+}
+
+/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
+pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagnostics> {
+    let mut l = Lowerer { diags: Vec::new(), seen: HashSet::new(), decls: Vec::new(), by_name: HashMap::new(), bindings: Vec::new() };
+    let name = match &file.name {
+        Some(n) => n.name.clone(),
+        None => {
+            l.error(Diagnostic::error("missing pipeline name").at(Span::new(file.span.file, 0, 0), "here").with_note(
+                "start the file with `pipeline NAME { … }` (DSL) or a `pipeline: NAME` key (YAML)",
+            ));
+            String::from("unnamed")
+        }
+    };
+
+    l.collect(&file.items, &mut Vec::new());
+    let (var_overrides, param_overrides) = l.split_overrides(overrides);
+    let globals = l.eval_globals(&file.items, &var_overrides);
+    l.expand_sweeps(&globals);
+    let stages = l.instantiate(&param_overrides);
+    if l.diags.is_empty() {
+        l.check_cycles(&stages);
+    }
+    if l.diags.is_empty() {
+        Ok(Pipeline { name, vars: globals, stages })
+    } else {
+        Err(Diagnostics(l.diags))
+    }
+}
+
+impl<'a> Lowerer<'a> {
+    fn error(&mut self, d: Diagnostic) {
+        let key = (d.message.clone(), d.primary.as_ref().map(|(s, _)| (s.file, s.start, s.end)));
+        if self.seen.insert(key) {
+            self.diags.push(d);
+        }
+    }
+
+    /// Gathers stage declarations (with their sweep nesting) and checks name clashes.
+    fn collect(&mut self, items: &'a [Item], sweeps: &mut Vec<&'a ast::Sweep>) {
+        for item in items {
+            match item {
+                Item::Stage(s) => {
+                    if let Some(&prev) = self.by_name.get(&s.name.name) {
+                        let first = self.decls[prev].stage.name.span;
+                        self.error(
+                            Diagnostic::error(format!("stage `{}` is defined twice", s.name.name))
+                                .at(s.name.span, "redefined here")
+                                .with_secondary(first, "first defined here"),
+                        );
+                        continue;
+                    }
+                    self.by_name.insert(s.name.name.clone(), self.decls.len());
+                    self.decls.push(Decl { stage: s, sweeps: sweeps.clone() });
+                }
+                Item::Sweep(sw) => {
+                    sweeps.push(sw);
+                    self.collect(&sw.body, sweeps);
+                    sweeps.pop();
+                }
+                Item::Let(_) | Item::Import(_) => {}
+            }
+        }
+    }
+
+    fn split_overrides<'o>(&mut self, overrides: &'o [Override]) -> (HashMap<String, &'o Override>, Vec<&'o Override>) {
+        let mut vars = HashMap::new();
+        let mut params = Vec::new();
+        for o in overrides {
+            if o.key.contains('.') {
+                params.push(o);
+            } else {
+                vars.insert(o.key.clone(), o);
+            }
+        }
+        (vars, params)
+    }
+
+    /// Evaluates top-level `let`s in order, applying variable overrides.
+    fn eval_globals(&mut self, items: &[Item], overrides: &HashMap<String, &Override>) -> Scope {
+        let mut scope = Scope::new();
+        let mut defined: HashMap<String, Span> = HashMap::new();
+        for item in items {
+            let Item::Let(l) = item else { continue };
+            if let Some(prev) = defined.get(&l.name.name) {
+                self.error(
+                    Diagnostic::error(format!("variable `{}` is defined twice", l.name.name))
+                        .at(l.name.span, "redefined here")
+                        .with_secondary(*prev, "first defined here"),
+                );
+                continue;
+            }
+            defined.insert(l.name.name.clone(), l.name.span);
+            if self.by_name.contains_key(&l.name.name) {
+                self.error(
+                    Diagnostic::error(format!("`{}` names both a variable and a stage", l.name.name))
+                        .at(l.name.span, "variable declared here")
+                        .with_note("rename one of them"),
+                );
+            }
+            let expr = overrides.get(&l.name.name).map(|o| &o.value).unwrap_or(&l.value);
+            match eval_value(expr, &scope, &self.by_name) {
+                Ok(v) => {
+                    scope.insert(l.name.name.clone(), v);
+                }
+                Err(d) => self.error(d),
+            }
+        }
+        for (name, o) in overrides {
+            if defined.contains_key(name) {
+                continue;
+            }
+            if CONVENTIONAL_VARS.contains(&name.as_str()) {
+                match eval_value(&o.value, &scope, &self.by_name) {
+                    Ok(v) => {
+                        scope.insert(name.clone(), v);
+                    }
+                    Err(d) => self.error(d),
+                }
+            } else {
+                let known: Vec<&str> = defined.keys().map(String::as_str).chain(CONVENTIONAL_VARS.iter().copied()).collect();
+                self.error(
+                    Diagnostic::error(format!("--set: unknown variable `{name}`"))
+                        .at(o.span, "not a variable of this pipeline")
+                        .with_suggestion(name, known)
+                        .with_note("use `--set STAGE.PARAM=VALUE` to override a stage parameter"),
+                );
+            }
+        }
+        scope
+    }
+
+    /// Computes the bindings of every declaration (one per instance).
+    fn expand_sweeps(&mut self, globals: &Scope) {
+        // Bindings per sweep, keyed by the sweep's address: each sweep is expanded once.
+        let mut memo: HashMap<*const ast::Sweep, Vec<Binding>> = HashMap::new();
+        let root = vec![Binding { coords: Vec::new(), scope: globals.clone() }];
+        for i in 0..self.decls.len() {
+            let sweeps = self.decls[i].sweeps.clone();
+            let mut current = root.clone();
+            for sw in &sweeps {
+                let key = *sw as *const ast::Sweep;
+                current = match memo.get(&key) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = self.expand_one(sw, &current);
+                        memo.insert(key, b.clone());
+                        b
+                    }
+                };
+            }
+            self.bindings.push(current);
+        }
+    }
+
+    /// Expands one sweep inside each binding of its parent.
+    fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding]) -> Vec<Binding> {
+        let mut out = Vec::new();
+        let mut names = HashSet::new();
+        for v in &sw.vars {
+            if !names.insert(v.name.name.as_str()) {
+                self.error(
+                    Diagnostic::error(format!("sweep variable `{}` appears twice in one sweep", v.name.name))
+                        .at(v.name.span, "repeated here"),
+                );
+                return Vec::new();
+            }
+            if self.by_name.contains_key(&v.name.name) {
+                self.error(
+                    Diagnostic::error(format!("sweep variable `{}` has the name of a stage", v.name.name))
+                        .at(v.name.span, "rename this variable"),
+                );
+                return Vec::new();
+            }
+        }
+        for parent in parents {
+            if let Some(v) = sw.vars.iter().find(|v| parent.coords.iter().any(|(k, _)| *k == v.name.name)) {
+                self.error(
+                    Diagnostic::error(format!("sweep variable `{}` is already swept by an enclosing sweep", v.name.name))
+                        .at(v.name.span, "shadows the outer sweep variable"),
+                );
+                return Vec::new();
+            }
+            let mut cells = vec![parent.clone()];
+            for var in &sw.vars {
+                let Some(values) = self.sweep_values(var, &parent.scope) else { return Vec::new() };
+                let mut next = Vec::with_capacity(cells.len() * values.len());
+                for cell in &cells {
+                    for val in &values {
+                        let mut c = cell.clone();
+                        c.coords.push((var.name.name.clone(), val.clone()));
+                        c.scope.insert(var.name.name.clone(), val.clone());
+                        next.push(c);
+                    }
+                }
+                cells = next;
+            }
+            // Sweep-local lets, evaluated per cell in order.
+            for cell in &mut cells {
+                for item in &sw.body {
+                    if let Item::Let(l) = item {
+                        match eval_value(&l.value, &cell.scope, &self.by_name) {
+                            Ok(v) => {
+                                cell.scope.insert(l.name.name.clone(), v);
+                            }
+                            Err(d) => self.error(d),
+                        }
+                    }
+                }
+            }
+            out.extend(cells);
+        }
+        out
+    }
+
+    /// The values a sweep variable takes: a non-empty list (or range) of distinct scalars.
+    fn sweep_values(&mut self, var: &ast::SweepVar, scope: &Scope) -> Option<Vec<Value>> {
+        let v = match eval_value(&var.values, scope, &self.by_name) {
+            Ok(v) => v,
+            Err(d) => {
+                self.error(d);
+                return None;
+            }
+        };
+        let values = match v {
+            Value::List(items) => items,
+            Value::Range(r) => (r.start..=r.end).map(Value::Int).collect(),
+            other => {
+                self.error(
+                    Diagnostic::error(format!("a sweep needs a list of values, found {} `{other}`", other.type_name()))
+                        .at(var.values.span, "not a list")
+                        .with_note(format!("write e.g. `sweep {} in [1, 2, 3]` or a range `1..3`", var.name.name)),
+                );
+                return None;
+            }
+        };
+        if values.is_empty() {
+            self.error(
+                Diagnostic::error(format!("sweep variable `{}` has no values", var.name.name))
+                    .at(var.values.span, "empty"),
+            );
+            return None;
+        }
+        let mut seen = HashSet::new();
+        for v in &values {
+            if matches!(v, Value::List(_) | Value::Range(_) | Value::Call(_)) {
+                self.error(
+                    Diagnostic::error(format!("sweep values must be numbers, strings or bools, found {} `{v}`", v.type_name()))
+                        .at(var.values.span, "here"),
+                );
+                return None;
+            }
+            if !seen.insert(v.coord_string()) {
+                self.error(
+                    Diagnostic::error(format!("sweep variable `{}` lists the value `{}` twice", var.name.name, v.coord_string()))
+                        .at(var.values.span, "duplicate value"),
+                );
+                return None;
+            }
+        }
+        Some(values)
+    }
+
+    /// Builds every instance: parameters, inputs, defaults, validation.
+    fn instantiate(&mut self, param_overrides: &[&Override]) -> BTreeMap<String, Stage> {
+        let overrides = self.check_param_overrides(param_overrides);
+        let mut stages = BTreeMap::new();
+        for di in 0..self.decls.len() {
+            let decl = self.decls[di].stage;
+            let Some(kind) = registry().get(&decl.kind.name) else {
+                let hint = did_you_mean(&decl.kind.name, registry().names());
+                let mut d = Diagnostic::error(format!("unknown stage kind `{}`", decl.kind.name))
+                    .at(decl.kind.span, "not a stage kind");
+                d = match hint {
+                    Some(h) => d.with_note(format!("did you mean `{h}`?")),
+                    None => d.with_note("run `sieve stages` for the list of stage kinds"),
+                };
+                self.error(d);
+                continue;
+            };
+            for bi in 0..self.bindings[di].len() {
+                let binding = self.bindings[di][bi].clone();
+                let instance = instance_name(&decl.name.name, &binding.coords);
+                let params = self.params(decl, kind, &binding, overrides.get(decl.name.name.as_str()));
+                let inputs = self.inputs(decl, kind, &binding);
+                if let (Some(params), Some(inputs)) = (params, inputs) {
+                    stages.insert(
+                        instance.clone(),
+                        Stage {
+                            instance,
+                            name: decl.name.name.clone(),
+                            coords: binding.coords.clone(),
+                            kind: kind.name().to_string(),
+                            params,
+                            inputs,
+                            output: kind.output(),
+                            span: decl.span,
+                        },
+                    );
+                }
+            }
+        }
+        stages
+    }
+
+    /// Checks `--set STAGE.PARAM=…` targets once; returns them grouped by stage.
+    fn check_param_overrides<'o>(&mut self, overrides: &[&'o Override]) -> HashMap<&'o str, Vec<(&'o str, &'o Override)>> {
+        let mut out: HashMap<&str, Vec<(&str, &Override)>> = HashMap::new();
+        for o in overrides {
+            let (stage, param) = o.key.split_once('.').unwrap_or((o.key.as_str(), ""));
+            let Some(&di) = self.by_name.get(stage) else {
+                let names: Vec<String> = self.by_name.keys().cloned().collect();
+                self.error(
+                    Diagnostic::error(format!("--set: unknown stage `{stage}`"))
+                        .at(o.span, "no stage of this name")
+                        .with_suggestion(stage, names.iter().map(String::as_str)),
+                );
+                continue;
+            };
+            let kind_name = &self.decls[di].stage.kind.name;
+            if let Some(kind) = registry().get(kind_name)
+                && !kind.params().iter().any(|p| p.name == param)
+            {
+                let params = kind.params();
+                self.error(
+                    Diagnostic::error(format!("--set: stage `{stage}` ({kind_name}) has no parameter `{param}`"))
+                        .at(o.span, "unknown parameter")
+                        .with_suggestion(param, params.iter().map(|p| p.name)),
+                );
+                continue;
+            }
+            out.entry(stage).or_default().push((param, o));
+        }
+        out
+    }
+
+    fn params(
+        &mut self,
+        decl: &ast::StageDecl,
+        kind: &dyn StageKind,
+        binding: &Binding,
+        overrides: Option<&Vec<(&str, &Override)>>,
+    ) -> Option<Params> {
+        let specs = kind.params();
+        let mut ok = true;
+        let mut values: BTreeMap<String, Value> = BTreeMap::new();
+        let mut given: HashMap<&str, Span> = HashMap::new();
+        for arg in &decl.params {
+            let Some(spec) = specs.iter().find(|s| s.name == arg.name.name) else {
+                let mut d = Diagnostic::error(format!("unknown parameter `{}` for `{}`", arg.name.name, kind.name()))
+                    .at(arg.name.span, "unknown parameter");
+                d = match did_you_mean(&arg.name.name, specs.iter().map(|s| s.name)) {
+                    Some(h) => d.with_note(format!("did you mean `{h}`?")),
+                    None => d.with_note(format!(
+                        "`{}` takes: {}",
+                        kind.name(),
+                        specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                self.error(d);
+                ok = false;
+                continue;
+            };
+            if let Some(prev) = given.insert(spec.name, arg.name.span) {
+                self.error(
+                    Diagnostic::error(format!("parameter `{}` given twice", spec.name))
+                        .at(arg.name.span, "repeated here")
+                        .with_secondary(prev, "first given here"),
+                );
+                ok = false;
+                continue;
+            }
+            let expr = overrides
+                .and_then(|os| os.iter().find(|(p, _)| *p == spec.name))
+                .map(|(_, o)| &o.value)
+                .unwrap_or(&arg.value);
+            ok &= self.typed(spec, expr, binding, kind, &mut values);
+        }
+        // Overrides of parameters the declaration left out.
+        for (p, o) in overrides.into_iter().flatten() {
+            if !given.contains_key(p)
+                && let Some(spec) = specs.iter().find(|s| s.name == *p)
+            {
+                given.insert(spec.name, o.span);
+                ok &= self.typed(spec, &o.value, binding, kind, &mut values);
+            }
+        }
+        for spec in &specs {
+            if values.contains_key(spec.name) || given.contains_key(spec.name) {
+                continue;
+            }
+            let conventional = matches!(spec.name, "seed" | "device").then(|| binding.scope.get(spec.name)).flatten();
+            match (conventional, &spec.default) {
+                (Some(v), _) => match spec.ty.coerce(v.clone()) {
+                    Ok(v) => {
+                        values.insert(spec.name.to_string(), v);
+                    }
+                    Err(msg) => {
+                        self.error(
+                            Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name))
+                                .at(decl.name.span, format!("used as the default `{}` of this stage", spec.name)),
+                        );
+                        ok = false;
+                    }
+                },
+                (None, Some(d)) => {
+                    values.insert(spec.name.to_string(), d.clone());
+                }
+                (None, None) => {
+                    self.error(
+                        Diagnostic::error(format!("missing required parameter `{}` for `{}`", spec.name, kind.name()))
+                            .at(decl.kind.span, format!("`{}` is required", spec.name))
+                            .with_note(format!("`{}`: {} — {}", spec.name, spec.ty.describe(), spec.doc)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let params = Params(values);
+        let problems = kind.validate(&params);
+        for (param, msg) in problems {
+            let span = param
+                .and_then(|p| decl.params.iter().find(|a| a.name.name == p).map(|a| a.value.span))
+                .unwrap_or(decl.kind.span);
+            let label = param.map(|p| format!("invalid `{p}`")).unwrap_or_else(|| "invalid parameters".into());
+            self.error(Diagnostic::error(format!("`{}`: {msg}", decl.name.name)).at(span, label));
+            ok = false;
+        }
+        ok.then_some(params)
+    }
+
+    /// Evaluates and type-checks one parameter value.
+    fn typed(
+        &mut self,
+        spec: &ParamSpec,
+        expr: &Expr,
+        binding: &Binding,
+        kind: &dyn StageKind,
+        values: &mut BTreeMap<String, Value>,
+    ) -> bool {
+        match eval_value(expr, &binding.scope, &self.by_name) {
+            Ok(v) => match spec.ty.coerce(v) {
+                Ok(v) => {
+                    values.insert(spec.name.to_string(), v);
+                    true
+                }
+                Err(msg) => {
+                    self.error(
+                        Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
+                            .at(expr.span, "wrong type")
+                            .with_note(format!("`{}`: {}", spec.name, spec.doc)),
+                    );
+                    false
+                }
+            },
+            Err(d) => {
+                self.error(d);
+                false
+            }
+        }
+    }
+
+    /// Binds positional arguments to the kind's input slots.
+    fn inputs(&mut self, decl: &ast::StageDecl, kind: &dyn StageKind, binding: &Binding) -> Option<Vec<Input>> {
+        let specs = kind.inputs();
+        let mut ok = true;
+        let mut bound: Vec<(InputSpec, Vec<String>, Span)> = Vec::new();
+        for (i, arg) in decl.inputs.iter().enumerate() {
+            let spec = match specs.get(i) {
+                Some(s) => s.clone(),
+                None => match specs.last() {
+                    Some(last) if last.arity == Arity::Many && !specs.is_empty() => last.clone(),
+                    _ => {
+                        self.error(
+                            Diagnostic::error(format!(
+                                "`{}` takes {} input{}, found {}",
+                                kind.name(),
+                                specs.len(),
+                                if specs.len() == 1 { "" } else { "s" },
+                                decl.inputs.len()
+                            ))
+                            .at(arg.span, "extra input")
+                            .with_note(input_signature(kind)),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            let Some(sources) = self.resolve_ref(arg, binding, &spec, kind) else {
+                ok = false;
+                continue;
+            };
+            match bound.iter_mut().find(|(s, _, _)| s.name == spec.name) {
+                Some((_, srcs, _)) => srcs.extend(sources),
+                None => bound.push((spec, sources, arg.span)),
+            }
+        }
+        for spec in &specs {
+            if spec.arity != Arity::Optional && !bound.iter().any(|(s, _, _)| s.name == spec.name) {
+                self.error(
+                    Diagnostic::error(format!("`{}` is missing its input `{}` ({})", kind.name(), spec.name, spec.kind))
+                        .at(decl.kind.span, format!("needs a {} input", spec.kind))
+                        .with_note(input_signature(kind)),
+                );
+                ok = false;
+            }
+        }
+        for (spec, sources, span) in &bound {
+            if matches!(spec.arity, Arity::One | Arity::Optional) && sources.len() != 1 {
+                self.error(
+                    Diagnostic::error(format!(
+                        "input `{}` of `{}` takes one {}, but this reference is a family of {} instances",
+                        spec.name,
+                        kind.name(),
+                        spec.kind,
+                        sources.len()
+                    ))
+                    .at(*span, "several instances")
+                    .with_note("pick one instance, e.g. `name[var=value]`, or move this stage into the sweep"),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| bound.into_iter().map(|(s, sources, _)| Input { slot: s.name.to_string(), sources }).collect())
+    }
+
+    /// Resolves a reference (`name` or `name[var=value,…]`) to producer instances,
+    /// aligning on sweep variables shared with the consumer.
+    fn resolve_ref(&mut self, arg: &Expr, binding: &Binding, spec: &InputSpec, kind: &dyn StageKind) -> Option<Vec<String>> {
+        let (base, selectors): (&ast::Ident, &[(ast::Ident, Expr)]) = match &arg.kind {
+            ExprKind::Name(n) => {
+                // A bare name: reuse the Index path with no selectors.
+                let ident = ast::Ident { name: n.clone(), span: arg.span };
+                return self.resolve_named(&ident, &[], arg.span, binding, spec, kind);
+            }
+            ExprKind::Index { base, selectors } => (base, selectors),
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("input of `{}` must be a stage reference", kind.name()))
+                        .at(arg.span, "not a stage name")
+                        .with_note("positional arguments are stage outputs; parameters are written `name = value`"),
+                );
+                return None;
+            }
+        };
+        self.resolve_named(base, selectors, arg.span, binding, spec, kind)
+    }
+
+    fn resolve_named(
+        &mut self,
+        base: &ast::Ident,
+        selectors: &[(ast::Ident, Expr)],
+        span: Span,
+        binding: &Binding,
+        spec: &InputSpec,
+        kind: &dyn StageKind,
+    ) -> Option<Vec<String>> {
+        let Some(&pi) = self.by_name.get(&base.name) else {
+            let mut d = Diagnostic::error(format!("undefined stage `{}`", base.name)).at(base.span, "no stage of this name");
+            if binding.scope.contains_key(&base.name) {
+                d = d.with_note(format!("`{}` is a variable; inputs must be stages", base.name));
+            } else {
+                let names: Vec<String> = self.by_name.keys().cloned().collect();
+                d = d.with_suggestion(&base.name, names.iter().map(String::as_str));
+            }
+            self.error(d);
+            return None;
+        };
+        let producer = self.decls[pi].stage;
+        if let Some(pk) = registry().get(&producer.kind.name)
+            && pk.output() != spec.kind
+        {
+            self.error(
+                Diagnostic::error(format!(
+                    "input `{}` of `{}` expects a {}, but `{}` produces a {}",
+                    spec.name,
+                    kind.name(),
+                    spec.kind,
+                    base.name,
+                    pk.output()
+                ))
+                .at(span, format!("a {}", pk.output()))
+                .with_secondary(producer.name.span, format!("`{}` is a {} stage", base.name, producer.kind.name))
+                .with_note(input_signature(kind)),
+            );
+            return None;
+        }
+        let family = self.bindings[pi].clone();
+        let vars: Vec<String> =
+            family.first().map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        let mut wanted: Vec<(String, Value)> = Vec::new();
+        for (sel, e) in selectors {
+            if !vars.contains(&sel.name) {
+                let msg = if vars.is_empty() {
+                    format!("`{}` is not swept; it has no variable `{}`", base.name, sel.name)
+                } else {
+                    format!("`{}` is swept over {}, not `{}`", base.name, vars.join(", "), sel.name)
+                };
+                self.error(
+                    Diagnostic::error(msg)
+                        .at(sel.span, "unknown sweep variable")
+                        .with_suggestion(&sel.name, vars.iter().map(String::as_str)),
+                );
+                return None;
+            }
+            match eval_value(e, &binding.scope, &self.by_name) {
+                Ok(v) => wanted.push((sel.name.clone(), v)),
+                Err(d) => {
+                    self.error(d);
+                    return None;
+                }
+            }
+        }
+        // Implicit alignment: a variable the consumer is also swept over must match.
+        for (k, v) in &binding.coords {
+            if vars.contains(k) && !wanted.iter().any(|(w, _)| w == k) {
+                wanted.push((k.clone(), v.clone()));
+            }
+        }
+        let matches: Vec<String> = family
+            .iter()
+            .filter(|b| wanted.iter().all(|(k, v)| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v))))
+            .map(|b| instance_name(&base.name, &b.coords))
+            .collect();
+        if matches.is_empty() {
+            let (k, v) = wanted
+                .iter()
+                .find(|(k, v)| !family.iter().any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v))))
+                .cloned()
+                .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
+            let values: Vec<String> = family
+                .iter()
+                .filter_map(|b| b.coords.iter().find(|(bk, _)| *bk == k).map(|(_, v)| v.coord_string()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            self.error(
+                Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v.coord_string()))
+                    .at(span, "no such instance")
+                    .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
+            );
+            return None;
+        }
+        Some(matches)
+    }
+
+    /// Reports dependency cycles among instances.
+    fn check_cycles(&mut self, stages: &BTreeMap<String, Stage>) {
+        use petgraph::graph::DiGraph;
+        let mut g = DiGraph::<&str, ()>::new();
+        let idx: HashMap<&str, _> = stages.keys().map(|k| (k.as_str(), g.add_node(k.as_str()))).collect();
+        for st in stages.values() {
+            for inp in &st.inputs {
+                for src in &inp.sources {
+                    if let (Some(&a), Some(&b)) = (idx.get(src.as_str()), idx.get(st.instance.as_str())) {
+                        g.add_edge(a, b, ());
+                    }
+                }
+            }
+        }
+        let mut reported: HashSet<String> = HashSet::new();
+        for scc in petgraph::algo::kosaraju_scc(&g) {
+            let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
+            if scc.len() < 2 && !self_loop {
+                continue;
+            }
+            // Report per family, not per instance, to keep sweeps readable.
+            let mut names: Vec<&str> = scc.iter().map(|n| stages[g[*n]].name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let key = names.join(",");
+            if !reported.insert(key) {
+                continue;
+            }
+            let first = &stages[g[scc[0]]];
+            let mut d = Diagnostic::error(format!("dependency cycle: {} → {}", names.join(" → "), names[0]))
+                .at(first.span, "part of the cycle");
+            for n in names.iter().skip(1) {
+                if let Some(s) = stages.values().find(|s| s.name == *n) {
+                    d = d.with_secondary(s.span, "also in the cycle");
+                }
+            }
+            self.error(d.with_note("a stage cannot depend on its own output"));
+        }
+    }
+}
+
+/// Value equality for coordinates, treating `2` and `2.0` alike.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// "`sft` takes inputs: model (model), data (dataset)".
+fn input_signature(kind: &dyn StageKind) -> String {
+    let specs = kind.inputs();
+    if specs.is_empty() {
+        return format!("`{}` takes no inputs", kind.name());
+    }
+    let parts: Vec<String> = specs
+        .iter()
+        .map(|s| {
+            let arity = match s.arity {
+                Arity::One => "",
+                Arity::Optional => ", optional",
+                Arity::Many => ", one or more",
+            };
+            format!("{} ({}{arity})", s.name, s.kind)
+        })
+        .collect();
+    format!("`{}` takes inputs: {}", kind.name(), parts.join(", "))
+}
