@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod device;
 pub mod diag;
 pub mod dsl;
 pub mod eval;

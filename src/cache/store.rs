@@ -160,8 +160,8 @@ impl Store {
     }
 
     /// Digests the outputs, writes the manifest and renames the folder into place.
-    /// `fill` completes the manifest given the output files and digest.
-    pub fn commit(&self, pending: Pending, mut manifest: Manifest) -> io::Result<Entry> {
+    /// With `replace`, an existing entry of the same key is swapped out (used by `--force`).
+    pub fn commit(&self, pending: Pending, mut manifest: Manifest, replace: bool) -> io::Result<Entry> {
         let files = digest::dir_files(&pending.out_dir())?;
         manifest.digest = digest::combine(&files);
         manifest.files = files;
@@ -174,6 +174,13 @@ impl Store {
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
         fs::write(pending.tmp.join("manifest.json"), json)?;
         let dest = self.entry_dir(&pending.key);
+        if replace && dest.exists() {
+            // Move the old entry aside first: rename cannot replace a non-empty folder.
+            let n = NONCE.fetch_add(1, Ordering::Relaxed);
+            let old = self.root.join("tmp").join(format!("{}.old.{}.{n}", pending.key, std::process::id()));
+            fs::rename(&dest, &old)?;
+            let _ = fs::remove_dir_all(&old);
+        }
         match fs::rename(&pending.tmp, &dest) {
             Ok(()) => {}
             Err(_) if self.contains(&pending.key) => {
@@ -375,7 +382,7 @@ mod tests {
         fs::write(p.out_dir().join("data.bin"), b"hello").unwrap();
         // Before commit nothing looks valid.
         assert!(store.get("k1").is_none());
-        let e = store.commit(p, manifest()).unwrap();
+        let e = store.commit(p, manifest(), false).unwrap();
         assert_eq!(e.manifest.files.len(), 1);
         assert!(store.get("k1").is_some());
         assert!(store.verify().unwrap().1.is_empty());
@@ -390,9 +397,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let _left = store.begin("k2").unwrap(); // an interrupted attempt
         let p = store.begin("k3").unwrap();
-        store.commit(p, manifest()).unwrap();
+        store.commit(p, manifest(), false).unwrap();
         let p = store.begin("k4").unwrap();
-        store.commit(p, manifest()).unwrap();
+        store.commit(p, manifest(), false).unwrap();
         store.write_ref("p", "a", "k4").unwrap();
         let (removed, _) = store.gc(false, false).unwrap();
         assert!(removed.iter().any(|r| r.starts_with("tmp/k2")), "{removed:?}");

@@ -1,6 +1,152 @@
-//! The command-line interface (under construction).
+//! The command-line interface (DESIGN.md §5): argument parsing, compiling a pipeline file
+//! to a plan, and the `run` / `plan` / `check` / `graph` / `show` / `cache` commands.
+//!
+//! Exit codes: 0 success; 1 a stage failed (or `cache verify` found damage); 2 the
+//! pipeline or the command line is invalid; 130 interrupted.
+
+mod commands;
+mod compile;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit code: the pipeline or command line is invalid.
+pub const EXIT_INVALID: i32 = 2;
+/// Exit code: a stage failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: interrupted by Ctrl-C.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser, Debug)]
+#[command(name = "sieve", version, about = "Declarative, cached pipelines for data selection and LLM fine-tuning")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that compile a pipeline.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Pipeline file (`.sieve` DSL or `.yaml`).
+    pub file: PathBuf,
+    /// Override a variable (`seed=3`) or a stage parameter (`tuned.lr=1e-4`); repeatable.
+    #[arg(long = "set", value_name = "K=V")]
+    pub set: Vec<String>,
+    /// Artifact store (default: `$SIEVE_CACHE`, else `.sieve/` beside the pipeline).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the pipeline: recompute stale stages, reuse cached ones.
+    Run {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Stages to run at once (default: number of cores).
+        #[arg(short = 'j', long)]
+        jobs: Option<usize>,
+        /// Recompute this stage (an instance or a whole family) even if cached; repeatable.
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// After a failure, keep running stages that do not depend on it.
+        #[arg(long)]
+        keep_going: bool,
+        /// Refuse to run anything that differs from the lock file.
+        #[arg(long)]
+        locked: bool,
+        /// One JSON event per line on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every stage's status (cached / stale / blocked) and why, without running.
+    Plan {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// One JSON object per stage on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parse, lower and plan the pipeline; report every problem; run nothing.
+    Check {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Print the stage graph.
+    Graph {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Show a stage's manifest, outputs, metrics and (for datasets) the first rows.
+    Show {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Instance name (`acc[budget=256,band=hard]`) or family name.
+        stage: String,
+        /// Rows of a dataset to print.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+    },
+    /// Inspect or clean the artifact store.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// List stage kinds with their inputs and parameters.
+    Stages {
+        /// Show only this kind.
+        kind: Option<String>,
+        /// Markdown (the stage catalogue in docs/).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Print the JSON Schema of the YAML pipeline form.
+    Schema,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheAction {
+    /// List committed entries.
+    Ls {
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Remove leftovers of interrupted runs and entries no stage refers to any more.
+    Gc {
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Only remove temp/work leftovers; keep every committed entry.
+        #[arg(long)]
+        keep_unreferenced: bool,
+        /// Say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-digest every entry and report damage (exit 1 if any).
+    Verify {
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
 
 /// Entry point; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INVALID } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    commands::dispatch(cli.command)
 }

@@ -234,7 +234,6 @@ impl Diagnostics {
     }
 }
 
-use std::io::Write as _;
 
 impl From<Diagnostic> for Diagnostics {
     fn from(d: Diagnostic) -> Self {

@@ -1,1 +1,18 @@
-//! (module under construction)
+//! Execution: freshness decided up front (cargo style) and a scheduler that runs dirty
+//! stages on a bounded worker pool in topological order.
+//!
+//! - [`freshness`] computes, before anything runs, each stage's status: `cached` (its key
+//!   is known and committed), `stale` (key known, not committed — with the reason, from
+//!   diffing the key material against the last run of that instance) or `blocked` (an
+//!   input must be recomputed first; thanks to early cutoff it may still turn out cached).
+//! - [`run`] executes: independent stages in parallel (`jobs`), GPU stages limited per
+//!   device, a failure stops only its dependents (with `keep_going`; otherwise nothing new
+//!   starts), commits are atomic, Ctrl-C cancels cooperatively.
+
+pub mod events;
+mod freshness;
+mod scheduler;
+
+pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
+pub use freshness::{Status, StageStatus, assess, key_material};
+pub use scheduler::{RunOptions, RunSummary, run};

@@ -475,7 +475,12 @@ impl<'a> Lowerer<'a> {
             return None;
         }
         let params = Params(values);
-        let problems = kind.validate(&params);
+        let mut problems = kind.validate(&params);
+        if let Some(Value::Str(dev)) = params.get("device")
+            && let Err(msg) = crate::device::check_syntax(dev)
+        {
+            problems.push((Some("device"), msg));
+        }
         for (param, msg) in problems {
             let span = param
                 .and_then(|p| decl.params.iter().find(|a| a.name.name == p).map(|a| a.value.span))

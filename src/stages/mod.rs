@@ -8,10 +8,12 @@
 //! `train`, `eval`, `report`); libraries never know about stages.
 
 pub mod artifact;
+pub mod catalogue;
 pub mod context;
 pub mod params;
 
 pub use artifact::ArtifactKind;
+pub use catalogue::describe_kind;
 pub use context::{InputArtifact, InputSlot, Progress, StageContext};
 pub use params::{ParamSpec, ParamType, Params};
 

@@ -1,0 +1,396 @@
+//! The CLI commands themselves.
+
+use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
+use super::{CacheAction, Command, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, GraphFormat, PipelineArgs};
+use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
+use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
+use crate::stages::{ArtifactKind, artifact, registry};
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Set by Ctrl-C; stages and the scheduler poll it.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn dispatch(cmd: Command) -> i32 {
+    match cmd {
+        Command::Run { pipeline, jobs, force, keep_going, locked, json } => {
+            run(&pipeline, jobs, &force, keep_going, locked, json)
+        }
+        Command::Plan { pipeline, json } => plan(&pipeline, json),
+        Command::Check { pipeline } => check(&pipeline),
+        Command::Graph { pipeline, format } => graph(&pipeline, format),
+        Command::Show { pipeline, stage, rows } => show(&pipeline, &stage, rows),
+        Command::Cache { action } => cache(action),
+        Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default());
+            0
+        }
+    }
+}
+
+fn check(args: &PipelineArgs) -> i32 {
+    match compile(args) {
+        Ok(c) => {
+            eprintln!("ok: pipeline `{}`: {} stages", c.ir.name, c.plan.len());
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+fn graph(args: &PipelineArgs, format: GraphFormat) -> i32 {
+    let c = match compile(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let text = match format {
+        GraphFormat::Text => c.plan.render_text(),
+        GraphFormat::Dot => c.plan.render_dot(),
+        GraphFormat::Mermaid => c.plan.render_mermaid(),
+    };
+    print!("{text}");
+    0
+}
+
+fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
+    let c = match compile(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(store_dir(args)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let statuses = exec::assess(&c.plan, &store, &HashSet::new());
+    let mut counts = [0usize; 3];
+    for s in &statuses {
+        counts[match s.status {
+            Status::Cached { .. } => 0,
+            Status::Stale { .. } => 1,
+            Status::Blocked { .. } => 2,
+        }] += 1;
+        if json_out {
+            println!(
+                "{}",
+                json!({"stage": s.instance, "kind": s.kind, "key": s.status.key(), "status": s.status.name(), "reason": s.status.reason()})
+            );
+        } else {
+            println!("{:<8} {}  ({})  {}", s.status.name(), s.instance, s.kind, s.status.reason());
+        }
+    }
+    if !json_out {
+        println!("{} cached, {} stale, {} blocked", counts[0], counts[1], counts[2]);
+    }
+    0
+}
+
+fn run(args: &PipelineArgs, jobs: Option<usize>, force: &[String], keep_going: bool, locked: bool, json_out: bool) -> i32 {
+    let c = match compile(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(store_dir(args)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut opts = RunOptions { keep_going, ..RunOptions::default() };
+    if let Some(j) = jobs {
+        if j == 0 {
+            eprintln!("error: -j must be at least 1");
+            return EXIT_INVALID;
+        }
+        opts.jobs = j;
+    }
+    for f in force {
+        let nodes = c.plan.select(f);
+        if nodes.is_empty() {
+            let names: Vec<&str> = c.plan.order().iter().map(|&id| c.plan.node(id).stage.name.as_str()).collect();
+            let hint = crate::diag::did_you_mean(f, names).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+            eprintln!("error: --force: no stage `{f}` in this pipeline{hint}");
+            return EXIT_INVALID;
+        }
+        opts.force.extend(nodes);
+    }
+    let lock_file = lock_path(&args.file);
+    let previous_lock = match LockFile::read(&lock_file) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot read the lock file {}: {e}", lock_file.display());
+            return EXIT_INVALID;
+        }
+    };
+    if locked {
+        let Some(lock) = previous_lock.clone() else {
+            eprintln!("error: --locked: no lock file at {} (run once without --locked to create it)", lock_file.display());
+            return EXIT_INVALID;
+        };
+        if let Err(msg) = check_against_lock(&c, &store, &lock) {
+            eprintln!("error: --locked: the pipeline differs from {}:\n{msg}", lock_file.display());
+            return EXIT_INVALID;
+        }
+        opts.locked = Some(lock);
+    }
+    install_interrupt_handler();
+    let reporter: Box<dyn Reporter> = if json_out {
+        Box::new(JsonReporter::new())
+    } else if std::io::stderr().is_terminal() {
+        Box::new(BarsReporter::new())
+    } else {
+        Box::new(PlainReporter::new())
+    };
+    let summary = exec::run(&c.plan, &store, &opts, reporter.as_ref(), &CANCEL);
+
+    // Locked runs also verify that recomputed outputs reproduce the lock's digests.
+    let mut code = 0;
+    if let Some(lock) = &opts.locked {
+        for (inst, (_, _, digest)) in &summary.results {
+            if let Some(l) = lock.stages.get(inst)
+                && &l.digest != digest
+            {
+                eprintln!("error: --locked: `{inst}` produced output {} but the lock records {}", &digest[..12], &l.digest[..12.min(l.digest.len())]);
+                code = EXIT_FAILED;
+            }
+        }
+    } else {
+        let mut lock = LockFile { pipeline: c.ir.name.clone(), ..Default::default() };
+        for &id in c.plan.order() {
+            let st = &c.plan.node(id).stage;
+            if let Some((kind, key, digest)) = summary.results.get(&st.instance) {
+                lock.stages.insert(st.instance.clone(), LockedStage { kind: kind.clone(), key: key.clone(), digest: digest.clone() });
+            } else if let Some(prev) = previous_lock.as_ref().and_then(|l| l.stages.get(&st.instance)) {
+                lock.stages.insert(st.instance.clone(), prev.clone());
+            }
+        }
+        if previous_lock.as_ref() != Some(&lock)
+            && let Err(e) = lock.write(&lock_file)
+        {
+            eprintln!("warning: cannot write the lock file {}: {e}", lock_file.display());
+        }
+    }
+    if summary.cancelled {
+        return EXIT_INTERRUPTED;
+    }
+    if !summary.failed.is_empty() || !summary.skipped.is_empty() {
+        return EXIT_FAILED;
+    }
+    code
+}
+
+/// Up-front `--locked` check of every stage whose key is already known.
+fn check_against_lock(c: &Compiled, store: &crate::cache::Store, lock: &LockFile) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for s in exec::assess(&c.plan, store, &HashSet::new()) {
+        match (s.status.key(), lock.stages.get(&s.instance)) {
+            (_, None) => problems.push(format!("  {}: not in the lock file", s.instance)),
+            (Some(k), Some(l)) if k != l.key => {
+                let why = match &s.status {
+                    Status::Stale { reasons, .. } => reasons.join("; "),
+                    _ => "key differs".into(),
+                };
+                problems.push(format!("  {}: {why}", s.instance));
+            }
+            _ => {}
+        }
+    }
+    for name in lock.stages.keys() {
+        if c.plan.find(name).is_none() {
+            problems.push(format!("  {name}: in the lock file but not in the pipeline"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+}
+
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0 {
+            CANCEL.store(true, Ordering::SeqCst);
+            eprintln!("\ninterrupted: finishing nothing new; press Ctrl-C again to exit now (the store stays consistent)");
+        } else {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    });
+}
+
+fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
+    let c = match compile(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(store_dir(args)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let nodes = c.plan.select(stage);
+    if nodes.is_empty() {
+        let names: Vec<&str> = c.plan.order().iter().map(|&id| c.plan.node(id).stage.instance.as_str()).collect();
+        let hint = crate::diag::did_you_mean(stage, names).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+        eprintln!("error: no stage `{stage}` in this pipeline{hint}");
+        return EXIT_INVALID;
+    }
+    let statuses = exec::assess(&c.plan, &store, &HashSet::new());
+    if nodes.len() > 1 {
+        println!("`{stage}` is a family of {} instances:", nodes.len());
+        for s in statuses.iter().filter(|s| nodes.contains(&s.node)) {
+            println!("  {:<8} {}", s.status.name(), s.instance);
+        }
+        return 0;
+    }
+    let Some(s) = statuses.iter().find(|s| s.node == nodes[0]) else { return EXIT_INVALID };
+    let st = &c.plan.node(s.node).stage;
+    println!("stage   {} ({} → {})", st.instance, st.kind, st.output);
+    println!("status  {} — {}", s.status.name(), s.status.reason());
+    for inp in &st.inputs {
+        println!("input   {} <- {}", inp.slot, inp.sources.join(", "));
+    }
+    for (k, v) in &st.params.0 {
+        println!("param   {k} = {v}");
+    }
+    let Status::Cached { key, .. } = &s.status else { return 0 };
+    let Some(entry) = store.get(key) else { return 0 };
+    let m = &entry.manifest;
+    println!("key     {}", m.key);
+    println!("digest  {}", m.digest);
+    println!("ran     {:.2}s on {} (sieve {})", m.wall_time_s, m.device, m.sieve_version);
+    println!("entry   {}", entry.dir.display());
+    for f in &m.files {
+        println!("output  {} ({} bytes)", f.path, f.size);
+    }
+    if let Some(metrics) = &m.metrics {
+        println!("metrics {}", serde_json::to_string_pretty(metrics).unwrap_or_default());
+    }
+    let out = entry.out_dir();
+    match st.output {
+        ArtifactKind::Dataset | ArtifactKind::Scores => {
+            let file = if st.output == ArtifactKind::Dataset { artifact::DATASET_FILE } else { artifact::SCORES_FILE };
+            match describe_table(&out.join(file), rows) {
+                Ok(text) => println!("\n{text}"),
+                Err(e) => eprintln!("warning: cannot describe {file}: {e}"),
+            }
+        }
+        ArtifactKind::Report => {
+            if let Ok(text) = std::fs::read_to_string(out.join(artifact::REPORT_FILE)) {
+                println!("\n{text}");
+            }
+        }
+        _ => {}
+    }
+    0
+}
+
+fn cache(action: CacheAction) -> i32 {
+    match action {
+        CacheAction::Ls { cache_dir } => {
+            let store = match open_store(store_dir_plain(&cache_dir)) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match store.list() {
+                Ok(entries) => {
+                    let mut total = 0;
+                    for e in &entries {
+                        let size = crate::cache::store::dir_size(&e.dir);
+                        total += size;
+                        println!(
+                            "{}  {:>10}  {:>8.2}s  {}::{}",
+                            &e.manifest.key[..16],
+                            human_bytes(size),
+                            e.manifest.wall_time_s,
+                            e.manifest.pipeline,
+                            e.manifest.instance
+                        );
+                    }
+                    println!("{} entries, {}", entries.len(), human_bytes(total));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: cannot list the store: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        CacheAction::Gc { cache_dir, keep_unreferenced, dry_run } => {
+            let store = match open_store(store_dir_plain(&cache_dir)) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match store.gc(keep_unreferenced, dry_run) {
+                Ok((removed, bytes)) => {
+                    for r in &removed {
+                        println!("{} {r}", if dry_run { "would remove" } else { "removed" });
+                    }
+                    println!("{} folders, {}", removed.len(), human_bytes(bytes));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: gc failed: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        CacheAction::Verify { cache_dir } => {
+            let store = match open_store(store_dir_plain(&cache_dir)) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match store.verify() {
+                Ok((n, problems)) if problems.is_empty() => {
+                    println!("ok: {n} entries verified");
+                    0
+                }
+                Ok((n, problems)) => {
+                    for p in &problems {
+                        println!("damaged {}: {}", p.key, p.problem);
+                    }
+                    println!("{} of {n} entries damaged (remove them with `rm -r` of the entry, then rerun)", problems.len());
+                    EXIT_FAILED
+                }
+                Err(e) => {
+                    eprintln!("error: verify failed: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// `sieve stages`: the catalogue, as text or Markdown.
+fn stages(kind: Option<&str>, markdown: bool) -> i32 {
+    let reg = registry();
+    let kinds: Vec<_> = match kind {
+        Some(k) => match reg.get(k) {
+            Some(s) => vec![s],
+            None => {
+                let hint = crate::diag::did_you_mean(k, reg.names()).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+                eprintln!("error: unknown stage kind `{k}`{hint}");
+                return EXIT_INVALID;
+            }
+        },
+        None => reg.iter().collect(),
+    };
+    for k in kinds {
+        print!("{}", crate::stages::describe_kind(k, markdown));
+    }
+    0
+}
+
+/// Schema, row count, first rows and difficulty histogram of a Parquet artifact.
+fn describe_table(path: &std::path::Path, rows: usize) -> Result<String, String> {
+    // Wired to the data layer's `data::show::describe` once it lands.
+    let _ = (path, rows);
+    Err("dataset preview not available yet".into())
+}

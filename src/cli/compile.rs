@@ -1,0 +1,116 @@
+//! Compiling a pipeline file for the CLI: load (with imports) → `--set` overrides →
+//! lower → plan, rendering every diagnostic of the file at once on failure.
+
+use super::PipelineArgs;
+use crate::cache::Store;
+use crate::diag::{Diagnostic, Diagnostics, SourceMap, Span};
+use crate::dsl;
+use crate::ir::{self, Override};
+use crate::plan::Plan;
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// A compiled pipeline.
+pub struct Compiled {
+    pub sources: SourceMap,
+    pub ir: ir::Pipeline,
+    pub plan: Plan,
+}
+
+/// Prints diagnostics to stderr (coloured on a terminal).
+pub fn print_diagnostics(d: &Diagnostics, sources: &SourceMap) {
+    let choice = if std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never };
+    let mut out = StandardStream::stderr(choice);
+    d.emit(sources, &mut out);
+    let n = d.0.iter().filter(|d| d.severity == crate::diag::Severity::Error).count();
+    if n > 0 {
+        eprintln!("error: the pipeline has {n} error{}", if n == 1 { "" } else { "s" });
+    }
+}
+
+/// Parses `--set K=V` arguments; values are DSL expressions.
+pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<Override>, Diagnostics> {
+    let mut out = Vec::new();
+    let mut diags = Diagnostics::new();
+    for s in sets {
+        let Some((k, v)) = s.split_once('=') else {
+            diags.push(Diagnostic::error(format!("--set `{s}`: expected KEY=VALUE (e.g. --set seed=3 or --set tuned.lr=1e-4)")));
+            continue;
+        };
+        let key = k.trim().to_string();
+        let valid_key = !key.is_empty()
+            && key.split('.').count() <= 2
+            && key.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        if !valid_key {
+            diags.push(Diagnostic::error(format!(
+                "--set `{s}`: `{key}` is not a variable name or STAGE.PARAM"
+            )));
+            continue;
+        }
+        let file = sources.add(format!("--set {s}"), None, v.to_string());
+        match dsl::parser::parse_expr(v, file) {
+            Ok(value) => out.push(Override { key, value, span: Span::new(file, 0, v.len()) }),
+            Err(d) => diags.extend(d),
+        }
+    }
+    if diags.is_empty() { Ok(out) } else { Err(diags) }
+}
+
+/// Loads, lowers and plans; on failure prints diagnostics and returns the exit code.
+pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
+    let mut sources = SourceMap::new();
+    let file = dsl::load::load_pipeline(&args.file, &mut sources);
+    let overrides = parse_overrides(&args.set, &mut sources);
+    let (file, overrides) = match (file, overrides) {
+        (Ok(f), Ok(o)) => (f, o),
+        (f, o) => {
+            let mut all = Diagnostics::new();
+            if let Err(d) = f {
+                all.extend(d);
+            }
+            if let Err(d) = o {
+                all.extend(d);
+            }
+            print_diagnostics(&all, &sources);
+            return Err(super::EXIT_INVALID);
+        }
+    };
+    match ir::lower(&file, &overrides) {
+        Ok(ir) => {
+            let plan = Plan::build(&ir);
+            Ok(Compiled { sources, ir, plan })
+        }
+        Err(d) => {
+            print_diagnostics(&d, &sources);
+            Err(super::EXIT_INVALID)
+        }
+    }
+}
+
+/// The store for a pipeline: `--cache-dir`, else `$SIEVE_CACHE`, else `.sieve/` beside it.
+pub fn store_dir(args: &PipelineArgs) -> PathBuf {
+    if let Some(d) = &args.cache_dir {
+        return d.clone();
+    }
+    if let Some(d) = std::env::var_os("SIEVE_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let parent = args.file.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    parent.join(".sieve")
+}
+
+/// The store for `cache` commands without a pipeline.
+pub fn store_dir_plain(dir: &Option<PathBuf>) -> PathBuf {
+    dir.clone()
+        .or_else(|| std::env::var_os("SIEVE_CACHE").filter(|d| !d.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".sieve"))
+}
+
+/// Opens a store, reporting failure as an invalid command line.
+pub fn open_store(dir: PathBuf) -> Result<Store, i32> {
+    Store::open(&dir).map_err(|e| {
+        eprintln!("error: cannot open the artifact store {}: {e}", dir.display());
+        super::EXIT_INVALID
+    })
+}

@@ -1,0 +1,167 @@
+//! Freshness: key material of each stage from its inputs' digests, and the status and
+//! reason of every stage before a run.
+
+use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
+use crate::plan::{NodeId, Plan};
+use crate::stages::registry;
+use crate::value::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A stage's status before running.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Cached { key: String, digest: String },
+    Stale { key: String, reasons: Vec<String> },
+    Blocked { waits_on: Vec<String>, reasons: Vec<String> },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Cached { .. } => "cached",
+            Status::Stale { .. } => "stale",
+            Status::Blocked { .. } => "blocked",
+        }
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Status::Cached { key, .. } | Status::Stale { key, .. } => Some(key),
+            Status::Blocked { .. } => None,
+        }
+    }
+
+    /// One-line reason.
+    pub fn reason(&self) -> String {
+        match self {
+            Status::Cached { .. } => "up to date".into(),
+            Status::Stale { reasons, .. } => reasons.join("; "),
+            Status::Blocked { waits_on, reasons } => {
+                let mut r = format!("waits on {}", quote_list(waits_on));
+                if !reasons.is_empty() {
+                    r.push_str("; ");
+                    r.push_str(&reasons.join("; "));
+                }
+                r
+            }
+        }
+    }
+}
+
+fn quote_list(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
+    if names.len() > 3 { format!("{} and {} more", shown.join(", "), names.len() - 3) } else { shown.join(", ") }
+}
+
+/// The status of one plan node.
+#[derive(Debug, Clone)]
+pub struct StageStatus {
+    pub node: NodeId,
+    pub instance: String,
+    pub kind: String,
+    pub status: Status,
+}
+
+/// Key material for a node, given the digests of its producers' outputs.
+pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>) -> Option<KeyMaterial> {
+    let st = &plan.node(node).stage;
+    let kind = registry().get(&st.kind)?;
+    let mut inputs = Vec::with_capacity(st.inputs.len());
+    for inp in &st.inputs {
+        let mut members = Vec::with_capacity(inp.sources.len());
+        for src in &inp.sources {
+            let producer = plan.find(src).map(|id| &plan.node(id).stage);
+            members.push(KeyMember {
+                instance: src.clone(),
+                coords: producer.map(|p| p.coords.clone()).unwrap_or_default(),
+                digest: digests.get(src)?.clone(),
+            });
+        }
+        inputs.push(KeyInput { slot: inp.slot.clone(), members });
+    }
+    let mut env = BTreeMap::new();
+    if kind.device_sensitive() {
+        env.insert("libtorch".to_string(), crate::device::LIBTORCH_VERSION.to_string());
+        let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
+        env.insert("device".to_string(), crate::device::class(dev));
+    }
+    Some(KeyMaterial { kind: st.kind.clone(), version: kind.version(), params: st.params.0.clone(), inputs, env })
+}
+
+/// Why a stage with this key material is not cached.
+pub(crate) fn stale_reasons(store: &Store, pipeline: &str, instance: &str, km: &KeyMaterial, key: &str) -> Vec<String> {
+    let Some(old_key) = store.read_ref(pipeline, instance) else {
+        return vec!["never run".into()];
+    };
+    if old_key == key {
+        return vec!["cache entry missing (removed by `sieve cache gc`?)".into()];
+    }
+    match store.get(&old_key) {
+        Some(old) => {
+            let why = km.explain_change(&old.manifest.material);
+            if why.is_empty() { vec!["key material changed".into()] } else { why }
+        }
+        None => vec!["changed since the last run (its previous result is no longer in the store)".into()],
+    }
+}
+
+/// Own parameter changes of a blocked stage (its inputs are not known yet).
+fn param_reasons(store: &Store, pipeline: &str, instance: &str, km_params: &BTreeMap<String, Value>) -> Vec<String> {
+    let Some(old) = store.read_ref(pipeline, instance).and_then(|k| store.get(&k)) else {
+        return Vec::new();
+    };
+    let partial = KeyMaterial {
+        inputs: old.manifest.material.inputs.clone(),
+        env: old.manifest.material.env.clone(),
+        params: km_params.clone(),
+        ..old.manifest.material.clone()
+    };
+    partial.explain_change(&old.manifest.material)
+}
+
+/// Statuses of every node, in plan order. `force` nodes are stale regardless.
+pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageStatus> {
+    let mut digests: HashMap<String, String> = HashMap::new();
+    let mut not_ready: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(plan.len());
+    for &id in plan.order() {
+        let st = &plan.node(id).stage;
+        let waits_on: Vec<String> = st
+            .inputs
+            .iter()
+            .flat_map(|i| i.sources.iter())
+            .filter(|s| not_ready.contains(*s))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let status = if !waits_on.is_empty() {
+            Status::Blocked { waits_on, reasons: param_reasons(store, &plan.pipeline, &st.instance, &st.params.0) }
+        } else {
+            match key_material(plan, id, &digests) {
+                None => Status::Blocked { waits_on: vec![], reasons: vec!["unknown stage kind".into()] },
+                Some(km) => {
+                    let key = km.key();
+                    match (force.contains(&id), store.get(&key)) {
+                        (false, Some(entry)) => Status::Cached { key, digest: entry.manifest.digest },
+                        (true, _) => Status::Stale { key, reasons: vec!["forced with --force".into()] },
+                        (false, None) => {
+                            let reasons = stale_reasons(store, &plan.pipeline, &st.instance, &km, &key);
+                            Status::Stale { key, reasons }
+                        }
+                    }
+                }
+            }
+        };
+        match &status {
+            Status::Cached { digest, .. } => {
+                digests.insert(st.instance.clone(), digest.clone());
+            }
+            _ => {
+                not_ready.insert(st.instance.clone());
+            }
+        }
+        out.push(StageStatus { node: id, instance: st.instance.clone(), kind: st.kind.clone(), status });
+    }
+    out
+}
