@@ -152,11 +152,10 @@ impl Store {
         Ok(Pending { key: key.to_string(), tmp })
     }
 
-    /// The persistent work folder of `key` (checkpoints survive interrupted runs).
-    pub fn work_dir(&self, key: &str) -> io::Result<PathBuf> {
-        let d = self.root.join("work").join(key);
-        fs::create_dir_all(&d)?;
-        Ok(d)
+    /// The persistent work folder of `key` (checkpoints survive interrupted runs). Not
+    /// created here: most stages never need one (see `StageContext::work_dir`).
+    pub fn work_dir(&self, key: &str) -> PathBuf {
+        self.root.join("work").join(key)
     }
 
     /// Digests the outputs, writes the manifest and renames the folder into place.

@@ -350,10 +350,7 @@ fn execute(
         Ok(p) => p,
         Err(e) => return fail(format!("cannot create a temp folder in the store: {e}"), None),
     };
-    let work = match store.work_dir(&key) {
-        Ok(w) => w,
-        Err(e) => return fail(format!("cannot create the work folder: {e}"), None),
-    };
+    let work = store.work_dir(&key);
     reporter.event(&Event::Started { stage: &st.instance, key: &key, kind: &st.kind });
     let started_at = now_unix();
     let t0 = Instant::now();

@@ -105,9 +105,11 @@ impl<'a> StageContext<'a> {
         &self.out_dir
     }
 
-    /// A folder that survives an interrupted run of the same key (checkpoints).
-    pub fn work_dir(&self) -> &Path {
-        &self.work_dir
+    /// A folder that survives an interrupted run of the same key (checkpoints); created
+    /// on first use and removed once the entry is committed.
+    pub fn work_dir(&self) -> Result<&Path, StageError> {
+        std::fs::create_dir_all(&self.work_dir)?;
+        Ok(&self.work_dir)
     }
 
     pub fn progress(&self) -> &dyn Progress {
