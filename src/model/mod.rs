@@ -1,1 +1,198 @@
-//! (module under construction)
+//! The model library: a Llama / Qwen2-family decoder in tch ([`transformer`]), its HF
+//! `config.json` ([`config`]), Hugging Face folder load/save ([`hf`]), tokenizers
+//! ([`tokenizer`]), batched generation ([`generate`]) and per-token log-probabilities /
+//! entropies ([`logprobs`]).
+//!
+//! Invariants: this module knows nothing about stages or the cache; every model it
+//! writes is a folder `transformers` loads unchanged; tch panics (shape errors, CUDA
+//! OOM) are turned into [`ModelError`]s by [`catch_torch`] at library entry points that
+//! run user-sized computations.
+
+pub mod config;
+pub mod generate;
+pub mod hf;
+pub mod logprobs;
+pub mod tokenizer;
+pub mod transformer;
+
+pub use config::{Family, ModelConfig, Sizes};
+pub use generate::{GenerateOptions, Generation, generate};
+pub use hf::{LoadedModel, load_model, load_pretrained, save_pretrained};
+pub use logprobs::{Example, SeqBatch, TokenStats, token_stats};
+pub use tokenizer::Tok;
+pub use transformer::Transformer;
+
+use tch::{Device, Kind, Tensor};
+
+/// Errors of the model library.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A `config.json` that cannot be used.
+    #[error("model config: {0}")]
+    Config(String),
+    /// Missing, extra or mis-shaped weights.
+    #[error("model weights: {0}")]
+    Weights(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A device string that is not `auto | cpu | cuda | cuda:N`, or an absent GPU.
+    #[error("device: {0}")]
+    Device(String),
+    /// A libtorch failure (shape error, out of memory, …) with what was being done.
+    #[error("libtorch: {0}")]
+    Torch(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("I/O error on {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("libtorch: {0}")]
+    Tch(#[from] tch::TchError),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: &std::path::Path, err: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.display().to_string(),
+            err,
+        }
+    }
+}
+
+/// Parses `auto | cpu | cuda | cuda:N` (see [`crate::device::resolve`]): `auto` is CUDA
+/// device 0 when available, else CPU; an absent CUDA device is an error.
+pub fn parse_device(s: &str) -> Result<Device, ModelError> {
+    crate::device::resolve(s).map_err(ModelError::Device)
+}
+
+/// The compute dtype sieve uses on a device: bf16 on CUDA, f32 on CPU.
+pub fn default_kind(device: Device) -> Kind {
+    if device.is_cuda() {
+        Kind::BFloat16
+    } else {
+        Kind::Float
+    }
+}
+
+/// Device class for cache keys: `cpu` or `cuda-smXY`.
+pub fn device_class(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        _ => "cuda".into(),
+    }
+}
+
+/// Runs `f`, turning a tch panic into [`ModelError::Torch`] with `what` as context.
+/// CUDA out-of-memory panics are reported as such.
+pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            let first = msg.lines().next().unwrap_or("").to_string();
+            if msg.contains("out of memory") {
+                Err(ModelError::Torch(format!(
+                    "CUDA out of memory while {what}: {first}"
+                )))
+            } else {
+                Err(ModelError::Torch(format!("{what}: {first}")))
+            }
+        }
+    }
+}
+
+/// A preallocated key/value cache: per layer `[b, n_kv, capacity, head_dim]` buffers
+/// filled up to `len` positions.
+#[derive(Debug)]
+pub struct KvCache {
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    len: i64,
+    capacity: i64,
+}
+
+impl KvCache {
+    /// Allocates buffers for `layers` layers.
+    pub fn new(
+        layers: usize,
+        batch: i64,
+        n_kv: i64,
+        capacity: i64,
+        head_dim: i64,
+        kind: Kind,
+        device: Device,
+    ) -> Self {
+        let mk = || Tensor::zeros([batch, n_kv, capacity, head_dim], (kind, device));
+        KvCache {
+            k: (0..layers).map(|_| mk()).collect(),
+            v: (0..layers).map(|_| mk()).collect(),
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Positions already cached.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> i64 {
+        self.capacity
+    }
+
+    /// Writes `k`, `v` (`[b, n_kv, t, d]`) for `layer` after the cached positions and
+    /// returns the layer's keys and values so far. The length advances in [`Self::advance`].
+    pub(crate) fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> (Tensor, Tensor) {
+        let t = k.size()[2];
+        assert!(
+            self.len + t <= self.capacity,
+            "KV cache overflow: {} + {t} > capacity {}",
+            self.len,
+            self.capacity
+        );
+        tch::no_grad(|| {
+            self.k[layer].narrow(2, self.len, t).copy_(k);
+            self.v[layer].narrow(2, self.len, t).copy_(v);
+        });
+        (
+            self.k[layer].narrow(2, 0, self.len + t),
+            self.v[layer].narrow(2, 0, self.len + t),
+        )
+    }
+
+    pub(crate) fn advance(&mut self, t: i64) {
+        self.len += t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
+        assert!(parse_device("auto").is_ok());
+        assert!(parse_device("tpu").unwrap_err().to_string().contains("tpu"));
+        if !tch::Cuda::is_available() {
+            assert!(parse_device("cuda:0").is_err());
+            assert_eq!(parse_device("auto").unwrap(), Device::Cpu);
+        }
+    }
+
+    #[test]
+    fn panics_become_errors() {
+        let e = catch_torch("multiplying", || {
+            Tensor::zeros([2, 3], (Kind::Float, Device::Cpu))
+                .matmul(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)))
+        });
+        assert!(e.unwrap_err().to_string().contains("multiplying"));
+    }
+}

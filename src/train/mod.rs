@@ -1,1 +1,57 @@
-//! (module under construction)
+//! Training library: the AdamW optimiser with f32 master weights ([`optim`]), learning-rate
+//! schedules ([`schedule`]), checkpoints that make an interrupted run resume exactly
+//! ([`checkpoint`]), metric logs ([`metrics`]) and the supervised fine-tuning loop
+//! ([`sft`]).
+//!
+//! Invariants: nothing here knows about stages; all randomness is derived from the
+//! run's seed and the step / epoch index (no hidden RNG state), so a run resumed from a
+//! checkpoint at step `s` replays exactly the batches an uninterrupted run would have
+//! seen after `s`; a non-finite loss or gradient stops training with the step it
+//! happened at.
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod sft;
+
+pub use optim::{AdamW, AdamWConfig};
+pub use schedule::{LrSchedule, ScheduleKind};
+pub use sft::{LossKind, SftConfig, SftOutcome, TrainHooks, train_sft};
+
+use crate::model::ModelError;
+
+/// Errors of the training library.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The loss or the gradient norm became NaN / ±inf.
+    #[error(
+        "non-finite {what} ({value}) at step {step}: lower the learning rate or enable gradient clipping"
+    )]
+    NonFinite {
+        what: &'static str,
+        value: f64,
+        step: usize,
+    },
+    /// Unusable configuration or data.
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller asked to stop (Ctrl-C); the last periodic checkpoint is kept.
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("I/O error on {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &std::path::Path, err: std::io::Error) -> Self {
+        TrainError::Io {
+            path: path.display().to_string(),
+            err,
+        }
+    }
+}
