@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 /// A compiled pipeline.
 pub struct Compiled {
-    pub sources: SourceMap,
     pub ir: ir::Pipeline,
     pub plan: Plan,
 }
@@ -79,7 +78,7 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
     match ir::lower(&file, &overrides) {
         Ok(ir) => {
             let plan = Plan::build(&ir);
-            Ok(Compiled { sources, ir, plan })
+            Ok(Compiled { ir, plan })
         }
         Err(d) => {
             print_diagnostics(&d, &sources);

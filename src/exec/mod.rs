@@ -12,6 +12,8 @@
 pub mod events;
 mod freshness;
 mod scheduler;
+#[cfg(test)]
+mod tests;
 
 pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
 pub use freshness::{Status, StageStatus, assess, key_material};

@@ -559,8 +559,10 @@ impl<'a> Lowerer<'a> {
                 None => bound.push((spec, sources, arg.span)),
             }
         }
-        for spec in &specs {
-            if spec.arity != Arity::Optional && !bound.iter().any(|(s, _, _)| s.name == spec.name) {
+        for (i, spec) in specs.iter().enumerate() {
+            // A slot whose argument was given but failed to resolve was reported already.
+            let given = decl.inputs.len() > i;
+            if spec.arity != Arity::Optional && !given && !bound.iter().any(|(s, _, _)| s.name == spec.name) {
                 self.error(
                     Diagnostic::error(format!("`{}` is missing its input `{}` ({})", kind.name(), spec.name, spec.kind))
                         .at(decl.kind.span, format!("needs a {} input", spec.kind))

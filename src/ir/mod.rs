@@ -10,6 +10,8 @@
 
 mod eval;
 mod lower;
+#[cfg(test)]
+mod tests;
 
 pub use lower::{Override, lower};
 

@@ -145,7 +145,11 @@ pub fn registry() -> &'static Registry {
 fn all_kinds() -> Vec<Box<dyn StageKind>> {
     let mut v: Vec<Box<dyn StageKind>> = Vec::new();
     v.extend(data::kinds());
+    #[cfg(test)]
+    v.extend(testing::kinds());
     v
 }
 
 pub mod data;
+#[cfg(test)]
+mod testing;

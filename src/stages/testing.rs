@@ -1,0 +1,97 @@
+//! Test-only stage kinds (compiled into the library's unit tests only): tiny, stable
+//! schemas for testing lowering, planning and execution without real workloads.
+
+use super::{ArtifactKind, InputSpec, ParamSpec, ParamType, StageContext, StageKind, StageResult};
+use crate::value::Value;
+
+struct Kind {
+    name: &'static str,
+    inputs: fn() -> Vec<InputSpec>,
+    params: fn() -> Vec<ParamSpec>,
+    output: ArtifactKind,
+}
+
+impl StageKind for Kind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "test kind"
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        (self.inputs)()
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        (self.params)()
+    }
+    fn output(&self) -> ArtifactKind {
+        self.output
+    }
+    /// Writes its parameters (except `note`, which exists to test early cutoff) and its
+    /// inputs' contents: deterministic bytes. `t.fail` fails, `t.panic` panics.
+    fn run(&self, ctx: &StageContext) -> StageResult {
+        match self.name {
+            "t.fail" => return Err(super::StageError::Failed("failing on purpose".into())),
+            "t.panic" => panic!("panicking on purpose"),
+            _ => {}
+        }
+        let mut params = ctx.params.0.clone();
+        params.remove("note");
+        let mut text = format!("{params:?}\n");
+        for slot in &ctx.inputs {
+            for m in &slot.members {
+                text.push_str(&std::fs::read_to_string(m.file("out.txt"))?);
+            }
+        }
+        std::fs::write(ctx.out_dir().join("out.txt"), text)?;
+        Ok(())
+    }
+}
+
+pub fn kinds() -> Vec<Box<dyn StageKind>> {
+    use ArtifactKind::*;
+    vec![
+        Box::new(Kind {
+            name: "t.source",
+            inputs: Vec::new,
+            params: || {
+                vec![
+                    ParamSpec::required("n", ParamType::Int, "rows"),
+                    ParamSpec::optional("note", ParamType::Str, Value::Str(String::new()), "not in the output"),
+                    ParamSpec::seed(),
+                ]
+            },
+            output: Dataset,
+        }),
+        Box::new(Kind { name: "t.fail", inputs: Vec::new, params: Vec::new, output: Dataset }),
+        Box::new(Kind { name: "t.panic", inputs: Vec::new, params: Vec::new, output: Dataset }),
+        Box::new(Kind { name: "t.model", inputs: Vec::new, params: || vec![ParamSpec::seed()], output: Model }),
+        Box::new(Kind {
+            name: "t.train",
+            inputs: || vec![InputSpec::one("model", Model, "base"), InputSpec::one("data", Dataset, "data")],
+            params: || {
+                vec![
+                    ParamSpec::optional("lr", ParamType::Float, Value::Float(1e-3), "learning rate"),
+                    ParamSpec::optional("steps", ParamType::Int, Value::Int(10), "steps"),
+                    ParamSpec::device(),
+                ]
+            },
+            output: Model,
+        }),
+        Box::new(Kind {
+            name: "t.eval",
+            inputs: || vec![InputSpec::one("model", Model, "model"), InputSpec::one("data", Dataset, "data")],
+            params: Vec::new,
+            output: Metrics,
+        }),
+        Box::new(Kind {
+            name: "t.collect",
+            inputs: || vec![InputSpec::many("results", Metrics, "results")],
+            params: Vec::new,
+            output: Report,
+        }),
+    ]
+}
