@@ -1,0 +1,368 @@
+//! Loading a pipeline: picks the front end by file extension, resolves `import`s
+//! recursively and merges everything into one [`ast::File`].
+//!
+//! Invariants:
+//! - every file read (the root and each import) is registered in the [`SourceMap`]
+//!   before it is parsed, so every diagnostic renders with file:line:col;
+//! - an import path is relative to the directory of the importing file; either syntax may
+//!   import either (`.sieve` → DSL, `.yaml` / `.yml` → YAML);
+//! - the merged file holds, in order, the items of each import (recursively merged, at the
+//!   place of its `import`) followed by the file's own items; `Item::Import`s are resolved
+//!   and removed; the name and span are the root file's (an imported file's own
+//!   `pipeline` name is ignored);
+//! - each file is merged once: importing a file that is already part of the pipeline
+//!   (a diamond) adds nothing; importing a file that is still being loaded is a cycle and
+//!   is reported with the whole chain;
+//! - problems accumulate: a missing import does not stop the other imports from loading.
+
+use super::ast::{self, Item};
+use super::{parser, yaml};
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Longest chain of nested imports accepted.
+pub const MAX_IMPORT_DEPTH: usize = 64;
+
+/// The two syntaxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// The `.sieve` DSL.
+    Dsl,
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+}
+
+impl Syntax {
+    /// The syntax of a path, from its extension.
+    pub fn of_path(path: &Path) -> Option<Syntax> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("sieve") => Some(Syntax::Dsl),
+            Some("yaml" | "yml") => Some(Syntax::Yaml),
+            _ => None,
+        }
+    }
+}
+
+/// Parses text in the given syntax (no import resolution).
+pub fn parse(text: &str, file: FileId, syntax: Syntax) -> Result<ast::File, Diagnostics> {
+    match syntax {
+        Syntax::Dsl => parser::parse_file(text, file),
+        Syntax::Yaml => yaml::parse_file(text, file),
+    }
+}
+
+/// Loads the pipeline file at `path` (`.sieve`, `.yaml` or `.yml`) and everything it
+/// imports, as one merged file.
+pub fn load_pipeline(path: &Path, sources: &mut SourceMap) -> Result<ast::File, Diagnostics> {
+    let display = path.display().to_string();
+    let Some(syntax) = Syntax::of_path(path) else {
+        return Err(unknown_syntax(&display, None).into());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostics::from(Diagnostic::error(format!("cannot read `{display}`: {e}"))))?;
+    let mut loader = Loader::new(sources);
+    loader.root(&display, path, text, syntax)
+}
+
+/// Loads a pipeline given as text (tests, `sieve check -`). `name` is shown in diagnostics
+/// and, read as a path, anchors relative imports.
+pub fn load_str(
+    name: &str,
+    text: &str,
+    is_yaml: bool,
+    sources: &mut SourceMap,
+) -> Result<ast::File, Diagnostics> {
+    let syntax = if is_yaml { Syntax::Yaml } else { Syntax::Dsl };
+    let mut loader = Loader::new(sources);
+    loader.root(name, Path::new(name), text.to_string(), syntax)
+}
+
+fn unknown_syntax(display: &str, at: Option<Span>) -> Diagnostic {
+    let d = Diagnostic::error(format!("cannot tell the syntax of `{display}`"))
+        .with_note("pipeline files end in `.sieve` (DSL), `.yaml` or `.yml` (YAML)");
+    match at {
+        Some(span) => d.at(span, "unknown file extension"),
+        None => d,
+    }
+}
+
+/// A file's identity for cycle and diamond detection: its canonical path when it exists.
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The state of one load: files being loaded (the chain) and files already merged.
+struct Loader<'s> {
+    sources: &'s mut SourceMap,
+    /// The import chain being loaded (root first): identity and display name.
+    chain: Vec<(PathBuf, String)>,
+    merged: HashSet<PathBuf>,
+    diags: Diagnostics,
+}
+
+impl<'s> Loader<'s> {
+    fn new(sources: &'s mut SourceMap) -> Self {
+        Loader {
+            sources,
+            chain: Vec::new(),
+            merged: HashSet::new(),
+            diags: Diagnostics::new(),
+        }
+    }
+
+    fn root(
+        &mut self,
+        display: &str,
+        path: &Path,
+        text: String,
+        syntax: Syntax,
+    ) -> Result<ast::File, Diagnostics> {
+        let file = self.file(display, path, text, syntax);
+        match file {
+            Some(f) if !self.diags.has_errors() => Ok(f),
+            _ => Err(std::mem::take(&mut self.diags)),
+        }
+    }
+
+    /// Registers, parses and merges one file (its imports resolved recursively).
+    fn file(&mut self, display: &str, path: &Path, text: String, syntax: Syntax) -> Option<ast::File> {
+        let id = self.sources.add(display, Some(path), text);
+        let parsed = parse(&self.sources.get(id).text, id, syntax);
+        let parsed = match parsed {
+            Ok(f) => f,
+            Err(d) => {
+                self.diags.extend(d);
+                return None;
+            }
+        };
+        let me = identity(path);
+        self.merged.insert(me.clone());
+        self.chain.push((me, display.to_string()));
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let display_base = Path::new(display)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut items = Vec::new();
+        let mut own = Vec::new();
+        for item in parsed.items {
+            match item {
+                Item::Import(imp) => items.extend(self.import(&imp, &base, &display_base)),
+                other => own.push(other),
+            }
+        }
+        self.chain.pop();
+        items.extend(own);
+        Some(ast::File {
+            name: parsed.name,
+            items,
+            span: parsed.span,
+        })
+    }
+
+    /// The merged items of one `import`, or nothing (with a diagnostic) when it fails.
+    fn import(&mut self, imp: &ast::Import, base: &Path, display_base: &Path) -> Vec<Item> {
+        let target = base.join(&imp.path);
+        let display = display_base.join(&imp.path).display().to_string();
+        let Some(syntax) = Syntax::of_path(&target) else {
+            self.diags.push(unknown_syntax(&imp.path, Some(imp.span)));
+            return Vec::new();
+        };
+        let id = identity(&target);
+        if let Some(pos) = self.chain.iter().position(|(p, _)| *p == id) {
+            let mut names: Vec<&str> = self.chain[pos..].iter().map(|(_, d)| d.as_str()).collect();
+            names.push(&self.chain[pos].1);
+            let cycle = names.join(" → ");
+            self.diags.push(
+                Diagnostic::error(format!("import cycle: {cycle}"))
+                    .at(imp.span, "this import closes the cycle")
+                    .with_note("move the shared definitions into a file that imports nothing from the cycle"),
+            );
+            return Vec::new();
+        }
+        if self.merged.contains(&id) {
+            // Already part of the pipeline through another import: merged once.
+            return Vec::new();
+        }
+        if self.chain.len() >= MAX_IMPORT_DEPTH {
+            self.diags.push(
+                Diagnostic::error(format!("imports nested more than {MAX_IMPORT_DEPTH} files deep"))
+                    .at(imp.span, "too deep"),
+            );
+            return Vec::new();
+        }
+        let text = match std::fs::read_to_string(&target) {
+            Ok(t) => t,
+            Err(e) => {
+                let what = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("imported file `{display}` does not exist")
+                } else {
+                    format!("cannot read imported file `{display}`: {e}")
+                };
+                self.diags.push(
+                    Diagnostic::error(what)
+                        .at(imp.span, "imported here")
+                        .with_note("import paths are relative to the importing file"),
+                );
+                return Vec::new();
+            }
+        };
+        self.file(&display, &target, text, syntax)
+            .map(|f| f.items)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    fn names(f: &ast::File) -> Vec<String> {
+        f.items
+            .iter()
+            .map(|i| match i {
+                Item::Import(i) => format!("import {}", i.path),
+                Item::Let(l) => format!("let {}", l.name.name),
+                Item::Stage(s) => format!("stage {}", s.name.name),
+                Item::Sweep(s) => format!("sweep {}", s.vars[0].name.name),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merges_imports_across_syntaxes_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = write(
+            dir.path(),
+            "main.sieve",
+            "import \"lib/shared.yaml\"\npipeline p {\n  import \"lib/more.sieve\"\n  stage own = sft(a, b)\n}\n",
+        );
+        write(
+            dir.path(),
+            "lib/shared.yaml",
+            "pipeline: ignored\nimports: [base.sieve]\nlet: {seed: 7}\n",
+        );
+        write(dir.path(), "lib/base.sieve", "let device = \"cpu\"\n");
+        write(
+            dir.path(),
+            "lib/more.sieve",
+            "stage a = load(path = \"x\")\nsweep v in [1] { stage b = load() }\n",
+        );
+        let mut sm = SourceMap::new();
+        let f = load_pipeline(&root, &mut sm).expect("loads");
+        assert_eq!(f.name.as_ref().map(|n| n.name.as_str()), Some("p"));
+        assert_eq!(
+            names(&f),
+            ["let device", "let seed", "stage a", "sweep v", "stage own"]
+        );
+        assert_eq!(sm.files().len(), 4);
+        // Every span points into the file it came from.
+        let Item::Let(device) = &f.items[0] else { panic!() };
+        assert_eq!(sm.snippet(device.name.span), "device");
+        assert!(sm.get(device.span.file).name.ends_with("base.sieve"));
+        let Item::Let(seed) = &f.items[1] else { panic!() };
+        assert_eq!(sm.snippet(seed.span), "seed: 7");
+        assert_eq!(f.span.file, 0);
+    }
+
+    #[test]
+    fn diamond_imports_merge_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = write(
+            dir.path(),
+            "main.yaml",
+            "pipeline: p\nimports: [a.sieve, b.sieve]\n",
+        );
+        write(dir.path(), "a.sieve", "import \"common.sieve\"\nlet a = 1\n");
+        write(dir.path(), "b.sieve", "import \"common.sieve\"\nlet b = 2\n");
+        write(dir.path(), "common.sieve", "let c = 0\n");
+        let mut sm = SourceMap::new();
+        let f = load_pipeline(&root, &mut sm).expect("loads");
+        assert_eq!(names(&f), ["let c", "let a", "let b"]);
+    }
+
+    #[test]
+    fn cycles_are_reported_with_the_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = write(dir.path(), "a.sieve", "import \"b.yaml\"\npipeline p { }\n");
+        write(dir.path(), "b.yaml", "imports: [c.sieve]\n");
+        write(dir.path(), "c.sieve", "import \"a.sieve\"\n");
+        let mut sm = SourceMap::new();
+        let d = load_pipeline(&root, &mut sm).expect_err("cycle");
+        assert_eq!(d.len(), 1);
+        let msg = &d.0[0].message;
+        assert!(msg.starts_with("import cycle: "), "{msg}");
+        assert!(
+            msg.contains("a.sieve → ") && msg.contains("b.yaml → ") && msg.contains("c.sieve → "),
+            "{msg}"
+        );
+        let (span, _) = d.0[0].primary.clone().expect("span");
+        assert_eq!(sm.snippet(span), "import \"a.sieve\"");
+        let rendered = d.render(&sm);
+        assert!(rendered.contains("c.sieve:1:1"), "{rendered}");
+        // A file importing itself.
+        let me = write(dir.path(), "self.sieve", "import \"self.sieve\"\n");
+        assert!(load_pipeline(&me, &mut SourceMap::new()).is_err());
+    }
+
+    #[test]
+    fn missing_and_unknown_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = write(
+            dir.path(),
+            "main.sieve",
+            "pipeline p {\n  import \"nope.sieve\"\n  import \"x.txt\"\n}\n",
+        );
+        let mut sm = SourceMap::new();
+        let d = load_pipeline(&root, &mut sm).expect_err("missing");
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(
+            d.0[0].message.contains("nope.sieve` does not exist"),
+            "{}",
+            d.0[0].message
+        );
+        assert_eq!(
+            sm.snippet(d.0[0].primary.clone().expect("span").0),
+            "import \"nope.sieve\""
+        );
+        assert!(
+            d.0[1].message.contains("cannot tell the syntax"),
+            "{}",
+            d.0[1].message
+        );
+        assert!(load_pipeline(&dir.path().join("absent.sieve"), &mut sm).is_err());
+        assert!(load_pipeline(&dir.path().join("main.toml"), &mut sm).is_err());
+    }
+
+    #[test]
+    fn errors_in_imported_files_render_with_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = write(dir.path(), "main.sieve", "import \"bad.yaml\"\npipeline p { }\n");
+        write(dir.path(), "bad.yaml", "let:\n  a: '${1 +}'\n");
+        let mut sm = SourceMap::new();
+        let d = load_pipeline(&root, &mut sm).expect_err("bad import");
+        let out = d.render(&sm);
+        assert!(out.contains("bad.yaml:2:"), "{out}");
+    }
+
+    #[test]
+    fn load_str_parses_both_syntaxes() {
+        let mut sm = SourceMap::new();
+        let f = load_str("inline.sieve", "pipeline p { let x = 1 }", false, &mut sm).expect("dsl");
+        assert_eq!(names(&f), ["let x"]);
+        let f = load_str("inline.yaml", "pipeline: p\nlet: {x: 1}\n", true, &mut sm).expect("yaml");
+        assert_eq!(names(&f), ["let x"]);
+        assert_eq!(sm.files().len(), 2);
+        assert!(load_str("bad.sieve", "pipeline p {", false, &mut sm).is_err());
+    }
+}
