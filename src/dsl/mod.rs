@@ -85,3 +85,122 @@ pub(crate) mod testutil {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ast::{Expr, ExprKind, File, Item};
+    use super::testutil::erase_spans;
+    use super::{parser, yaml};
+
+    /// The fenced code blocks of `docs/language.md` tagged `tag`, in order.
+    fn doc_blocks(tag: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut blocks = Vec::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match &mut current {
+                Some(block) if line.trim_start() == "```" => {
+                    blocks.push(std::mem::take(block));
+                    current = None;
+                }
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None if line.trim_start() == format!("```{tag}") => current = Some(String::new()),
+                None => {}
+            }
+        }
+        blocks
+    }
+
+    #[test]
+    fn every_example_in_the_language_reference_parses() {
+        let dsl = doc_blocks("sieve");
+        let yml = doc_blocks("yaml");
+        assert!(dsl.len() >= 4 && yml.len() >= 6, "examples not found in docs/language.md");
+        for b in &dsl {
+            if let Err(d) = parser::parse_file(b, 0) {
+                panic!("DSL example does not parse:\n{b}\n{d:?}");
+            }
+        }
+        for b in &yml {
+            if let Err(d) = yaml::parse_file(b, 0) {
+                panic!("YAML example does not parse:\n{b}\n{d:?}");
+            }
+        }
+    }
+
+    /// Symbols are names in the DSL and strings in YAML; both lower to the same string.
+    /// `variables` are the global variables; sweep variables are in scope in their body.
+    fn symbols_as_strings(mut f: File, variables: &[&str]) -> File {
+        fn expr(e: &mut Expr, vars: &[String]) {
+            match &mut e.kind {
+                ExprKind::Name(n) if !vars.contains(n) => e.kind = ExprKind::Str(n.clone()),
+                ExprKind::List(items) => items.iter_mut().for_each(|i| expr(i, vars)),
+                ExprKind::Call { args, .. } => args.iter_mut().for_each(|a| expr(a, vars)),
+                _ => {}
+            }
+        }
+        fn item(i: &mut Item, vars: &[String]) {
+            match i {
+                Item::Let(l) => expr(&mut l.value, vars),
+                Item::Stage(s) => s.params.iter_mut().for_each(|p| expr(&mut p.value, vars)),
+                Item::Sweep(s) => {
+                    s.vars.iter_mut().for_each(|v| expr(&mut v.values, vars));
+                    let mut inner = vars.to_vec();
+                    inner.extend(s.vars.iter().map(|v| v.name.name.clone()));
+                    s.body.iter_mut().for_each(|b| item(b, &inner));
+                }
+                Item::Import(_) => {}
+            }
+        }
+        let vars: Vec<String> = variables.iter().map(|v| v.to_string()).collect();
+        f.items.iter_mut().for_each(|i| item(i, &vars));
+        f
+    }
+
+    fn stage_names(f: &File) -> Vec<String> {
+        fn walk(items: &[Item], out: &mut Vec<String>) {
+            for i in items {
+                match i {
+                    Item::Stage(s) => out.push(s.name.name.clone()),
+                    Item::Sweep(s) => walk(&s.body, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&f.items, &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_side_by_side_example_is_the_same_pipeline() {
+        let (Some(dsl), Some(yml)) = (doc_blocks("sieve").into_iter().next(), doc_blocks("yaml").into_iter().next())
+        else {
+            panic!("examples not found in docs/language.md");
+        };
+        let vars = ["seed"];
+        let dsl = symbols_as_strings(erase_spans(parser::parse_file(&dsl, 0).expect("DSL")), &vars);
+        let yml = symbols_as_strings(erase_spans(yaml::parse_file(&yml, 0).expect("YAML")), &vars);
+        assert_eq!(dsl.name, yml.name);
+        assert_eq!(stage_names(&dsl), stage_names(&yml));
+        // Same declarations, in possibly different orders (YAML groups stages before sweeps).
+        let find = |f: &File, name: &str| -> Option<Item> {
+            fn walk(items: &[Item], name: &str) -> Option<Item> {
+                items.iter().find_map(|i| match i {
+                    Item::Stage(s) if s.name.name == name => Some(i.clone()),
+                    Item::Sweep(s) => walk(&s.body, name),
+                    _ => None,
+                })
+            }
+            walk(&f.items, name)
+        };
+        for name in stage_names(&dsl) {
+            assert_eq!(find(&dsl, &name), find(&yml, &name), "stage `{name}` differs");
+        }
+    }
+}
