@@ -1192,6 +1192,14 @@ pipeline difficulty_budget {
     }
 
     #[test]
+    fn byte_order_mark_and_crlf() {
+        let f = parse("\u{feff}pipeline p {\r\n  let a = 1 # c\r\n  let b = 2\r\n}\r\n");
+        assert_eq!(f.items.len(), 2);
+        let Item::Let(a) = &f.items[0] else { panic!() };
+        assert_eq!(a.span.end - a.span.start, "let a = 1".len());
+    }
+
+    #[test]
     fn helpers() {
         assert!(is_identifier("seed_2"));
         assert!(!is_identifier("2seed"));

@@ -183,6 +183,14 @@ impl<'t> Y<'t> {
                 self.diags.push(d);
                 continue;
             }
+            if k != "pipeline"
+                && let Node::Scalar(v) = value
+                && v.may_coerce()
+                && is_null(v.as_str())
+            {
+                // An empty section (`stages:` with everything commented out) is empty.
+                continue;
+            }
             match k {
                 "over" => {}
                 "pipeline" => {
@@ -202,7 +210,9 @@ impl<'t> Y<'t> {
                     Node::Mapping(_) => self.wrong_type(value, "a file name or a list of file names"),
                 },
                 "let" => {
-                    if let Some(m) = self.expect_mapping(value, "`let:` holds `name: value` entries") {
+                    if let Some(m) =
+                        self.expect_mapping(value, "a mapping of `name: value` entries under `let:`")
+                    {
                         for (k, v) in m.iter() {
                             if let Some(item) = self.let_item(k, v) {
                                 items.push(item);
@@ -211,7 +221,8 @@ impl<'t> Y<'t> {
                     }
                 }
                 "stages" => {
-                    if let Some(m) = self.expect_mapping(value, "`stages:` holds `name: {kind: …}` entries")
+                    if let Some(m) =
+                        self.expect_mapping(value, "a mapping of `name: {kind: …}` entries under `stages:`")
                     {
                         for (k, v) in m.iter() {
                             if let Some(stage) = self.stage(k, v) {
@@ -222,7 +233,7 @@ impl<'t> Y<'t> {
                 }
                 "sweeps" => {
                     if let Some(seq) =
-                        self.expect_sequence(value, "`sweeps:` is a list of `- over: …` entries")
+                        self.expect_sequence(value, "a list of sweeps (`- over: …`) under `sweeps:`")
                     {
                         for entry in seq.iter() {
                             if let Some(sweep) = self.sweep(entry) {
@@ -295,7 +306,9 @@ impl<'t> Y<'t> {
                     }
                 },
                 "params" => {
-                    if let Some(m) = self.expect_mapping(v, "`params:` holds `name: value` entries") {
+                    if let Some(m) =
+                        self.expect_mapping(v, "a mapping of `name: value` entries under `params:`")
+                    {
                         for (pk, pv) in m.iter() {
                             self.param(pk, pv, &mut params);
                         }
@@ -352,7 +365,9 @@ impl<'t> Y<'t> {
                 );
             }
             Some(over) => {
-                if let Some(m) = self.expect_mapping(over, "`over:` holds `VAR: [values…]` entries") {
+                if let Some(m) =
+                    self.expect_mapping(over, "a mapping of `VAR: [values…]` entries under `over:`")
+                {
                     if m.is_empty() {
                         self.diags.push(
                             Diagnostic::error("`over:` is empty")
@@ -564,6 +579,7 @@ impl<'t> Y<'t> {
 
     fn wrong_type(&mut self, node: &Node, expected: &str) {
         let found = match node {
+            Node::Scalar(s) if s.may_coerce() && is_null(s.as_str()) => "an empty value",
             Node::Scalar(_) => "a scalar",
             Node::Mapping(_) => "a mapping",
             Node::Sequence(_) => "a list",
@@ -589,6 +605,15 @@ impl<'t> Y<'t> {
             }
             _ if !content.is_empty() && rest.starts_with(content) => {
                 (self.span(start, start + content.len()), Some(start))
+            }
+            _ if s.may_coerce() && is_null(content) => {
+                // An empty value: YAML puts its marker at the next token; point back at
+                // the `:` or `-` that introduced it instead.
+                let before = self.text[..start].trim_end();
+                match before.char_indices().next_back() {
+                    Some((i, c)) => (self.span(i, i + c.len_utf8()), None),
+                    None => (self.span(start, start), None),
+                }
             }
             _ => {
                 // Folded plain scalars, block scalars, empty values: the first line.
@@ -1017,6 +1042,9 @@ pipeline difficulty_budget {
         assert_eq!(d.message, "parameter `lr` is given twice");
         let d = err_at("let:\n  a: 99999999999999999999\n", "999");
         assert!(d.message.contains("does not fit"), "{}", d.message);
+        assert!(parse_file("stages:\nsweeps: []\nlet: # none yet\n", 0).is_ok_and(|f| f.items.is_empty()));
+        let d = err_at("sweeps:\n  -\n", "-\n");
+        assert!(d.message.contains("found an empty value"), "{}", d.message);
         let d = err_at("pipeline: [a]\n", "[a");
         assert!(d.message.contains("pipeline name"), "{}", d.message);
     }
