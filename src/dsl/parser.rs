@@ -41,6 +41,7 @@ pub const KEYWORDS: &[&str] = &[
 /// (then `File::name` is `None`).
 pub fn parse_file(text: &str, file: FileId) -> Result<ast::File, Diagnostics> {
     let mut cx = Cx::new(text, file, 0);
+    cx.whole_file = true;
     cx.check_nesting()?;
     let pairs = SieveParser::parse(Rule::file, text).map_err(|e| cx.syntax_error(e))?;
     let mut pipeline: Option<(Ident, Vec<Item>, Span)> = None;
@@ -205,6 +206,8 @@ struct Cx<'t> {
     text: &'t str,
     file: FileId,
     offset: usize,
+    /// A whole file (vs. one expression): only changes how the end is called in errors.
+    whole_file: bool,
     diags: Diagnostics,
 }
 
@@ -214,6 +217,7 @@ impl<'t> Cx<'t> {
             text,
             file,
             offset,
+            whole_file: false,
             diags: Diagnostics::new(),
         }
     }
@@ -717,7 +721,12 @@ impl<'t> Cx<'t> {
         let span = self.at(pos, pos + found_len);
         let message = match &err.variant {
             ErrorVariant::ParsingError { positives, .. } => {
-                format!("expected {}, found {found}", expected_list(positives))
+                let end = if self.whole_file {
+                    "end of file"
+                } else {
+                    "end of the expression"
+                };
+                format!("expected {}, found {found}", expected_list(positives, end))
             }
             ErrorVariant::CustomError { message } => format!("cannot parse this input: {message}"),
         };
@@ -727,7 +736,12 @@ impl<'t> Cx<'t> {
         };
         let mut d = Diagnostic::error(message).at(span, label);
         let word = &self.text[pos..pos + found_len];
-        if KEYWORDS.contains(&word) {
+        let wants_name = matches!(&err.variant, ErrorVariant::ParsingError { positives, .. }
+            if positives.iter().any(|r| matches!(r,
+                Rule::pipeline_name | Rule::stage_name | Rule::var_name | Rule::param_name
+                | Rule::sel_name | Rule::name | Rule::name_expr | Rule::expr | Rule::sum
+                | Rule::product | Rule::unary | Rule::sweep_var | Rule::named_arg)));
+        if wants_name && KEYWORDS.contains(&word) {
             d = d.with_note(format!(
                 "`{word}` is a reserved word and cannot be used as a name"
             ));
@@ -745,7 +759,12 @@ impl<'t> Cx<'t> {
     fn found_at(&self, pos: usize) -> (String, usize) {
         let rest = &self.text[pos..];
         let Some(c) = rest.chars().next() else {
-            return ("end of input".to_string(), 0);
+            let end = if self.whole_file {
+                "end of file"
+            } else {
+                "end of the expression"
+            };
+            return (end.to_string(), 0);
         };
         let len = if c.is_ascii_alphanumeric() || c == '_' {
             rest.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
@@ -813,15 +832,23 @@ fn describe(rule: Rule) -> Option<(&'static str, &'static str)> {
         sel_name | selector | selectors => ("a selector", "a selector such as `budget=1024`"),
         kind => ("a stage kind", "a stage kind such as `sft` or `synth.igsm`"),
         import_path | str_inner => ("a file name in quotes", "a file name in double quotes"),
-        EOI | file | expr_only => ("end of input", "end of input"),
+        EOI | file | expr_only => (END, END),
         add_op | mul_op | range_op | call_open | index_open | call_args => return None,
         _ => ("something else", "something else"),
     };
     Some(d)
 }
 
-/// "`=` after the stage name" / "`,` or `)`" / "`let`, `stage` or `}`".
-fn expected_list(positives: &[Rule]) -> String {
+/// Placeholder for the end of the text in [`describe`]; [`expected_list`] names it.
+const END: &str = "<end>";
+
+/// "`=` after the stage name" / "`,` or `)`" / "`let`, `stage` or `}`". `end` names the
+/// end of the text ("end of file").
+fn expected_list(positives: &[Rule], end: &str) -> String {
+    expected_words(positives).replace(END, end)
+}
+
+fn expected_words(positives: &[Rule]) -> String {
     let mut words: Vec<(&str, &str)> = Vec::new();
     for r in positives {
         if let Some(d) = describe(*r)
@@ -834,7 +861,7 @@ fn expected_list(positives: &[Rule]) -> String {
     let rank = |w: &str| match w {
         "`,`" => 2,
         "`)`" | "`]`" | "`}`" => 3,
-        "end of input" => 4,
+        END => 4,
         _ => 1,
     };
     words.sort_by_key(|(w, _)| rank(w));
@@ -1103,7 +1130,7 @@ pipeline difficulty_budget {
         assert!(d.message.starts_with("expected an expression"), "{}", d.message);
         let d = error("pipeline p { let x = 1 ");
         assert_eq!(d.primary.as_ref().map(|(s, _)| s.start), Some(23));
-        assert!(d.message.ends_with("found end of input"), "{}", d.message);
+        assert!(d.message.ends_with("found end of file"), "{}", d.message);
         assert!(d.message.contains("`}`"), "{}", d.message);
         let d = err_at("pipeline p { stage x = sft(a[b 1]) }", "1]");
         assert!(d.message.contains("`=` after the selector name"), "{}", d.message);
