@@ -1216,6 +1216,15 @@ pipeline difficulty_budget {
         assert!(matches!(expr(&negs), ExprKind::Neg(_)));
         let ok = format!("{}1{}", "[".repeat(40), "]".repeat(40));
         assert!(parse_expr(&ok, 0).is_ok());
+        // The deepest accepted nesting parses on a test thread's (small) stack.
+        let parens = format!("{}-x{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(parse_expr(&parens, 0).is_ok());
+        let sweeps = format!(
+            "pipeline p {{ {} stage s = f(a[k=(1)]) {} }}",
+            "sweep v in [1] {".repeat(MAX_NESTING - 4),
+            "}".repeat(MAX_NESTING - 4)
+        );
+        assert!(parse_file(&sweeps, 0).is_ok());
     }
 
     #[test]
