@@ -12,12 +12,12 @@
 //! stages:                              # stage NAME = KIND(inputs…, params…)
 //!   pool: {kind: synth.igsm, n: 100000, ops: '${2..12}', seed: '${seed}'}
 //!   base: {kind: sft, inputs: [init, pre], steps: 3000}
+//!   heatmap: {kind: report, inputs: [acc], params: {kind: heatmap}}  # `params:` holds
+//!                                      # parameters named like a reserved key
 //! sweeps:                              # sweep VAR in LIST, … { … }
 //!   - over: {budget: [256, 1024, 4096], band: [easy, medium, hard]}
 //!     stages:
 //!       subset: {kind: select, inputs: [scored], budget: '${budget}'}
-//!   heatmap: {kind: report, inputs: [acc], params: {kind: heatmap}}  # `params:` for
-//!                                      # parameters named like a reserved key
 //! ```
 //!
 //! Invariants:
