@@ -1,5 +1,6 @@
 //! Test helpers: read a whole Parquet file into one batch and pull typed columns out.
 
+use crate::data::schema::{Cell, ColType, TableBuilder, int, text, write_generated};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use std::path::Path;
@@ -40,4 +41,30 @@ pub fn col_f64(b: &RecordBatch, name: &str) -> Vec<Option<f64>> {
     let c = arrow::compute::cast(c, &DataType::Float64).unwrap();
     let a = c.as_primitive::<Float64Type>();
     (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+}
+
+/// A canonical dataset of `n` rows: ids 0, 10, 20…; prompts of `i % 7` chars `é`;
+/// responses `x` × `i % 11` (null when `i % 5 == 0`); difficulty `i % 9` (null when
+/// `i % 13 == 0`); `src` cycling a, b, c.
+pub fn small_dataset(path: &Path, n: usize) {
+    let b = TableBuilder::new(ColType::Int, &[("src", ColType::Str)]);
+    write_generated(path, b, n, |i| {
+        Ok(vec![
+            int(i as i64 * 10),
+            text("é".repeat(i % 7)),
+            if i % 5 == 0 {
+                Cell::Str(None)
+            } else {
+                text("x".repeat(i % 11))
+            },
+            text("a"),
+            if i % 13 == 0 {
+                Cell::Int(None)
+            } else {
+                int((i % 9) as i64)
+            },
+            text(["a", "b", "c"][i % 3]),
+        ])
+    })
+    .unwrap();
 }
