@@ -1,8 +1,8 @@
 //! Batched autoregressive generation with a KV cache: left-padded prompts, greedy or
 //! sampled decoding (temperature, top-k, top-p), stop token ids and stop strings.
 //!
-//! Invariants: a row's output depends only on its prompt, the options and its own seed
-//! (`seed` + row index) — never on the other rows of the batch (left padding is masked
+//! Invariants: a row's output depends only on its prompt, the options and its own
+//! seed — never on the other rows of the batch (left padding is masked
 //! and positions start at 0 for every prompt); sampling draws one uniform per row per
 //! step from a ChaCha stream on the host and inverts the CDF on the device, so runs are
 //! reproducible without touching libtorch's global generator. Temperature 0 is greedy.
@@ -106,13 +106,36 @@ fn pick(logits: &Tensor, opts: &GenerateOptions, rngs: &mut [ChaCha8Rng]) -> Ten
         .clamp_max(v - 1)
 }
 
-/// Generates continuations of `prompts` (token ids, each non-empty) in one batch.
+/// Generates continuations of `prompts` (token ids, each non-empty) in one batch; row
+/// `i` samples with seed `opts.seed + i`.
 pub fn generate(
     model: &Transformer,
     tok: &Tok,
     prompts: &[Vec<i64>],
     opts: &GenerateOptions,
 ) -> Result<Vec<Generation>, ModelError> {
+    let seeds: Vec<u64> = (0..prompts.len() as u64)
+        .map(|i| opts.seed.wrapping_add(i))
+        .collect();
+    generate_with_seeds(model, tok, prompts, &seeds, opts)
+}
+
+/// Like [`generate`], with an explicit sampling seed per row (`opts.seed` is ignored),
+/// so a row's output does not depend on which batch it was put in.
+pub fn generate_with_seeds(
+    model: &Transformer,
+    tok: &Tok,
+    prompts: &[Vec<i64>],
+    seeds: &[u64],
+    opts: &GenerateOptions,
+) -> Result<Vec<Generation>, ModelError> {
+    if seeds.len() != prompts.len() {
+        return Err(ModelError::Invalid(format!(
+            "{} seeds for {} prompts",
+            seeds.len(),
+            prompts.len()
+        )));
+    }
     if prompts.is_empty() {
         return Ok(Vec::new());
     }
@@ -123,7 +146,7 @@ pub fn generate(
     let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let shape = format!("generating for a batch of {b} prompts of up to {p} tokens");
     catch_torch(&shape, || {
-        tch::no_grad(|| generate_inner(model, tok, prompts, opts))
+        tch::no_grad(|| generate_inner(model, tok, prompts, seeds, opts))
     })?
 }
 
@@ -131,6 +154,7 @@ fn generate_inner(
     model: &Transformer,
     tok: &Tok,
     prompts: &[Vec<i64>],
+    seeds: &[u64],
     opts: &GenerateOptions,
 ) -> Result<Vec<Generation>, ModelError> {
     let dev = model.device();
@@ -155,9 +179,7 @@ fn generate_inner(
     let hidden = model.forward_hidden(&ids, Some(&pos), mask.as_ref(), Some(&mut cache));
     let mut logits = model.logits(&hidden.narrow(1, pi - 1, 1)).squeeze_dim(1);
 
-    let mut rngs: Vec<ChaCha8Rng> = (0..b)
-        .map(|i| ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(i as u64)))
-        .collect();
+    let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
     let mut out: Vec<Vec<i64>> = vec![Vec::new(); b];
     let mut finish: Vec<Option<Finish>> = vec![None; b];
     let mut texts: Vec<Option<String>> = vec![None; b];

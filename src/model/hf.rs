@@ -138,6 +138,115 @@ pub fn load_weights(model: &Transformer, files: &[PathBuf]) -> Result<(), ModelE
     Ok(())
 }
 
+/// The parameter names and shapes a config implies (HF names), without allocating.
+pub fn expected_shapes(config: &ModelConfig) -> BTreeMap<String, Vec<i64>> {
+    let (h, i, v) = (
+        config.hidden_size as i64,
+        config.intermediate_size as i64,
+        config.vocab_size as i64,
+    );
+    let (nh, nkv, hd) = (
+        config.num_attention_heads as i64,
+        config.kv_heads() as i64,
+        config.head_dim() as i64,
+    );
+    let mut m = BTreeMap::new();
+    m.insert("model.embed_tokens.weight".to_string(), vec![v, h]);
+    m.insert("model.norm.weight".to_string(), vec![h]);
+    if !config.tie_word_embeddings {
+        m.insert("lm_head.weight".to_string(), vec![v, h]);
+    }
+    for l in 0..config.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        let mut lin = |name: &str, d_in: i64, d_out: i64, bias: bool| {
+            m.insert(format!("{p}.{name}.weight"), vec![d_out, d_in]);
+            if bias {
+                m.insert(format!("{p}.{name}.bias"), vec![d_out]);
+            }
+        };
+        lin("self_attn.q_proj", h, nh * hd, config.qkv_bias());
+        lin("self_attn.k_proj", h, nkv * hd, config.qkv_bias());
+        lin("self_attn.v_proj", h, nkv * hd, config.qkv_bias());
+        lin("self_attn.o_proj", nh * hd, h, config.o_bias());
+        lin("mlp.gate_proj", h, i, config.mlp_bias());
+        lin("mlp.up_proj", h, i, config.mlp_bias());
+        lin("mlp.down_proj", i, h, config.mlp_bias());
+        m.insert(format!("{p}.input_layernorm.weight"), vec![h]);
+        m.insert(format!("{p}.post_attention_layernorm.weight"), vec![h]);
+    }
+    m
+}
+
+/// Reads only the safetensors headers of a folder.
+fn header_shapes(file: &Path) -> Result<Vec<(String, Vec<i64>)>, ModelError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).map_err(|e| ModelError::io(file, e))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|e| ModelError::io(file, e))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(ModelError::Weights(format!(
+            "{}: implausible safetensors header size {n}",
+            file.display()
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| ModelError::io(file, e))?;
+    let j: Json = serde_json::from_slice(&header)
+        .map_err(|e| ModelError::Weights(format!("{}: bad safetensors header: {e}", file.display())))?;
+    let obj = j
+        .as_object()
+        .ok_or_else(|| ModelError::Weights(format!("{}: bad safetensors header", file.display())))?;
+    Ok(obj
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .map(|(k, v)| {
+            let shape = v
+                .get("shape")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_i64).collect())
+                .unwrap_or_default();
+            (k.clone(), shape)
+        })
+        .collect())
+}
+
+/// Checks a model folder without loading its weights: config supported, every expected
+/// weight present with the right shape (safetensors headers only), tokenizer readable.
+pub fn check_folder(dir: &Path) -> Result<(ModelConfig, Tok), ModelError> {
+    let config = read_config(dir)?;
+    let expected = expected_shapes(&config);
+    let mut found = BTreeMap::new();
+    for f in weight_files(dir)? {
+        found.extend(header_shapes(&f)?);
+    }
+    for (name, shape) in &expected {
+        match found.get(name) {
+            None => return Err(ModelError::Weights(format!("missing weight {name}"))),
+            Some(s) if s != shape => {
+                return Err(ModelError::Weights(format!(
+                    "{name}: shape {s:?}, but the config implies {shape:?}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let unexpected: Vec<&String> = found
+        .keys()
+        .filter(|k| {
+            !expected.contains_key(*k) && !k.ends_with("rotary_emb.inv_freq") && *k != "lm_head.weight"
+        })
+        .collect();
+    if let Some(u) = unexpected.first() {
+        return Err(ModelError::Weights(format!(
+            "weight {u} (and {} more) does not belong to the Llama/Qwen2 architecture",
+            unexpected.len() - 1
+        )));
+    }
+    let tok = Tok::from_dir(dir)?;
+    Ok((config, tok))
+}
+
 /// Loads config + weights of a folder onto `device`, stored as `kind`.
 pub fn load_model(dir: &Path, device: Device, kind: Kind) -> Result<Transformer, ModelError> {
     let config = read_config(dir)?;
@@ -273,6 +382,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             save_pretrained(&m, &tok, None, dir.path(), Kind::Float).unwrap();
             let l = load_pretrained(dir.path(), Device::Cpu, Kind::Float).unwrap();
+            check_folder(dir.path()).unwrap();
             for ((a, x), (b, y)) in m.named_parameters().iter().zip(l.model.named_parameters().iter()) {
                 assert_eq!(a, b);
                 assert!(x.equal(y), "{a} differs");

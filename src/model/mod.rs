@@ -15,9 +15,12 @@ pub mod logprobs;
 pub mod tokenizer;
 pub mod transformer;
 
+#[cfg(test)]
+mod parity_tests;
+
 pub use config::{Family, ModelConfig, Sizes};
-pub use generate::{GenerateOptions, Generation, generate};
-pub use hf::{LoadedModel, load_model, load_pretrained, save_pretrained};
+pub use generate::{Finish, GenerateOptions, Generation, generate, generate_with_seeds};
+pub use hf::{LoadedModel, check_folder, load_model, load_pretrained, save_pretrained};
 pub use logprobs::{Example, SeqBatch, TokenStats, token_stats};
 pub use tokenizer::Tok;
 pub use transformer::Transformer;

@@ -15,6 +15,9 @@ pub mod optim;
 pub mod schedule;
 pub mod sft;
 
+#[cfg(test)]
+mod addition_tests;
+
 pub use optim::{AdamW, AdamWConfig};
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use sft::{LossKind, SftConfig, SftOutcome, TrainHooks, train_sft};
