@@ -56,6 +56,11 @@ pub fn word(i: usize) -> String {
     }
 }
 
+/// How many plain (single dictionary) words [`word`] produces before the compounds.
+pub fn plain_count() -> usize {
+    nouns().len() + adjectives().len() + verbs().len()
+}
+
 /// How many distinct words [`word`] can produce.
 pub fn word_count() -> usize {
     nouns().len() + adjectives().len() + verbs().len() + adjectives().len() * nouns().len()
