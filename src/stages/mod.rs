@@ -145,11 +145,17 @@ pub fn registry() -> &'static Registry {
 fn all_kinds() -> Vec<Box<dyn StageKind>> {
     let mut v: Vec<Box<dyn StageKind>> = Vec::new();
     v.extend(data::kinds());
+    v.extend(model::kinds());
+    v.extend(train::kinds());
+    v.extend(evaluate::kinds());
     #[cfg(test)]
     v.extend(testing::kinds());
     v
 }
 
 pub mod data;
+pub mod evaluate;
+pub mod model;
+pub mod train;
 #[cfg(test)]
 mod testing;

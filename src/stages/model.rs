@@ -1,0 +1,518 @@
+//! Model stage kinds — `model.init` (a seeded from-scratch decoder with the built-in
+//! character tokenizer or a given one) and `model.load` (a local Hugging Face folder) —
+//! plus the helpers every model-consuming stage shares: device resolution, error
+//! mapping, dataset column reading and progress hooks.
+//!
+//! Invariants: a model artifact is exactly a Hugging Face folder in `out_dir`
+//! (`config.json`, `model.safetensors` or shards, tokenizer files,
+//! `generation_config.json`) that `transformers` loads unchanged; the library errors and
+//! tch panics of a stage become [`StageError`]s (inputs/parameters → `Input`, the rest →
+//! `Failed`), never a crash of the executor.
+
+use super::{
+    ArtifactKind, InputSpec, ParamSpec, ParamType, StageContext, StageError, StageKind, StageResult,
+};
+use crate::model::config::{Family, ModelConfig, PRESETS, Sizes};
+use crate::model::tokenizer::{Tok, default_alphabet};
+use crate::model::{ModelError, Transformer, check_folder, parse_device};
+use crate::train::TrainError;
+use crate::value::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind};
+
+/// The model stage kinds.
+pub fn kinds() -> Vec<Box<dyn StageKind>> {
+    vec![Box::new(Init), Box::new(Load)]
+}
+
+/// Maps a model-library error: configuration / tokenizer / device / weights problems are
+/// the user's input, libtorch and I/O failures are run failures.
+pub(crate) fn model_err(e: ModelError) -> StageError {
+    match e {
+        ModelError::Config(_)
+        | ModelError::Tokenizer(_)
+        | ModelError::Device(_)
+        | ModelError::Weights(_)
+        | ModelError::Invalid(_) => StageError::Input(e.to_string()),
+        _ => StageError::Failed(e.to_string()),
+    }
+}
+
+/// Maps a training-library error.
+pub(crate) fn train_err(e: TrainError) -> StageError {
+    match e {
+        TrainError::Cancelled => StageError::Cancelled,
+        TrainError::Invalid(m) => StageError::Input(m),
+        TrainError::Model(m) => model_err(m),
+        other => StageError::Failed(other.to_string()),
+    }
+}
+
+/// The stage's `device` parameter, resolved.
+pub(crate) fn device_param(ctx: &StageContext) -> Result<Device, StageError> {
+    parse_device(ctx.params().str("device")?).map_err(model_err)
+}
+
+/// Columns of a dataset artifact as text (`None` = null), plus the `id` column.
+pub(crate) struct Columns {
+    pub ids: Vec<i64>,
+    pub cols: BTreeMap<String, Vec<Option<String>>>,
+}
+
+impl Columns {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// A column read by [`read_columns`] (empty when it was optional and absent).
+    pub fn get(&self, name: &str) -> &[Option<String>] {
+        self.cols.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Reads `required` and (when present) `optional` columns of a Parquet dataset as text;
+/// ids come from the `id` column (row numbers when absent).
+pub(crate) fn read_columns(path: &Path, required: &[&str], optional: &[&str]) -> Result<Columns, StageError> {
+    use arrow::array::{Array, Int64Array, StringArray};
+    use arrow::datatypes::DataType;
+    let (schema, batches) =
+        crate::data::io::read_parquet(path, None).map_err(|e| StageError::Input(e.to_string()))?;
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    for r in required {
+        if !names.iter().any(|n| n == r) {
+            return Err(StageError::Input(format!(
+                "{}: column `{r}` is missing (columns: {})",
+                path.display(),
+                names.join(", ")
+            )));
+        }
+    }
+    let mut out = Columns {
+        ids: Vec::new(),
+        cols: BTreeMap::new(),
+    };
+    let wanted: Vec<&str> = required
+        .iter()
+        .chain(optional)
+        .copied()
+        .filter(|c| names.iter().any(|n| n == c))
+        .collect();
+    for b in &batches {
+        let start = out.ids.len() as i64;
+        match b
+            .column_by_name("id")
+            .and_then(|c| arrow::compute::cast(c, &DataType::Int64).ok())
+        {
+            Some(ids) => {
+                let ids = ids
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .cloned()
+                    .unwrap_or_else(|| Int64Array::from(vec![0; 0]));
+                for i in 0..b.num_rows() {
+                    out.ids.push(if ids.len() > i && ids.is_valid(i) {
+                        ids.value(i)
+                    } else {
+                        start + i as i64
+                    });
+                }
+            }
+            None => out.ids.extend((0..b.num_rows() as i64).map(|i| start + i)),
+        }
+        for c in &wanted {
+            let col = b
+                .column_by_name(c)
+                .ok_or_else(|| StageError::Input(format!("column `{c}` vanished")))?;
+            let text = arrow::compute::cast(col, &DataType::Utf8).map_err(|e| {
+                StageError::Input(format!("{}: column `{c}` is not text-like: {e}", path.display()))
+            })?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| StageError::Input(format!("column `{c}` could not be read as text")))?;
+            let v = out.cols.entry(c.to_string()).or_default();
+            v.extend((0..text.len()).map(|i| text.is_valid(i).then(|| text.value(i).to_string())));
+        }
+    }
+    Ok(out)
+}
+
+/// Training hooks that feed the stage's progress bar, log and cancellation flag.
+pub(crate) struct StageHooks<'c, 'a> {
+    pub ctx: &'c StageContext<'a>,
+}
+
+impl crate::train::TrainHooks for StageHooks<'_, '_> {
+    fn on_step(&mut self, step: usize, total: usize, metrics: &[(&str, f64)]) {
+        if step == 1 {
+            self.ctx.progress().set_total(total as u64, "step");
+        }
+        self.ctx.progress().update(step as u64, metrics);
+        if step % 50 == 0 || step == total {
+            let m: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v:.5}")).collect();
+            self.ctx.log(&format!("step {step}/{total} {}", m.join(" ")));
+        }
+    }
+    fn message(&mut self, msg: &str) {
+        self.ctx.log(msg);
+        self.ctx.progress().message(msg);
+    }
+    fn should_stop(&mut self) -> bool {
+        self.ctx.is_cancelled()
+    }
+}
+
+/// `model.init`: a from-scratch decoder.
+struct Init;
+
+const FAMILIES: &[&str] = &["llama", "qwen2"];
+
+impl StageKind for Init {
+    fn name(&self) -> &'static str {
+        "model.init"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "A randomly initialised Llama/Qwen2-family decoder (named size preset or explicit sizes), seeded, saved as a Hugging Face folder"
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        Vec::new()
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::optional(
+                "arch",
+                ParamType::Enum(PRESETS),
+                Value::Str("tiny".into()),
+                "size preset: nano (≈0.1M), tiny (≈1.2M), small (≈12M), base (≈40M); explicit sizes below override it",
+            ),
+            ParamSpec::optional(
+                "family",
+                ParamType::Enum(FAMILIES),
+                Value::Str("llama".into()),
+                "llama (no biases) or qwen2 (q/k/v biases); transformers ≥ 5 forces its byte-level tokenizer on qwen2 folders, so use llama with the chars tokenizer",
+            ),
+            ParamSpec::optional(
+                "tokenizer",
+                ParamType::Str,
+                Value::Str("chars".into()),
+                "`chars` (built-in character tokenizer) or a folder holding a tokenizer.json",
+            ),
+            ParamSpec::optional(
+                "alphabet",
+                ParamType::Str,
+                Value::Str(String::new()),
+                "characters of the chars tokenizer (default: printable ASCII, newline, tab)",
+            ),
+            ParamSpec::optional(
+                "hidden_size",
+                ParamType::Int,
+                Value::Int(0),
+                "0 = from the preset",
+            ),
+            ParamSpec::optional(
+                "intermediate_size",
+                ParamType::Int,
+                Value::Int(0),
+                "MLP width; 0 = from the preset",
+            ),
+            ParamSpec::optional(
+                "layers",
+                ParamType::Int,
+                Value::Int(0),
+                "number of layers; 0 = from the preset",
+            ),
+            ParamSpec::optional(
+                "heads",
+                ParamType::Int,
+                Value::Int(0),
+                "attention heads; 0 = from the preset",
+            ),
+            ParamSpec::optional(
+                "kv_heads",
+                ParamType::Int,
+                Value::Int(0),
+                "key/value heads (GQA); 0 = from the preset",
+            ),
+            ParamSpec::optional(
+                "rope_theta",
+                ParamType::Float,
+                Value::Float(10_000.0),
+                "RoPE base θ",
+            ),
+            ParamSpec::optional(
+                "max_positions",
+                ParamType::Int,
+                Value::Int(2048),
+                "max_position_embeddings",
+            ),
+            ParamSpec::optional(
+                "tie_embeddings",
+                ParamType::Bool,
+                Value::Bool(true),
+                "share the embedding and LM-head weights",
+            ),
+            ParamSpec::seed(),
+        ]
+    }
+    fn output(&self) -> ArtifactKind {
+        ArtifactKind::Model
+    }
+    fn validate(&self, p: &super::Params) -> Vec<(Option<&'static str>, String)> {
+        let mut errs = Vec::new();
+        for name in [
+            "hidden_size",
+            "intermediate_size",
+            "layers",
+            "heads",
+            "kv_heads",
+            "max_positions",
+        ] {
+            if p.get(name).and_then(Value::as_i64).is_some_and(|v| v < 0) {
+                errs.push((None, format!("`{name}` must be ≥ 0")));
+            }
+        }
+        if p.get("rope_theta")
+            .and_then(Value::as_f64)
+            .is_some_and(|v| v <= 0.0)
+        {
+            errs.push((Some("rope_theta"), "must be > 0".into()));
+        }
+        errs
+    }
+    fn run(&self, ctx: &StageContext) -> StageResult {
+        let p = ctx.params();
+        let tok = match p.str("tokenizer")? {
+            "chars" => {
+                let a = match p.str("alphabet")? {
+                    "" => default_alphabet(),
+                    a => a.to_string(),
+                };
+                Tok::chars(&a).map_err(model_err)?
+            }
+            dir => Tok::from_dir(Path::new(dir)).map_err(model_err)?,
+        };
+        let arch = p.str("arch")?;
+        let mut sizes =
+            Sizes::preset(arch).ok_or_else(|| StageError::Input(format!("unknown arch `{arch}`")))?;
+        let over = |name: &str, v: &mut usize| -> Result<(), StageError> {
+            let x = p.usize(name)?;
+            if x > 0 {
+                *v = x;
+            }
+            Ok(())
+        };
+        over("hidden_size", &mut sizes.hidden_size)?;
+        over("intermediate_size", &mut sizes.intermediate_size)?;
+        over("layers", &mut sizes.num_hidden_layers)?;
+        over("heads", &mut sizes.num_attention_heads)?;
+        over("kv_heads", &mut sizes.num_key_value_heads)?;
+        over("max_positions", &mut sizes.max_position_embeddings)?;
+        sizes.rope_theta = p.f64("rope_theta")?;
+        sizes.tie_word_embeddings = p.bool("tie_embeddings")?;
+        let family = if p.str("family")? == "qwen2" {
+            Family::Qwen2
+        } else {
+            Family::Llama
+        };
+        let cfg = ModelConfig::new(
+            family,
+            &sizes,
+            tok.vocab_size(),
+            tok.bos_id(),
+            tok.eos_id(),
+            Some(tok.pad_id()),
+        );
+        let model = Transformer::new(cfg, Device::Cpu, Kind::Float).map_err(model_err)?;
+        model.init_weights(p.i64("seed")? as u64);
+        crate::model::save_pretrained(&model, &tok, None, ctx.out_dir(), Kind::Float).map_err(model_err)?;
+        ctx.log(&format!(
+            "model.init: {arch} {family:?}, {} parameters, vocab {}",
+            model.num_parameters(),
+            tok.vocab_size()
+        ));
+        Ok(())
+    }
+}
+
+/// `model.load`: a local Hugging Face folder, checked and copied into the cache.
+struct Load;
+
+/// Files of a model folder that belong in the artifact.
+fn is_model_file(name: &str) -> bool {
+    matches!(
+        name,
+        "config.json"
+            | "generation_config.json"
+            | "model.safetensors.index.json"
+            | "tokenizer.json"
+            | "tokenizer_config.json"
+            | "special_tokens_map.json"
+            | "chat_template.jinja"
+            | "chat_template.json"
+            | "added_tokens.json"
+            | "vocab.json"
+            | "merges.txt"
+            | "tokenizer.model"
+    ) || name.ends_with(".safetensors")
+}
+
+impl StageKind for Load {
+    fn name(&self) -> &'static str {
+        "model.load"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "A local Hugging Face model folder (config.json, safetensors, tokenizer.json), checked and copied into the cache"
+    }
+    fn inputs(&self) -> Vec<InputSpec> {
+        Vec::new()
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![ParamSpec::required(
+            "path",
+            ParamType::Str,
+            "folder with config.json, model.safetensors (or shards) and tokenizer.json",
+        )]
+    }
+    fn output(&self) -> ArtifactKind {
+        ArtifactKind::Model
+    }
+    fn run(&self, ctx: &StageContext) -> StageResult {
+        let src = Path::new(ctx.params().str("path")?);
+        if !src.is_dir() {
+            return Err(StageError::Input(format!(
+                "model folder {} does not exist",
+                src.display()
+            )));
+        }
+        let (cfg, tok) = check_folder(src).map_err(model_err)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_file() && is_model_file(&name) {
+                let dst = ctx.out_dir().join(&name);
+                // A hard link costs nothing for multi-GB weights; copy across filesystems.
+                if std::fs::hard_link(entry.path(), &dst).is_err() {
+                    std::fs::copy(entry.path(), &dst)?;
+                }
+            }
+        }
+        ctx.log(&format!(
+            "model.load: {} ({}, {} parameters, vocab {})",
+            src.display(),
+            cfg.model_type,
+            cfg.num_parameters(),
+            tok.vocab_size()
+        ));
+        Ok(())
+    }
+}
+
+/// Test helpers: run a kind in temporary folders.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::super::context::NoProgress;
+    use super::super::{InputArtifact, InputSlot, Params, StageContext, StageKind, StageResult};
+    use crate::value::Value;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::AtomicBool;
+
+    /// Runs `kind` with its defaults overridden by `params`, inputs bound by slot name.
+    pub fn run_kind(
+        kind: &dyn StageKind,
+        params: &[(&str, Value)],
+        inputs: &[(&str, &Path)],
+        out: &Path,
+        work: &Path,
+    ) -> StageResult {
+        let mut p = Params::default();
+        for spec in kind.params() {
+            if let Some(d) = spec.default {
+                p.0.insert(spec.name.to_string(), d);
+            }
+        }
+        for (k, v) in params {
+            p.0.insert(k.to_string(), v.clone());
+        }
+        let slots = kind
+            .inputs()
+            .iter()
+            .map(|s| InputSlot {
+                name: s.name.to_string(),
+                members: inputs
+                    .iter()
+                    .filter(|(n, _)| *n == s.name)
+                    .map(|(_, d)| InputArtifact {
+                        instance: s.name.to_string(),
+                        coords: Vec::new(),
+                        kind: s.kind,
+                        dir: PathBuf::from(d),
+                    })
+                    .collect(),
+            })
+            .collect();
+        std::fs::create_dir_all(out).unwrap();
+        let cancel = AtomicBool::new(false);
+        let ctx = StageContext::new(
+            "test".into(),
+            p,
+            slots,
+            out.into(),
+            work.into(),
+            None,
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        kind.run(&ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::run_kind;
+    use super::*;
+
+    #[test]
+    fn init_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let params = [
+            ("arch", Value::Str("nano".into())),
+            ("seed", Value::Int(3)),
+            ("layers", Value::Int(1)),
+        ];
+        run_kind(&Init, &params, &[], &a, &dir.path().join("w")).unwrap();
+        let b = dir.path().join("b");
+        run_kind(&Init, &params, &[], &b, &dir.path().join("w")).unwrap();
+        let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+        assert_eq!(bytes(&a), bytes(&b), "model.init is deterministic");
+        let (cfg, _) = check_folder(&a).unwrap();
+        assert_eq!((cfg.num_hidden_layers, cfg.model_type.as_str()), (1, "llama"));
+        let c = dir.path().join("c");
+        run_kind(
+            &Load,
+            &[("path", Value::Str(a.display().to_string()))],
+            &[],
+            &c,
+            &dir.path().join("w"),
+        )
+        .unwrap();
+        assert_eq!(bytes(&a), bytes(&c));
+        assert!(c.join("tokenizer.json").is_file());
+        let e = run_kind(
+            &Load,
+            &[("path", Value::Str("/nonexistent".into()))],
+            &[],
+            &c,
+            &dir.path().join("w"),
+        );
+        assert!(matches!(e, Err(StageError::Input(_))));
+    }
+}
