@@ -256,6 +256,9 @@ impl Transformer {
     /// - `positions`: `[b, t]` RoPE positions; default `past .. past + t` for every row.
     /// - `mask`: boolean `[b, 1, t, past + t]` (`true` = attend); default causal.
     /// - `cache`: appended to (and read from) when given.
+    // `x = x + …` (not `+=`): the residual stream is saved by autograd for RMSNorm's
+    // backward, so it must not be modified in place.
+    #[allow(clippy::assign_op_pattern)]
     pub fn forward_hidden(
         &self,
         input_ids: &Tensor,

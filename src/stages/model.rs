@@ -149,7 +149,7 @@ impl crate::train::TrainHooks for StageHooks<'_, '_> {
             self.ctx.progress().set_total(total as u64, "step");
         }
         self.ctx.progress().update(step as u64, metrics);
-        if step % 50 == 0 || step == total {
+        if step.is_multiple_of(50) || step == total {
             let m: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v:.5}")).collect();
             self.ctx.log(&format!("step {step}/{total} {}", m.join(" ")));
         }

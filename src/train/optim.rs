@@ -152,7 +152,7 @@ impl AdamW {
                 let denom = (&p.v / bc2).sqrt() + eps;
                 target -= (&p.m / bc1) / denom * lr;
                 if p.master.is_some() {
-                    let _ = p.param.copy_(&target);
+                    p.param.copy_(&target);
                 }
             }
         });

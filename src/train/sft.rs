@@ -357,20 +357,22 @@ pub fn train_sft(
         }
         tokens_since = 0;
         last_tick = Instant::now();
-        let eval_now =
-            !eval.is_empty() && cfg.eval_every > 0 && state.step % cfg.eval_every == 0 && state.step < total;
+        let eval_now = !eval.is_empty()
+            && cfg.eval_every > 0
+            && state.step.is_multiple_of(cfg.eval_every)
+            && state.step < total;
         let ev;
         if eval_now {
             ev = eval_loss(model, eval, cfg.batch_size, pad)?;
             metrics.push(("eval_loss", ev));
             hooks.message(&format!("step {}: eval_loss {ev:.4}", state.step));
         }
-        if state.step % cfg.log_every.max(1) == 0 || state.step == total || eval_now {
+        if state.step.is_multiple_of(cfg.log_every.max(1)) || state.step == total || eval_now {
             log.log(state.step, &metrics)?;
         }
         hooks.on_step(state.step, total, &metrics);
         if let Some(dir) = work_dir
-            && state.step % save_every == 0
+            && state.step.is_multiple_of(save_every)
             && state.step < total
         {
             checkpoint::save(dir, model, &opt, &state)?;
