@@ -222,7 +222,12 @@ struct Sample {
     answers: Vec<String>,
     depth: Option<f64>,
     build: Box<dyn Fn(usize) -> String>,
+    /// The largest meaningful size.
+    max_k: usize,
 }
+
+/// Sizes beyond any practical context.
+const NO_LIMIT: usize = 50_000_000;
 
 fn uuid(rng: &mut ChaCha8Rng) -> String {
     let b: [u8; 16] = rng.random();
@@ -390,6 +395,7 @@ fn niah(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
         answers,
         depth: first_depth,
         build: Box::new(build),
+        max_k: NO_LIMIT,
     }
 }
 
@@ -438,6 +444,7 @@ fn vt(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
         answers: asked_names,
         depth: first_depth,
         build: Box::new(build),
+        max_k: NO_LIMIT,
     }
 }
 
@@ -460,12 +467,13 @@ fn cwe(p: &RulerParams, seed: u64, fc: usize) -> Sample {
                   Memorize the ones that appear most often.\n";
     let question = format!("What are the {c} most common words in the above list?");
     let common = answers.clone();
+    let max_k = others.len();
     let build = move |k: usize| {
         let mut list: Vec<&str> = Vec::new();
         for w in &common {
             list.extend(std::iter::repeat_n(w.as_str(), fc));
         }
-        for w in others.iter().cycle().take(k) {
+        for w in others.iter().take(k) {
             list.extend(std::iter::repeat_n(w.as_str(), 3.min(fc - 1)));
         }
         let mut r = ChaCha8Rng::seed_from_u64(shuffle_seed);
@@ -481,6 +489,7 @@ fn cwe(p: &RulerParams, seed: u64, fc: usize) -> Sample {
         answers,
         depth: None,
         build: Box::new(build),
+        max_k,
     }
 }
 
@@ -542,11 +551,18 @@ fn fwe(rng: &mut ChaCha8Rng) -> Sample {
         answers,
         depth: None,
         build: Box::new(build),
+        max_k: NO_LIMIT,
     }
 }
 
-/// Finds the size whose prompt is closest to `target` tokens.
-fn fit(build: &dyn Fn(usize) -> String, target: usize, counter: &TokenCounter) -> Result<(String, usize)> {
+/// Finds the size `k` (at most `max_k`) whose prompt is closest to `target` tokens;
+/// returns the prompt, its token count and `k`.
+pub(crate) fn fit(
+    build: &dyn Fn(usize) -> String,
+    target: usize,
+    counter: &TokenCounter,
+    max_k: usize,
+) -> Result<(String, usize, usize)> {
     let count = |k: usize| -> Result<(String, usize)> {
         let s = build(k);
         let t = counter.count(&s)?;
@@ -555,7 +571,7 @@ fn fit(build: &dyn Fn(usize) -> String, target: usize, counter: &TokenCounter) -
     let (s0, t0) = count(0)?;
     if t0 >= target {
         if (t0 as f64) <= target as f64 * 1.05 {
-            return Ok((s0, t0));
+            return Ok((s0, t0, 0));
         }
         return Err(DataError::Param(format!(
             "target length {target} is too short for this task: the sample without filler already has {t0} tokens"
@@ -563,7 +579,7 @@ fn fit(build: &dyn Fn(usize) -> String, target: usize, counter: &TokenCounter) -
     }
     // Bracket: lo has fewer tokens than the target, hi at least as many.
     let (mut lo, mut t_lo, mut s_lo) = (0usize, t0, s0);
-    let mut k = 16usize;
+    let mut k = 16usize.min(max_k);
     let (mut hi, mut t_hi, mut s_hi);
     loop {
         let (s, t) = count(k)?;
@@ -571,13 +587,18 @@ fn fit(build: &dyn Fn(usize) -> String, target: usize, counter: &TokenCounter) -
             (hi, t_hi, s_hi) = (k, t, s);
             break;
         }
+        if k >= max_k {
+            if (t as f64) >= target as f64 * 0.95 {
+                return Ok((s, t, k));
+            }
+            return Err(DataError::Param(format!(
+                "cannot reach {target} tokens: the longest possible sample has {t} (not enough material)"
+            )));
+        }
         (lo, t_lo, s_lo) = (k, t, s);
         // Extrapolate with a margin.
         let per = (t - t0).max(1) as f64 / k as f64;
-        k = (k as f64 + ((target - t) as f64 / per) * 1.1 + 1.0).ceil() as usize;
-        if k > 50_000_000 {
-            return Err(DataError::Param(format!("cannot reach {target} tokens")));
-        }
+        k = ((k as f64 + ((target - t) as f64 / per) * 1.1 + 1.0).ceil() as usize).min(max_k);
     }
     let tol = (target as f64 * 0.01).max(1.0);
     for _ in 0..60 {
@@ -596,9 +617,9 @@ fn fit(build: &dyn Fn(usize) -> String, target: usize, counter: &TokenCounter) -
         }
     }
     Ok(if t_hi - target <= target - t_lo {
-        (s_hi, t_hi)
+        (s_hi, t_hi, hi)
     } else {
-        (s_lo, t_lo)
+        (s_lo, t_lo, lo)
     })
 }
 
@@ -642,7 +663,7 @@ pub fn generate(
             Task::Fwe => fwe(&mut rng),
             _ => niah(p, &mut rng),
         };
-        let (prompt, tokens) = fit(&*sample.build, target, counter)?;
+        let (prompt, tokens, _) = fit(&*sample.build, target, counter, sample.max_k)?;
         let answer = sample.answers.join(", ");
         Ok(vec![
             int(i as i64),
