@@ -266,7 +266,7 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
     match st.output {
         ArtifactKind::Dataset | ArtifactKind::Scores => {
             let file = if st.output == ArtifactKind::Dataset { artifact::DATASET_FILE } else { artifact::SCORES_FILE };
-            match describe_table(&out.join(file), rows) {
+            match crate::data::show::describe_file(&out.join(file), rows, None) {
                 Ok(text) => println!("\n{text}"),
                 Err(e) => eprintln!("warning: cannot describe {file}: {e}"),
             }
@@ -388,9 +388,3 @@ fn stages(kind: Option<&str>, markdown: bool) -> i32 {
     0
 }
 
-/// Schema, row count, first rows and difficulty histogram of a Parquet artifact.
-fn describe_table(path: &std::path::Path, rows: usize) -> Result<String, String> {
-    // Wired to the data layer's `data::show::describe` once it lands.
-    let _ = (path, rows);
-    Err("dataset preview not available yet".into())
-}

@@ -20,10 +20,13 @@ pub(crate) trait StageNames {
 }
 
 /// Evaluates `e` where a value is expected directly (symbols allowed).
+// Diagnostics are large but only built on the cold error path; boxing buys nothing here.
+#[allow(clippy::result_large_err)]
 pub(crate) fn eval_value(e: &Expr, scope: &Scope, stages: &dyn StageNames) -> Result<Value, Diagnostic> {
     eval(e, scope, stages, true)
 }
 
+#[allow(clippy::result_large_err)]
 fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) -> Result<Value, Diagnostic> {
     match &e.kind {
         ExprKind::Int(i) => Ok(Value::Int(*i)),

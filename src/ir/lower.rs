@@ -40,9 +40,12 @@ struct Binding {
     scope: Scope,
 }
 
+/// A diagnostic's identity for de-duplication: message and primary location.
+type DiagKey = (String, Option<(usize, usize, usize)>);
+
 struct Lowerer<'a> {
     diags: Vec<Diagnostic>,
-    seen: HashSet<(String, Option<(usize, usize, usize)>)>,
+    seen: HashSet<DiagKey>,
     decls: Vec<Decl<'a>>,
     by_name: HashMap<String, usize>,
     /// Bindings of each decl's instances, in declaration (product) order.
