@@ -18,6 +18,9 @@ pub mod transformer;
 #[cfg(test)]
 mod parity_tests;
 
+#[cfg(test)]
+mod cuda_tests;
+
 pub use config::{Family, ModelConfig, Sizes};
 pub use generate::{Finish, GenerateOptions, Generation, generate, generate_with_seeds};
 pub use hf::{LoadedModel, check_folder, load_model, load_pretrained, save_pretrained};
@@ -95,7 +98,7 @@ pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            let first = msg.lines().next().unwrap_or("").to_string();
+            let first = torch_message(&msg);
             if msg.contains("out of memory") {
                 Err(ModelError::Torch(format!(
                     "CUDA out of memory while {what}: {first}"
@@ -105,6 +108,22 @@ pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError
             }
         }
     }
+}
+
+/// The useful part of a tch panic message: the libtorch error text without the
+/// `called Result::unwrap()` wrapper and without the C++ backtrace that follows it
+/// (which arrives either as real or as escaped newlines).
+fn torch_message(msg: &str) -> String {
+    let inner = match msg.find("Torch(\"") {
+        Some(i) => &msg[i + 7..],
+        None => msg,
+    };
+    let cut = ["\\nException raised from", "\nException raised from", "\\n", "\n"]
+        .iter()
+        .filter_map(|m| inner.find(m))
+        .min()
+        .unwrap_or(inner.len());
+    inner[..cut].trim_end_matches(['"', ')']).trim().to_string()
 }
 
 /// A preallocated key/value cache: per layer `[b, n_kv, capacity, head_dim]` buffers
@@ -191,11 +210,25 @@ mod tests {
     }
 
     #[test]
+    fn torch_messages_lose_backtraces() {
+        let m = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 12.00 GiB.\\nException raised from malloc\\nframe #0\")";
+        assert_eq!(
+            torch_message(m),
+            "CUDA out of memory. Tried to allocate 12.00 GiB."
+        );
+        assert_eq!(torch_message("shape mismatch\nmore"), "shape mismatch");
+    }
+
+    #[test]
     fn panics_become_errors() {
         let e = catch_torch("multiplying", || {
             Tensor::zeros([2, 3], (Kind::Float, Device::Cpu))
                 .matmul(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)))
         });
-        assert!(e.unwrap_err().to_string().contains("multiplying"));
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("multiplying") && !e.contains("frame #") && !e.contains("unwrap"),
+            "{e}"
+        );
     }
 }
