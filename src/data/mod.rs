@@ -91,6 +91,9 @@ pub enum DataError {
     /// Reading or writing a file failed.
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// The user interrupted the run.
+    #[error("cancelled")]
+    Cancelled,
     /// An Arrow computation failed on otherwise valid input.
     #[error("{}: {msg}", .path.display())]
     Arrow { path: PathBuf, msg: String },
@@ -122,9 +125,9 @@ impl DataError {
     }
 
     /// True when the error is about the user's data or parameters rather than the
-    /// machine (IO); stages map the former to `StageError::Input`.
+    /// machine (IO, cancellation); stages map the former to `StageError::Input`.
     pub fn is_input(&self) -> bool {
-        !matches!(self, DataError::Io { .. })
+        !matches!(self, DataError::Io { .. } | DataError::Cancelled)
     }
 }
 

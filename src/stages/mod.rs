@@ -145,6 +145,8 @@ pub fn registry() -> &'static Registry {
 fn all_kinds() -> Vec<Box<dyn StageKind>> {
     let mut v: Vec<Box<dyn StageKind>> = Vec::new();
     v.extend(data::kinds());
+    v.extend(score::kinds());
+    v.extend(select::kinds());
     v.extend(model::kinds());
     v.extend(train::kinds());
     v.extend(evaluate::kinds());
@@ -154,6 +156,8 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
 }
 
 pub mod data;
+pub mod score;
+pub mod select;
 pub mod evaluate;
 pub mod model;
 pub mod train;
