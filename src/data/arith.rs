@@ -131,8 +131,8 @@ pub fn sub(a: u128, b: u128) -> Solved {
     let mut borrow = 0i64;
     let mut borrows = 0;
     let mut steps = Vec::new();
-    for i in 0..da.len() {
-        let (x, y) = (da[i] as i64, *db.get(i).unwrap_or(&0) as i64);
+    for (i, &x) in da.iter().enumerate() {
+        let (x, y) = (x as i64, *db.get(i).unwrap_or(&0) as i64);
         let d = x - borrow - y;
         if d < 0 {
             steps.push(format!(

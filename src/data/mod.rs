@@ -37,6 +37,8 @@ pub mod text;
 pub mod words;
 
 #[cfg(test)]
+mod interop;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 use std::path::{Path, PathBuf};

@@ -775,7 +775,7 @@ mod tests {
                 *counts.entry(tok).or_default() += 1;
             }
             let mut by: Vec<(&str, usize)> = counts.into_iter().collect();
-            by.sort_by(|a, b| b.1.cmp(&a.1));
+            by.sort_by_key(|x| std::cmp::Reverse(x.1));
             assert!(by[2].1 > by[3].1);
             let top: HashSet<&str> = by[..3].iter().map(|x| x.0).collect();
             assert_eq!(top, g.iter().map(String::as_str).collect());
