@@ -23,6 +23,9 @@ pub struct KeyMaterial {
     /// device-sensitive kinds; empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Content digests of input files named by `InputFile` parameters (by parameter).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 /// One input slot in the key material.
@@ -110,6 +113,12 @@ impl KeyMaterial {
                 out.push(format!("input `{}` removed", o.slot));
             }
         }
+        for (param, digest) in &self.files {
+            if old.files.get(param).is_some_and(|d| d != digest) {
+                let path = self.params.get(param).map(|v| v.coord_string()).unwrap_or_default();
+                out.push(format!("contents of file `{path}` ({param}) changed"));
+            }
+        }
         let env_keys: std::collections::BTreeSet<&String> = self.env.keys().chain(old.env.keys()).collect();
         for k in env_keys {
             let (a, b) = (old.env.get(k), self.env.get(k));
@@ -139,6 +148,7 @@ mod tests {
                 members: vec![KeyMember { instance: instance.into(), coords: vec![], digest: digest.into() }],
             }],
             env: BTreeMap::new(),
+            files: BTreeMap::new(),
         }
     }
 

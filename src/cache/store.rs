@@ -360,6 +360,7 @@ mod tests {
                 params: Default::default(),
                 inputs: vec![],
                 env: Default::default(),
+                files: Default::default(),
             },
             digest: String::new(),
             files: vec![],

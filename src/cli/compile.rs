@@ -76,7 +76,8 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
         }
     };
     match ir::lower(&file, &overrides) {
-        Ok(ir) => {
+        Ok(mut ir) => {
+            ir.base_dir = args.file.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
             let plan = Plan::build(&ir);
             Ok(Compiled { ir, plan })
         }

@@ -3,7 +3,7 @@
 
 use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
 use crate::plan::{NodeId, Plan};
-use crate::stages::registry;
+use crate::stages::{ParamType, registry};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -85,7 +85,23 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
         let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
         env.insert("device".to_string(), crate::device::class(dev));
     }
-    Some(KeyMaterial { kind: st.kind.clone(), version: kind.version(), params: st.params.0.clone(), inputs, env })
+    let mut files = BTreeMap::new();
+    for spec in kind.params() {
+        if spec.ty == ParamType::InputFile
+            && let Some(Value::Str(path)) = st.params.get(spec.name)
+        {
+            files.insert(spec.name.to_string(), file_digest(&plan.base_dir.join(path)));
+        }
+    }
+    Some(KeyMaterial { kind: st.kind.clone(), version: kind.version(), params: st.params.0.clone(), inputs, env, files })
+}
+
+/// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot be read (the stage then
+/// fails at run time with the real error; the key changes once the file appears).
+fn file_digest(path: &std::path::Path) -> String {
+    use crate::cache::digest;
+    let d = if path.is_dir() { digest::dir_files(path).map(|f| digest::combine(&f)) } else { digest::file_digest(path) };
+    d.unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
 }
 
 /// Why a stage with this key material is not cached.
@@ -113,6 +129,7 @@ fn param_reasons(store: &Store, pipeline: &str, instance: &str, km_params: &BTre
     let partial = KeyMaterial {
         inputs: old.manifest.material.inputs.clone(),
         env: old.manifest.material.env.clone(),
+        files: old.manifest.material.files.clone(),
         params: km_params.clone(),
         ..old.manifest.material.clone()
     };

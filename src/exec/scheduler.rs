@@ -364,7 +364,7 @@ fn execute(
         .unwrap_or_else(|| "cpu".to_string());
     let result = StageContext::new(
         st.instance.clone(),
-        st.params.clone(),
+        resolve_file_params(kind, &st.params, &plan.base_dir),
         inputs,
         pending.out_dir(),
         work,
@@ -414,6 +414,21 @@ fn execute(
         }
         Err(e) => fail(format!("cannot commit the result to the store: {e}"), None),
     }
+}
+
+/// The parameters a stage receives: file parameters resolved against the pipeline's folder
+/// (the key and the IR keep them as written, so moving a project keeps its cache).
+fn resolve_file_params(kind: &dyn crate::stages::StageKind, params: &crate::stages::Params, base: &std::path::Path) -> crate::stages::Params {
+    let mut out = params.clone();
+    for spec in kind.params() {
+        if matches!(spec.ty, crate::stages::ParamType::InputFile | crate::stages::ParamType::OutputFile)
+            && let Some(Value::Str(p)) = out.0.get(spec.name)
+        {
+            let resolved = base.join(p).to_string_lossy().into_owned();
+            out.0.insert(spec.name.to_string(), Value::Str(resolved));
+        }
+    }
+    out
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -80,7 +80,7 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         l.check_cycles(&stages);
     }
     if l.diags.is_empty() {
-        Ok(Pipeline { name, vars: globals, stages })
+        Ok(Pipeline { name, base_dir: std::path::PathBuf::from("."), vars: globals, stages })
     } else {
         Err(Diagnostics(l.diags))
     }

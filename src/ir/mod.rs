@@ -25,6 +25,9 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
+    /// The pipeline file's folder: relative file parameters are resolved against it when
+    /// a stage runs (their written form is what the cache key and the IR hold).
+    pub base_dir: std::path::PathBuf,
     /// Global variables after `--set` overrides.
     pub vars: BTreeMap<String, Value>,
     /// Every stage instance, by instance name.

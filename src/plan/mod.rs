@@ -24,6 +24,8 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub pipeline: String,
+    /// Folder that relative file parameters are resolved against (the pipeline's).
+    pub base_dir: std::path::PathBuf,
     graph: DiGraph<Node, ()>,
     order: Vec<NodeId>,
     by_instance: HashMap<String, NodeId>,
@@ -49,7 +51,7 @@ impl Plan {
             }
         }
         let order = stable_topo(&graph);
-        Plan { pipeline: p.name.clone(), graph, order, by_instance }
+        Plan { pipeline: p.name.clone(), base_dir: p.base_dir.clone(), graph, order, by_instance }
     }
 
     /// Nodes in deterministic topological order.

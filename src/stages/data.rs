@@ -155,7 +155,7 @@ impl StageKind for Load {
             ParamSpec::optional(name, ParamType::Str, Value::Str("auto".into()), doc)
         };
         vec![
-            ParamSpec::required("path", ParamType::Str, "the file to read (.parquet, .jsonl)"),
+            ParamSpec::required("path", ParamType::InputFile, "the file to read (.parquet, .jsonl), relative to the pipeline file; its contents are part of the cache key"),
             ParamSpec::optional(
                 "format",
                 ParamType::Enum(&["auto", "parquet", "jsonl"]),
@@ -918,7 +918,7 @@ impl StageKind for Export {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::required("path", ParamType::Str, "destination file (.parquet or .jsonl)"),
+            ParamSpec::required("path", ParamType::OutputFile, "destination file (.parquet or .jsonl), relative to the pipeline file"),
             ParamSpec::optional(
                 "format",
                 ParamType::Enum(&["auto", "parquet", "jsonl"]),

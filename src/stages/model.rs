@@ -376,8 +376,8 @@ impl StageKind for Load {
     fn params(&self) -> Vec<ParamSpec> {
         vec![ParamSpec::required(
             "path",
-            ParamType::Str,
-            "folder with config.json, model.safetensors (or shards) and tokenizer.json",
+            ParamType::InputFile,
+            "folder with config.json, model.safetensors (or shards) and tokenizer.json, relative to the pipeline file; its contents are part of the cache key",
         )]
     }
     fn output(&self) -> ArtifactKind {

@@ -24,6 +24,13 @@ pub enum ParamType {
     /// A call such as `column("ops")` / `length()` out of the given constructor names, or
     /// a bare name / string naming one of them without arguments.
     Call(&'static [&'static str]),
+    /// A file the stage reads. Written relative to the pipeline file; the stage receives
+    /// the resolved path, and the file's *content digest* is part of the cache key, so
+    /// editing the file reruns the stage (and moving the project does not).
+    InputFile,
+    /// A file the stage writes outside the store (e.g. `export`), relative to the
+    /// pipeline file; the stage receives the resolved path.
+    OutputFile,
     /// Any value (the stage validates it).
     Any,
 }
@@ -40,6 +47,8 @@ impl ParamType {
             ParamType::IntSet => "int, range a..b or list of ints".into(),
             ParamType::List(t) => format!("list of {}", t.describe()),
             ParamType::Call(c) => format!("one of {}", c.iter().map(|c| format!("{c}(…)")).collect::<Vec<_>>().join(" | ")),
+            ParamType::InputFile => "path of an input file (relative to the pipeline)".into(),
+            ParamType::OutputFile => "path of an output file (relative to the pipeline)".into(),
             ParamType::Any => "any value".into(),
         }
     }
@@ -54,7 +63,7 @@ impl ParamType {
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Value::Int(f as i64)),
             (ParamType::Float, Value::Int(i)) => Ok(Value::Float(i as f64)),
             (ParamType::Float, Value::Float(f)) => Ok(Value::Float(f)),
-            (ParamType::Str, Value::Str(s)) => Ok(Value::Str(s)),
+            (ParamType::Str | ParamType::InputFile | ParamType::OutputFile, Value::Str(s)) => Ok(Value::Str(s)),
             (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
             (ParamType::Enum(words), Value::Str(s)) => {
                 if words.contains(&s.as_str()) {
