@@ -5,6 +5,9 @@
 //! pass@k uses the unbiased estimator of Chen et al. 2021 (Codex, Eq. 1) over the `n`
 //! samples drawn per prompt; avg@k is the mean correctness over those samples; slices
 //! are reported in ascending order of their key (numeric when every key is a number).
+//! Model-based difficulty scores (loss, IFD, pass rate) live in [`model_scores`].
+
+pub mod model_scores;
 
 use std::collections::BTreeMap;
 

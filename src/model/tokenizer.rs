@@ -244,6 +244,56 @@ impl Tok {
         self.chat_template.as_deref()
     }
 
+    /// Renders the chat template over `(role, content)` messages like `transformers`'
+    /// `apply_chat_template(…, tokenize=False)`: Jinja with `trim_blocks` and
+    /// `lstrip_blocks`, Python string methods, `raise_exception`, and `bos_token` /
+    /// `eos_token` in the context.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[(&str, &str)],
+        add_generation_prompt: bool,
+    ) -> Result<String, ModelError> {
+        let src = self
+            .chat_template
+            .as_deref()
+            .ok_or_else(|| ModelError::Tokenizer("the tokenizer has no chat template".into()))?;
+        let mut env = minijinja::Environment::new();
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(|e| tok_err(format!("chat template syntax: {e}")))?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_template("chat", src)
+            .map_err(|e| tok_err(format!("chat template: {e}")))?;
+        let tmpl = env.get_template("chat").map_err(tok_err)?;
+        let msgs: Vec<minijinja::Value> = messages
+            .iter()
+            .map(|(role, content)| minijinja::context! { role => *role, content => *content })
+            .collect();
+        let token = |id: Option<u32>| id.and_then(|i| self.inner.id_to_token(i)).unwrap_or_default();
+        tmpl.render(minijinja::context! {
+            messages => msgs,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => token(self.bos),
+            eos_token => token(self.eos),
+        })
+        .map_err(|e| tok_err(format!("chat template: {e}")))
+    }
+
+    /// Sets (or replaces) the chat template used by [`Tok::apply_chat_template`]; it is
+    /// not written by [`Tok::save`].
+    pub fn set_chat_template(&mut self, template: &str) {
+        self.chat_template = Some(template.to_string());
+    }
+
     /// The underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
@@ -273,5 +323,28 @@ mod tests {
         let u = Tok::from_dir(dir.path()).unwrap();
         assert_eq!(u.encode("x=1", true).unwrap(), t.encode("x=1", true).unwrap());
         assert_eq!(u.eos_id(), Some(2));
+    }
+
+    #[test]
+    fn chat_templates_render_like_transformers() {
+        let mut t = Tok::chars(&default_alphabet()).unwrap();
+        assert!(t.apply_chat_template(&[("user", "hi")], true).is_err());
+        // Qwen2.5's ChatML shape, with a Python string method and a loop variable.
+        t.set_chat_template(
+            "{% for message in messages %}\n{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are helpful.<|im_end|>\n{% endif %}\n{{ '<|im_start|>' + message['role'] + '\\n' + message['content'].strip() + '<|im_end|>\\n' }}{% endfor %}\n{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+        );
+        let out = t.apply_chat_template(&[("user", " 2+2? ")], true).unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+        );
+        t.set_chat_template(
+            "{{ bos_token }}{% if messages|length > 1 %}{{ raise_exception('one message only') }}{% endif %}",
+        );
+        assert_eq!(t.apply_chat_template(&[("user", "x")], false).unwrap(), "<s>");
+        let e = t
+            .apply_chat_template(&[("user", "x"), ("user", "y")], false)
+            .unwrap_err();
+        assert!(e.to_string().contains("one message only"), "{e}");
     }
 }
