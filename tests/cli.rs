@@ -1,0 +1,197 @@
+//! CLI behaviour on real (cheap) data stages: caching across runs, `--set` overrides
+//! with explanations, early cutoff, `kill -9` safety, concurrent runs on one store, lock
+//! files, exit codes and the graph / show / cache commands.
+
+use crate::common::*;
+use std::time::Duration;
+
+const PIPE: &str = r#"# two independent sources and a sweep
+pipeline cli {
+  let n = 40
+  stage a = synth.arith(n = n, seed = 1)
+  stage b = synth.arith(n = n, seed = 2)
+  stage ab = concat(a, b, label = false)
+  sweep s in [3, 4, 5] {
+    stage gen = synth.arith(n = 10, seed = s)
+  }
+  stage all = concat(gen, ab)
+}
+"#;
+
+fn started(out: &std::process::Output) -> Vec<String> {
+    stages_with(&json_lines(out), "started")
+}
+
+#[test]
+fn second_run_is_fully_cached() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    let first = p.run(&["run", "p.sieve", "--json"]);
+    assert_ok(&first);
+    assert_eq!(started(&first).len(), 7);
+    let second = p.run(&["run", "p.sieve", "--json"]);
+    assert_ok(&second);
+    let ev = json_lines(&second);
+    assert!(started(&second).is_empty(), "second run executed {:?}", started(&second));
+    assert_eq!(stages_with(&ev, "cached").len(), 7);
+    for e in ev.iter().filter(|e| e["event"] == "cached") {
+        assert!(e["key"].as_str().is_some_and(|k| k.len() == 64), "{e}");
+    }
+    // plan agrees: everything cached.
+    let plan = p.run(&["plan", "p.sieve", "--json"]);
+    assert_ok(&plan);
+    let lines = json_lines(&plan);
+    assert_eq!(lines.len(), 7);
+    assert!(lines.iter().all(|l| l["status"] == "cached" && l["kind"].is_string() && l["reason"].is_string()));
+}
+
+#[test]
+fn set_reruns_exactly_the_downstream_and_plan_explains_it() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let plan = p.run(&["plan", "p.sieve", "--json", "--set", "a.n=50"]);
+    assert_ok(&plan);
+    let lines = json_lines(&plan);
+    let status = |s: &str| lines.iter().find(|l| l["stage"] == s).cloned().unwrap_or_default();
+    assert_eq!(status("a")["status"], "stale");
+    assert_eq!(status("a")["reason"], "parameter n changed 40 → 50");
+    assert_eq!(status("b")["status"], "cached");
+    assert_eq!(status("ab")["status"], "blocked");
+    assert_eq!(status("gen[s=3]")["status"], "cached");
+    let run = p.run(&["run", "p.sieve", "--json", "--set", "a.n=50"]);
+    assert_ok(&run);
+    assert_eq!(started(&run), vec!["a", "ab", "all"]);
+    // A variable override reaches every use.
+    let run = p.run(&["run", "p.sieve", "--json", "--set", "n=41"]);
+    assert_ok(&run);
+    assert_eq!(started(&run), vec!["a", "ab", "all", "b"]);
+}
+
+#[test]
+fn identical_upstream_output_keeps_downstream_cached() {
+    let p = Project::new();
+    p.write("make.sieve", "pipeline make {\n stage a = synth.arith(n = 30, seed = 9)\n stage out = export(a, path = \"d1.parquet\")\n}\n");
+    assert_ok(&p.run(&["run", "make.sieve"]));
+    std::fs::copy(p.path().join("d1.parquet"), p.path().join("d2.parquet")).unwrap();
+    p.write("use.sieve", "pipeline use {\n let file = \"d1.parquet\"\n stage src = load(path = file)\n stage twice = concat(src, src)\n}\n");
+    assert_ok(&p.run(&["run", "use.sieve"]));
+    let run = p.run(&["run", "use.sieve", "--json", "--set", "file=\"d2.parquet\""]);
+    assert_ok(&run);
+    assert_eq!(started(&run), vec!["src"], "only the loader reruns; its output bytes are identical");
+    assert_eq!(stages_with(&json_lines(&run), "cached"), vec!["twice"]);
+}
+
+#[test]
+fn kill_9_mid_run_leaves_a_consistent_store() {
+    let p = Project::new();
+    p.write(
+        "slow.sieve",
+        "pipeline slow {\n sweep s in 1..6 {\n  stage g = synth.igsm(n = 20_000, ops = 2..8, seed = s)\n }\n stage all = concat(g)\n}\n",
+    );
+    let entries = || std::fs::read_dir(p.path().join(".sieve/entries")).map(|d| d.count()).unwrap_or(0);
+    let mut interrupted = 0;
+    for delay_ms in [400u64, 1200] {
+        let mut child = p.cmd(&["run", "slow.sieve", "-j", "2"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        if entries() < 7 {
+            interrupted += 1;
+        }
+        let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
+        assert_ok(&verify);
+    }
+    assert!(interrupted > 0, "the run finished before it was killed: make the stages slower");
+    let run = p.run(&["run", "slow.sieve"]);
+    assert_ok(&run);
+    let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
+    assert_ok(&verify);
+    assert!(stdout(&verify).contains("ok: 7 entries"), "{}", stdout(&verify));
+    let again = p.run(&["run", "slow.sieve", "--json"]);
+    assert!(started(&again).is_empty());
+    // gc cleans leftovers of the killed runs and keeps live entries.
+    assert_ok(&p.run(&["cache", "gc", "--cache-dir", ".sieve"]));
+    assert!(started(&p.run(&["run", "slow.sieve", "--json"])).is_empty());
+}
+
+#[test]
+fn concurrent_runs_compute_each_stage_once() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    let spawn = || p.cmd(&["run", "p.sieve", "--json", "-j", "2"]).stderr(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (c1, c2) = (spawn(), spawn());
+    let (o1, o2) = (c1.wait_with_output().unwrap(), c2.wait_with_output().unwrap());
+    assert_ok(&o1);
+    assert_ok(&o2);
+    let mut all = started(&o1);
+    all.extend(started(&o2));
+    all.sort();
+    let mut expected: Vec<String> = ["a", "ab", "all", "b", "gen[s=3]", "gen[s=4]", "gen[s=5]"].map(String::from).to_vec();
+    expected.sort();
+    assert_eq!(all, expected, "each stage computed exactly once across both runs");
+}
+
+#[test]
+fn lock_file_pins_a_recipe() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    assert!(p.run(&["run", "p.sieve", "--locked"]).status.code() == Some(2), "no lock yet");
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("p.lock")).unwrap()).unwrap();
+    assert_eq!(lock["stages"].as_object().unwrap().len(), 7);
+    // A colleague with the pipeline + lock and an empty store reproduces every digest.
+    let colleague = Project::new();
+    colleague.write("p.sieve", PIPE);
+    std::fs::copy(p.path().join("p.lock"), colleague.path().join("p.lock")).unwrap();
+    assert_ok(&colleague.run(&["run", "p.sieve", "--locked"]));
+    let out = p.run(&["run", "p.sieve", "--locked", "--set", "a.n=41"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("parameter n changed 40 → 41"), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes_and_diagnostics() {
+    let p = Project::new();
+    p.write("bad.sieve", "pipeline bad {\n stage a = synth.arith(n = 10, sed = 1)\n stage b = concat(zz)\n}\n");
+    let out = p.run(&["check", "bad.sieve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.sieve:2:32") && err.contains("did you mean `seed`?"), "{err}");
+    assert!(err.contains("undefined stage `zz`"), "{err}");
+    assert_eq!(p.run(&["run", "missing.sieve"]).status.code(), Some(2));
+    p.write("p.sieve", PIPE);
+    assert_eq!(p.run(&["run", "p.sieve", "--set", "nope=1"]).status.code(), Some(2));
+    assert_eq!(p.run(&["run", "p.sieve", "--set", "novalue"]).status.code(), Some(2));
+    assert_eq!(p.run(&["run", "p.sieve", "--force", "nosuch"]).status.code(), Some(2));
+    assert_eq!(p.run(&["frobnicate"]).status.code(), Some(2));
+    // A stage failing at run time: exit 1, the error names the file.
+    p.write("fail.sieve", "pipeline f {\n stage src = load(path = \"no-such-file.parquet\")\n}\n");
+    let out = p.run(&["run", "fail.sieve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-file.parquet"), "{}", stderr(&out));
+}
+
+#[test]
+fn graph_show_and_cache_commands() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    for fmt in ["text", "dot", "mermaid"] {
+        let out = p.run(&["graph", "p.sieve", "--format", fmt]);
+        assert_ok(&out);
+        assert!(stdout(&out).contains("gen[s=4]"), "{fmt}: {}", stdout(&out));
+    }
+    assert!(stdout(&p.run(&["graph", "p.sieve", "--format", "dot"])).starts_with("digraph"));
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let show = p.run(&["show", "p.sieve", "ab"]);
+    assert_ok(&show);
+    let text = stdout(&show);
+    assert!(text.contains("status  cached") && text.contains("data.parquet"), "{text}");
+    let ls = p.run(&["cache", "ls", "--cache-dir", ".sieve"]);
+    assert!(stdout(&ls).contains("7 entries"), "{}", stdout(&ls));
+    // Damage is detected.
+    let entry = std::fs::read_dir(p.path().join(".sieve/entries")).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(entry.join("out/data.parquet"), b"garbage").unwrap();
+    let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
+    assert_eq!(verify.status.code(), Some(1));
+}

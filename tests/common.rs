@@ -1,0 +1,85 @@
+//! Helpers for CLI tests: a scratch folder with pipeline files, running the `sieve`
+//! binary, and parsing its `--json` output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the built `sieve` binary.
+pub fn sieve_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sieve")
+}
+
+/// A scratch project folder (removed on drop).
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file relative to the project and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// A `sieve` command running in the project folder with the store inside it.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(sieve_bin());
+        c.current_dir(self.path()).args(args).env_remove("SIEVE_CACHE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run sieve")
+    }
+}
+
+/// The JSON objects printed one per line on stdout.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// Stage names of the run events of one type (`started`, `cached`, …), sorted.
+pub fn stages_with(events: &[serde_json::Value], event: &str) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == event)
+        .filter_map(|e| e["stage"].as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "sieve failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
