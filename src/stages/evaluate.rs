@@ -9,6 +9,7 @@
 //! results do not depend on batching; prompts are batched by length to limit padding.
 
 use super::model::{device_param, model_err, read_columns};
+use super::train::encode_prompt;
 use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, StageContext, StageError, StageKind, StageResult,
 };
@@ -99,6 +100,12 @@ impl StageKind for Evaluate {
                 Value::Int(64),
                 "sequences generated together",
             ),
+            P::optional(
+                "chat",
+                T::Bool,
+                Value::Bool(false),
+                "wrap each prompt in the model's chat template (one user turn)",
+            ),
             P::seed(),
             P::device(),
         ]
@@ -183,12 +190,13 @@ impl StageKind for Evaluate {
             seed: 0,
         };
         let seed = p.i64("seed")? as u64;
+        let chat = p.bool("chat")?;
         let n = cols.len();
         let prompts = cols.get("prompt");
         let answers = cols.get("answer");
         let encoded: Vec<Vec<i64>> = prompts
             .iter()
-            .map(|pr| tok.encode(pr.as_deref().unwrap_or(""), true).map_err(model_err))
+            .map(|pr| encode_prompt(tok, pr.as_deref().unwrap_or(""), chat))
             .collect::<Result<_, _>>()?;
         // Rows (example, sample) sorted by prompt length, so batches pad little.
         let mut rows: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..samples).map(move |j| (i, j))).collect();

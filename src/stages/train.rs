@@ -24,13 +24,27 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
     vec![Box::new(Sft)]
 }
 
+/// The token ids of a prompt: through the chat template as one user turn with the
+/// generation prompt (the template supplies any BOS) when `chat`, else the plain text
+/// with the tokenizer's special tokens.
+pub(crate) fn encode_prompt(tok: &Tok, prompt: &str, chat: bool) -> Result<Vec<i64>, StageError> {
+    if chat {
+        let text = tok
+            .apply_chat_template(&[("user", prompt)], true)
+            .map_err(model_err)?;
+        tok.encode(&text, false).map_err(model_err)
+    } else {
+        tok.encode(prompt, true).map_err(model_err)
+    }
+}
+
 /// Tokenises prompt/response rows into training examples.
-pub(crate) fn examples_from(cols: &Columns, tok: &Tok) -> Result<Vec<Example>, StageError> {
+pub(crate) fn examples_from(cols: &Columns, tok: &Tok, chat: bool) -> Result<Vec<Example>, StageError> {
     let eos = tok.eos_id();
     let mut out = Vec::with_capacity(cols.len());
     for (p, r) in cols.get("prompt").iter().zip(cols.get("response")) {
         let (Some(p), Some(r)) = (p, r) else { continue };
-        let prompt = tok.encode(p, true).map_err(model_err)?;
+        let prompt = encode_prompt(tok, p, chat)?;
         let mut tokens = prompt.clone();
         tokens.extend(tok.encode(r, false).map_err(model_err)?);
         tokens.extend(eos);
@@ -160,6 +174,12 @@ impl StageKind for Sft {
                 Value::Int(0),
                 "checkpoint every N steps (0 = ~10 per run)",
             ),
+            P::optional(
+                "chat",
+                T::Bool,
+                Value::Bool(false),
+                "wrap each prompt in the model's chat template (one user turn)",
+            ),
             P::seed(),
             P::device(),
         ]
@@ -198,12 +218,13 @@ impl StageKind for Sft {
         let loaded = load_pretrained(&src.dir, device, kind).map_err(model_err)?;
         let tok = &loaded.tok;
         let max_len = p.usize("max_seq_len")?;
+        let chat = p.bool("chat")?;
         let data = read_columns(
             &ctx.input("data")?.file(DATASET_FILE),
             &["prompt", "response"],
             &[],
         )?;
-        let train = prepare_examples(examples_from(&data, tok)?, max_len);
+        let train = prepare_examples(examples_from(&data, tok, chat)?, max_len);
         if train.is_empty() {
             return Err(StageError::Input(
                 "no row has both a prompt and a non-empty response".into(),
@@ -212,7 +233,7 @@ impl StageKind for Sft {
         let eval = match ctx.slot("eval").first() {
             Some(e) => {
                 let cols = read_columns(&e.file(DATASET_FILE), &["prompt", "response"], &[])?;
-                prepare_examples(examples_from(&cols, tok)?, max_len)
+                prepare_examples(examples_from(&cols, tok, chat)?, max_len)
             }
             None => Vec::new(),
         };
