@@ -37,6 +37,8 @@ pub mod text;
 pub mod words;
 
 #[cfg(test)]
+mod datasets;
+#[cfg(test)]
 mod interop;
 #[cfg(test)]
 pub(crate) mod testutil;
