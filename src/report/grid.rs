@@ -229,7 +229,15 @@ fn collision(spec: &PivotSpec, row: &[Label], col: &Label, ms: &[&Observation]) 
         place.push(format!("{v}={col}"));
     }
     let owned: Vec<Observation> = ms.iter().map(|o| (*o).clone()).collect();
-    let differ = varying(&owned, &[]);
+    // A variable that merely restates each source's name explains nothing.
+    let differ: Vec<String> = varying(&owned, &[])
+        .into_iter()
+        .filter(|v| {
+            !owned
+                .iter()
+                .all(|o| o.var(v).is_some_and(|l| l.to_string() == o.source))
+        })
+        .collect();
     let sources: Vec<String> = ms.iter().map(|o| format!("`{}`", o.source)).collect();
     let hint = if differ.is_empty() {
         "they do not differ in any variable".to_string()

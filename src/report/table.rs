@@ -140,21 +140,23 @@ impl Table {
     }
 
     /// CSV with a header line, `\n` line ends, full-precision numbers, empty fields for
-    /// missing values.
+    /// missing values (and for the missing tail of a short row).
     pub fn to_csv(&self) -> String {
         let mut out = String::new();
         let line = |fields: Vec<String>| fields.join(",") + "\n";
         out.push_str(&line(self.header.iter().map(|h| csv_field(h)).collect()));
         for row in &self.rows {
-            out.push_str(&line(
-                row.iter()
-                    .map(|c| match c {
-                        Cell::Text(s) => csv_field(s),
-                        Cell::Num { value, .. } => format!("{value}"),
-                        Cell::Missing => String::new(),
-                    })
-                    .collect(),
-            ));
+            let mut fields: Vec<String> = row
+                .iter()
+                .map(|c| match c {
+                    Cell::Text(s) => csv_field(s),
+                    Cell::Num { value, .. } => format!("{value}"),
+                    Cell::Missing => String::new(),
+                })
+                .collect();
+            // Every record has as many fields as the header.
+            fields.resize(fields.len().max(self.header.len()), String::new());
+            out.push_str(&line(fields));
         }
         out
     }
@@ -214,7 +216,7 @@ mod tests {
         t.rows
             .push(vec![Cell::Text("a,b".into()), Cell::Text("say \"hi\"".into())]);
         t.rows.push(vec![Cell::Text("x|y".into())]);
-        assert_eq!(t.to_csv(), "name,note\n\"a,b\",\"say \"\"hi\"\"\"\nx|y\n");
+        assert_eq!(t.to_csv(), "name,note\n\"a,b\",\"say \"\"hi\"\"\"\nx|y,\n");
         assert!(t.to_markdown().contains("| x\\|y |  |"), "{}", t.to_markdown());
         assert_eq!(fmt.format(0.04), "+0.0");
     }

@@ -150,6 +150,7 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
     v.extend(model::kinds());
     v.extend(train::kinds());
     v.extend(evaluate::kinds());
+    v.extend(report::kinds());
     #[cfg(test)]
     v.extend(testing::kinds());
     v
@@ -159,6 +160,7 @@ pub mod data;
 pub mod score;
 pub mod select;
 pub mod evaluate;
+pub mod report;
 pub mod model;
 pub mod train;
 #[cfg(test)]
