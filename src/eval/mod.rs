@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 /// How a prediction is compared with the gold answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
-    /// The output (up to the stop) equals the answer after trimming whitespace.
+    /// The final answer equals the gold answer after trimming whitespace. The final answer
+    /// is the rest of the line after the last `Answer:` marker (the convention of every
+    /// built-in generator's worked solutions), or the whole output when it has none.
     ExactMatch,
     /// The last `\boxed{…}` of the output equals the answer (both normalised).
     Boxed,
@@ -44,7 +46,7 @@ impl Metric {
     /// The part of `output` this metric compares (for the per-example table).
     pub fn extract(self, output: &str) -> Option<String> {
         match self {
-            Metric::ExactMatch => Some(output.trim().to_string()),
+            Metric::ExactMatch => Some(final_answer(output).to_string()),
             Metric::Boxed => last_boxed(output),
             Metric::LastNumber => last_number(output),
             Metric::Normalized | Metric::Contains => Some(normalize(output)),
@@ -54,7 +56,7 @@ impl Metric {
     /// Whether `output` is correct for `gold`.
     pub fn is_correct(self, output: &str, gold: &str) -> bool {
         match self {
-            Metric::ExactMatch => output.trim() == gold.trim(),
+            Metric::ExactMatch => final_answer(output) == final_answer(gold),
             Metric::Boxed => {
                 let g = last_boxed(gold).unwrap_or_else(|| gold.to_string());
                 last_boxed(output).is_some_and(|p| normalize(&p) == normalize(&g) || numbers_equal(&p, &g))
@@ -69,6 +71,21 @@ impl Metric {
                 !g.is_empty() && normalize(output).contains(&g)
             }
         }
+    }
+}
+
+/// The marker that introduces a final answer in worked solutions.
+pub const ANSWER_MARKER: &str = "Answer:";
+
+/// The text after the last `Answer:` up to the end of its line, trimmed; the whole
+/// output, trimmed, when there is no marker.
+pub fn final_answer(output: &str) -> &str {
+    match output.rfind(ANSWER_MARKER) {
+        Some(i) => {
+            let rest = &output[i + ANSWER_MARKER.len()..];
+            rest.lines().next().unwrap_or("").trim()
+        }
+        None => output.trim(),
     }
 }
 
@@ -258,6 +275,9 @@ mod tests {
     #[test]
     fn metrics() {
         assert!(Metric::ExactMatch.is_correct(" 57\n", "57"));
+        assert!(Metric::ExactMatch.is_correct("7+8=15, write 5\nAnswer: 57\n", "57"));
+        assert!(!Metric::ExactMatch.is_correct("Answer: 5\nAnswer: 58", "57"));
+        assert!(!Metric::ExactMatch.is_correct("carry 1\nAnswer: ", "57"));
         assert!(!Metric::ExactMatch.is_correct("57 apples", "57"));
         assert!(Metric::LastNumber.is_correct("so it is 57.", "57"));
         assert!(Metric::LastNumber.is_correct("= 1,000", "1000.0"));

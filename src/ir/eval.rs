@@ -79,11 +79,36 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
             let (va, vb) = (eval(a, scope, stages, false)?, eval(b, scope, stages, false)?);
             binary(*op, va, vb).map_err(|msg| Diagnostic::error(msg).at(e.span, "in this expression"))
         }
+        ExprKind::Call { func, args } if func.name == "choose" => choose(e, args, scope, stages),
         ExprKind::Call { func, args } => {
             let args = args.iter().map(|a| eval(a, scope, stages, true)).collect::<Result<Vec<_>, _>>()?;
             Ok(Value::Call(CallValue { call: func.name.clone(), args }))
         }
     }
+}
+
+/// `choose(key, k1, v1, k2, v2, …)`: the value paired with `key` — how one variable
+/// (e.g. `profile`) switches several settings at once. Only the chosen value is evaluated.
+#[allow(clippy::result_large_err)]
+fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames) -> Result<Value, Diagnostic> {
+    let usage = "write choose(key, \"a\", value_a, \"b\", value_b, …)";
+    if args.len() < 3 || args.len() % 2 == 0 {
+        return Err(Diagnostic::error("choose() needs a key followed by pairs of options and values")
+            .at(e.span, "wrong number of arguments")
+            .with_note(usage));
+    }
+    let key = eval(&args[0], scope, stages, true)?;
+    let mut options = Vec::new();
+    for pair in args[1..].chunks(2) {
+        let option = eval(&pair[0], scope, stages, true)?;
+        if option.coord_string() == key.coord_string() {
+            return eval(&pair[1], scope, stages, true);
+        }
+        options.push(option.coord_string());
+    }
+    Err(Diagnostic::error(format!("choose(): no option `{}`", key.coord_string()))
+        .at(args[0].span, "not among the options")
+        .with_note(format!("the options are: {}", options.join(", "))))
 }
 
 /// Floats with an integral value count as ints for ranges (`2.0..4` is odd but harmless).

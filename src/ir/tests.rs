@@ -178,3 +178,18 @@ fn cycle_is_reported() {
     );
     assert!(out.contains("dependency cycle"), "{out}");
 }
+
+#[test]
+fn choose_switches_settings_by_one_variable() {
+    let text = r#"pipeline p {
+        let profile = "quick"
+        let n = choose(profile, "quick", 10, "full", 1_000)
+        stage src = t.source(n = n)
+    }"#;
+    assert_eq!(ok(text).stages["src"].params.get("n"), Some(&Value::Int(10)));
+    let (r, _) = lower_src(text, &[("profile", "full")]);
+    assert_eq!(r.unwrap().stages["src"].params.get("n"), Some(&Value::Int(1000)));
+    let (r, sm) = lower_src(text, &[("profile", "huge")]);
+    let out = r.err().unwrap().render(&sm);
+    assert!(out.contains("no option `huge`") && out.contains("quick, full"), "{out}");
+}

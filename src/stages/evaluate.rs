@@ -45,7 +45,8 @@ impl StageKind for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: exact_match compares the final answer after the last `Answer:` marker.
+        2
     }
     fn doc(&self) -> &'static str {
         "Generates answers for a test set (greedy or sampled) and reports accuracy, pass@k and avg@k, overall and per slice"
@@ -64,7 +65,7 @@ impl StageKind for Evaluate {
                 "metric",
                 T::Enum(METRICS),
                 Value::Str("exact_match".into()),
-                "how an output is judged against `answer`",
+                "how an output is judged against `answer`: exact_match (the final answer after the last `Answer:`, else the whole output), boxed (last \\boxed{}), last_number, normalized, contains",
             ),
             P::optional(
                 "max_new_tokens",
