@@ -360,7 +360,7 @@ fn draw_line<DB: DrawingBackend>(root: &Area<DB>, body: &Area<DB>, c: &LineChart
         .map_err(err)?;
     let y_dec = tick_decimals(y_hi - y_lo);
     let x_dec = tick_decimals(x_hi - x_lo);
-    let y_fmt = |v: &f64| format!("{v:.y_dec$}");
+    let y_fmt = |v: &f64| super::format_value(*v, y_dec, false);
     let x_fmt = |v: &f64| tick_label(*v, x_dec);
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(TRANSPARENT)
@@ -598,7 +598,7 @@ fn draw_bar<DB: DrawingBackend>(root: &Area<DB>, body: &Area<DB>, c: &BarChart) 
         .build_cartesian_2d(-0.5..n as f64 - 0.5, y_lo..y_hi)
         .map_err(err)?;
     let y_dec = tick_decimals(y_hi - y_lo);
-    let y_fmt = |v: &f64| format!("{v:.y_dec$}");
+    let y_fmt = |v: &f64| super::format_value(*v, y_dec, false);
     chart
         .configure_mesh()
         .disable_x_mesh()

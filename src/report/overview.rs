@@ -150,12 +150,10 @@ fn format_metric(v: f64) -> String {
     }
 }
 
-fn anchor(instance: &str) -> String {
-    let mut a = String::from("s-");
-    for ch in instance.chars() {
-        a.push(if ch.is_ascii_alphanumeric() { ch } else { '-' });
-    }
-    a
+/// The id of stage `i`'s details (by position: instance names may differ only in
+/// characters an id cannot hold).
+fn anchor(i: usize) -> String {
+    format!("stage-{}", i + 1)
 }
 
 fn embed_image(out: &mut String, path: &Path) {
@@ -261,11 +259,7 @@ pub fn render_html(run: &RunOverview) -> String {
             st => format!("<span class=\"st {class}\">{}</span>", st.word()),
         };
         let name = if s.metrics.is_some() || !s.images.is_empty() {
-            format!(
-                "<a href=\"#{}\"><code>{}</code></a>",
-                anchor(&s.instance),
-                esc(&s.instance)
-            )
+            format!("<a href=\"#{}\"><code>{}</code></a>", anchor(i), esc(&s.instance))
         } else {
             format!("<code>{}</code>", esc(&s.instance))
         };
@@ -369,19 +363,20 @@ pub fn render_html(run: &RunOverview) -> String {
     }
 
     // Per-stage details: charts, then the full metrics.
-    let detailed: Vec<&StageRecord> = run
+    let detailed: Vec<(usize, &StageRecord)> = run
         .stages
         .iter()
-        .filter(|s| s.metrics.is_some() || !s.images.is_empty())
+        .enumerate()
+        .filter(|(_, s)| s.metrics.is_some() || !s.images.is_empty())
         .collect();
     if !detailed.is_empty() {
         out.push_str("<h2>Details</h2>\n");
     }
-    for s in detailed {
+    for (i, s) in detailed {
         let _ = writeln!(
             out,
             "<h3 id=\"{}\"><code>{}</code> <small>({})</small></h3>",
-            anchor(&s.instance),
+            anchor(i),
             esc(&s.instance),
             esc(&s.kind)
         );
@@ -445,9 +440,13 @@ mod tests {
         assert!(html.contains("data:image/png;base64,iVBORyBmYWtl"), "{html}");
         assert!(!html.contains("image/svg+xml"), "PNG preferred over SVG");
         assert!(html.contains("tuned&lt;x&gt;") && html.contains("loss is NaN &amp; &lt;bad&gt;"));
-        assert!(html.contains("href=\"#s-acc-budget-256-band-easy-\""));
+        assert!(html.contains("href=\"#stage-1\"") && html.contains("<h3 id=\"stage-2\">"));
         assert!(!html.contains("http"), "self-contained");
         assert_eq!(html, render_html(&run(dir.path())), "deterministic");
+        if let Ok(keep) = std::env::var("SIEVE_KEEP_CHARTS") {
+            std::fs::create_dir_all(&keep).unwrap();
+            std::fs::write(Path::new(&keep).join("overview.html"), &html).unwrap();
+        }
     }
 
     #[test]
