@@ -487,7 +487,17 @@ fn draw_heatmap<DB: DrawingBackend>(
         let b = chart.backend_coord(&(1.0, 1.0));
         ((b.0 - a.0).abs(), (a.1 - b.1).abs())
     };
-    let size = (cell_px.1 / 3).clamp(10, 19) as u32;
+    // Cell text: as large as the cell height allows, shrunk until the widest label
+    // (a starred best value, in bold) fits the cell width.
+    let mut widest = 1;
+    for row in &h.cells {
+        for v in row.iter().flatten() {
+            let label = format!("★ {}", h.format.format(*v));
+            widest = widest.max(root.estimate_text_size(&label, &bold(19)).map_err(err)?.0);
+        }
+    }
+    let fit = (19 * (cell_px.0 - 10).max(1) as u32 / widest) as i32;
+    let size = (cell_px.1 / 3).min(fit).clamp(7, 19) as u32;
     for (r, row) in h.cells.iter().enumerate() {
         let y0 = (nr - 1 - r) as f64;
         for (c, v) in row.iter().enumerate() {
@@ -776,7 +786,50 @@ mod tests {
     #[test]
     fn every_chart_renders_deterministic_png_and_svg() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, chart) in [("heatmap", heatmap()), ("line", line()), ("bar", bar())] {
+        let log = Chart::Line(LineChart {
+            title: "accuracy by budget".into(),
+            x_label: "budget".into(),
+            y_label: "accuracy".into(),
+            x: [256.0, 1024.0, 4096.0, 16384.0]
+                .into_iter()
+                .map(Label::Num)
+                .collect(),
+            scale: Scale::Log,
+            series: vec![Series {
+                name: "band=hard".into(),
+                values: vec![Some(0.2), Some(0.35), Some(0.5), Some(0.62)],
+                reference: false,
+            }],
+        });
+        let wide = Chart::Heatmap(Heatmap {
+            cols: (2..=12).map(|o| o.to_string()).collect(),
+            rows: vec!["256".into(), "1024".into(), "4096".into(), "16384".into()],
+            cells: (0..4)
+                .map(|r| {
+                    (0..11)
+                        .map(|c| Some(0.9 - 0.07 * c as f64 + 0.05 * r as f64))
+                        .collect()
+                })
+                .collect(),
+            best: vec![Some(0); 4],
+            diverging: false,
+            format: NumberFormat {
+                precision: 3,
+                signed: false,
+            },
+            ..match heatmap() {
+                Chart::Heatmap(h) => h,
+                _ => unreachable!(),
+            }
+        });
+        let charts = [
+            ("heatmap", heatmap()),
+            ("line", line()),
+            ("bar", bar()),
+            ("log", log),
+            ("wide", wide),
+        ];
+        for (name, chart) in charts {
             let (a, b) = (
                 dir.path().join(format!("{name}-a.png")),
                 dir.path().join(format!("{name}-b.png")),
