@@ -2,7 +2,8 @@
 //!
 //! Name resolution rule: a bare name is a variable when one is in scope; otherwise, where
 //! a value is expected directly (a parameter, a list item, a call argument, a selector)
-//! it is a *symbol* and evaluates to the string of its name (`metric = exact_match`).
+//! it is a *symbol* and evaluates to the string of its name (`metric = exact_match`) —
+//! also when a stage has that name, exactly as the same word in YAML is a string.
 //! Inside arithmetic or ranges an unknown name is an error, so typos in `seed + 1` are
 //! caught with a "did you mean".
 
@@ -36,16 +37,19 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
         ExprKind::Name(n) => {
             if let Some(v) = scope.get(n) {
                 Ok(v.clone())
-            } else if stages.is_stage(n) {
-                Err(Diagnostic::error(format!("stage `{n}` used as a value"))
-                    .at(e.span, "a stage output, not a value")
-                    .with_note("stage outputs are inputs: pass them as positional arguments before the named parameters"))
             } else if allow_symbol {
+                // A bare word is a symbol even when a stage has the same name
+                // (`report(acc, kind = heatmap)` in a stage called `heatmap`): YAML cannot
+                // tell the two apart, and both syntaxes must lower alike.
                 Ok(Value::Str(n.clone()))
             } else {
-                Err(Diagnostic::error(format!("undefined variable `{n}`"))
+                let mut d = Diagnostic::error(format!("undefined variable `{n}`"))
                     .at(e.span, "not defined")
-                    .with_suggestion(n, scope.keys().map(String::as_str)))
+                    .with_suggestion(n, scope.keys().map(String::as_str));
+                if stages.is_stage(n) {
+                    d = d.with_note(format!("`{n}` is a stage; stage outputs are inputs, passed positionally"));
+                }
+                Err(d)
             }
         }
         ExprKind::Index { base, .. } => Err(Diagnostic::error(format!("stage reference `{}[…]` used as a value", base.name))
@@ -111,7 +115,7 @@ fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames) -> Re
         .with_note(format!("the options are: {}", options.join(", "))))
 }
 
-/// Floats with an integral value count as ints for ranges (`2.0..4` is odd but harmless).
+/// Range bounds must be ints (`2.0..4` is rejected).
 fn as_int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),

@@ -50,6 +50,8 @@ struct Lowerer<'a> {
     by_name: HashMap<String, usize>,
     /// Bindings of each decl's instances, in declaration (product) order.
     bindings: Vec<Vec<Binding>>,
+    /// Sweeps whose local `let`s were checked already.
+    checked_sweeps: HashSet<*const ast::Sweep>,
 }
 
 impl StageNames for HashMap<String, usize> {
@@ -60,7 +62,7 @@ impl StageNames for HashMap<String, usize> {
 
 /// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
 pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagnostics> {
-    let mut l = Lowerer { diags: Vec::new(), seen: HashSet::new(), decls: Vec::new(), by_name: HashMap::new(), bindings: Vec::new() };
+    let mut l = Lowerer { diags: Vec::new(), seen: HashSet::new(), decls: Vec::new(), by_name: HashMap::new(), bindings: Vec::new(), checked_sweeps: HashSet::new() };
     let name = match &file.name {
         Some(n) => n.name.clone(),
         None => {
@@ -254,6 +256,9 @@ impl<'a> Lowerer<'a> {
                 cells = next;
             }
             // Sweep-local lets, evaluated per cell in order.
+            if !self.check_sweep_lets(sw, parent) {
+                return Vec::new();
+            }
             for cell in &mut cells {
                 for item in &sw.body {
                     if let Item::Let(l) = item {
@@ -269,6 +274,40 @@ impl<'a> Lowerer<'a> {
             out.extend(cells);
         }
         out
+    }
+
+    /// Sweep-local `let`s may not redefine a sweep variable, a stage, or each other; they
+    /// may shadow a pipeline variable inside the sweep (e.g. a per-cell `device`).
+    /// Checked once per sweep; reports and returns false on a clash.
+    fn check_sweep_lets(&mut self, sw: &ast::Sweep, parent: &Binding) -> bool {
+        if !self.checked_sweeps.insert(sw as *const ast::Sweep) {
+            return true;
+        }
+        let mut ok = true;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for item in &sw.body {
+            let Item::Let(l) = item else { continue };
+            let name = l.name.name.as_str();
+            let problem = if let Some(prev) = seen.get(name) {
+                Some(("is defined twice in this sweep".to_string(), Some((*prev, "first defined here"))))
+            } else if sw.vars.iter().any(|v| v.name.name == name) || parent.coords.iter().any(|(k, _)| k == name) {
+                Some(("redefines a sweep variable".to_string(), None))
+            } else if self.by_name.contains_key(name) {
+                Some(("names both a variable and a stage".to_string(), None))
+            } else {
+                None
+            };
+            seen.insert(name, l.name.span);
+            if let Some((msg, secondary)) = problem {
+                let mut d = Diagnostic::error(format!("`{name}` {msg}")).at(l.name.span, "rename this variable");
+                if let Some((span, label)) = secondary {
+                    d = d.with_secondary(span, label);
+                }
+                self.error(d);
+                ok = false;
+            }
+        }
+        ok
     }
 
     /// The values a sweep variable takes: a non-empty list (or range) of distinct scalars.
@@ -299,7 +338,7 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        let mut seen = HashSet::new();
+        let mut seen: Vec<&Value> = Vec::new();
         for v in &values {
             if matches!(v, Value::List(_) | Value::Range(_) | Value::Call(_)) {
                 self.error(
@@ -308,13 +347,14 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            if !seen.insert(v.coord_string()) {
+            if seen.iter().any(|s| same_value(s, v)) {
                 self.error(
                     Diagnostic::error(format!("sweep variable `{}` lists the value `{}` twice", var.name.name, v.coord_string()))
                         .at(var.values.span, "duplicate value"),
                 );
                 return None;
             }
+            seen.push(v);
         }
         Some(values)
     }
@@ -568,7 +608,7 @@ impl<'a> Lowerer<'a> {
             if spec.arity != Arity::Optional && !given && !bound.iter().any(|(s, _, _)| s.name == spec.name) {
                 self.error(
                     Diagnostic::error(format!("`{}` is missing its input `{}` ({})", kind.name(), spec.name, spec.kind))
-                        .at(decl.kind.span, format!("needs a {} input", spec.kind))
+                        .at(decl.kind.span, format!("needs {} as input", spec.kind.with_article()))
                         .with_note(input_signature(kind)),
                 );
                 ok = false;
@@ -581,7 +621,7 @@ impl<'a> Lowerer<'a> {
                         "input `{}` of `{}` takes one {}, but this reference is a family of {} instances",
                         spec.name,
                         kind.name(),
-                        spec.kind,
+                        spec.kind.as_str(),
                         sources.len()
                     ))
                     .at(*span, "several instances")
@@ -641,20 +681,24 @@ impl<'a> Lowerer<'a> {
         {
             self.error(
                 Diagnostic::error(format!(
-                    "input `{}` of `{}` expects a {}, but `{}` produces a {}",
+                    "input `{}` of `{}` expects {}, but `{}` produces {}",
                     spec.name,
                     kind.name(),
-                    spec.kind,
+                    spec.kind.with_article(),
                     base.name,
-                    pk.output()
+                    pk.output().with_article()
                 ))
-                .at(span, format!("a {}", pk.output()))
-                .with_secondary(producer.name.span, format!("`{}` is a {} stage", base.name, producer.kind.name))
+                .at(span, pk.output().with_article())
+                .with_secondary(producer.name.span, format!("`{}` is a stage of kind `{}`", base.name, producer.kind.name))
                 .with_note(input_signature(kind)),
             );
             return None;
         }
         let family = self.bindings[pi].clone();
+        if family.is_empty() {
+            // The producer's sweep failed to expand; that error is already reported.
+            return None;
+        }
         let vars: Vec<String> =
             family.first().map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
         let mut wanted: Vec<(String, Value)> = Vec::new();
@@ -697,14 +741,18 @@ impl<'a> Lowerer<'a> {
                 .find(|(k, v)| !family.iter().any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v))))
                 .cloned()
                 .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
-            let values: Vec<String> = family
-                .iter()
-                .filter_map(|b| b.coords.iter().find(|(bk, _)| *bk == k).map(|(_, v)| v.coord_string()))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            // The variable's values in declaration order, each once.
+            let mut values: Vec<String> = Vec::new();
+            for b in &family {
+                if let Some((_, bv)) = b.coords.iter().find(|(bk, _)| *bk == k) {
+                    let shown = bv.to_string();
+                    if !values.contains(&shown) {
+                        values.push(shown);
+                    }
+                }
+            }
             self.error(
-                Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v.coord_string()))
+                Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v))
                     .at(span, "no such instance")
                     .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
             );

@@ -193,3 +193,31 @@ fn choose_switches_settings_by_one_variable() {
     let out = r.err().unwrap().render(&sm);
     assert!(out.contains("no option `huge`") && out.contains("quick, full"), "{out}");
 }
+
+#[test]
+fn a_stage_name_in_value_position_is_a_symbol_like_in_yaml() {
+    let p = ok(r#"pipeline p {
+        stage n = t.source(n = 1, note = n)
+    }"#);
+    assert_eq!(p.stages["n"].params.get("note"), Some(&Value::Str("n".into())));
+}
+
+#[test]
+fn sweep_local_lets_cannot_clash() {
+    let out = errors(
+        r#"pipeline p {
+        let g = 1
+        sweep k in [1, 2] {
+            let k = 5
+            let m = 1
+            let m = 2
+            let g = 3
+            stage d = t.source(n = k + g)
+        }
+    }"#,
+    );
+    assert!(out.contains("`k` redefines a sweep variable"), "{out}");
+    assert!(out.contains("`m` is defined twice in this sweep"), "{out}");
+    let out = errors("pipeline p { sweep v in [1, 1.0] { stage d = t.source(n = v) } }");
+    assert!(out.contains("lists the value `1.0` twice") || out.contains("twice"), "{out}");
+}

@@ -30,6 +30,19 @@ impl ArtifactKind {
     }
 }
 
+impl ArtifactKind {
+    /// "a dataset", "a scores artifact", … for messages.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ArtifactKind::Dataset => "a dataset",
+            ArtifactKind::Scores => "a scores artifact",
+            ArtifactKind::Model => "a model",
+            ArtifactKind::Metrics => "a metrics artifact",
+            ArtifactKind::Report => "a report",
+        }
+    }
+}
+
 impl fmt::Display for ArtifactKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
