@@ -398,7 +398,8 @@ impl Source {
         if self.coords.iter().any(|(k, _)| k == var) {
             return Ok(VarSource::Coord);
         }
-        if self.slice_var() == Some(var) || (var == "slice" && self.slice_var().is_some()) {
+        let has_slices = self.metrics.get("slices").is_some_and(Json::is_object);
+        if self.slice_var() == Some(var) || (var == "slice" && has_slices) {
             return Ok(VarSource::Slice);
         }
         let have: Vec<String> = self.coords.iter().map(|(k, _)| format!("`{k}`")).collect();
