@@ -6,7 +6,7 @@ SHELL := bash
 .DELETE_ON_ERROR:
 
 CARGO ?= cargo
-PIPELINE ?= pipelines/quickstart.sieve
+PIPELINE ?= pipelines/difficulty_budget.sieve
 
 .PHONY: help setup demo test gpu-binary
 

@@ -7,3 +7,4 @@ mod common;
 mod cli;
 mod fuzz;
 mod golden;
+mod recipes;

@@ -25,9 +25,41 @@ pub fn dispatch(cmd: Command) -> i32 {
         Command::Show { pipeline, stage, rows } => show(&pipeline, &stage, rows),
         Command::Cache { action } => cache(action),
         Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
+        Command::Report { pipeline, out } => report(&pipeline, out),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default());
             0
+        }
+    }
+}
+
+fn report(args: &PipelineArgs, out: Option<std::path::PathBuf>) -> i32 {
+    let c = match compile(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match open_store(store_dir(args)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match super::overview::write(&c, &store) {
+        Ok(path) => {
+            let path = match out {
+                Some(dest) => match std::fs::copy(&path, &dest) {
+                    Ok(_) => dest,
+                    Err(e) => {
+                        eprintln!("error: cannot write {}: {e}", dest.display());
+                        return EXIT_FAILED;
+                    }
+                },
+                None => path,
+            };
+            println!("{}", path.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the overview page: {e}");
+            EXIT_FAILED
         }
     }
 }
@@ -143,6 +175,15 @@ fn run(args: &PipelineArgs, jobs: Option<usize>, force: &[String], keep_going: b
         Box::new(PlainReporter::new())
     };
     let summary = exec::run(&c.plan, &store, &opts, reporter.as_ref(), &CANCEL);
+    super::overview::save_record(&store, &c.ir.name, &summary);
+    // A run that computed nothing leaves the previous page valid; skipping it keeps no-op
+    // runs fast (`sieve report` rewrites it on demand).
+    if !json_out && (!summary.executed.is_empty() || !summary.failed.is_empty()) {
+        match super::overview::write(&c, &store) {
+            Ok(path) => eprintln!("overview: {}", path.display()),
+            Err(e) => eprintln!("warning: cannot write the overview page: {e}"),
+        }
+    }
 
     // Locked runs also verify that recomputed outputs reproduce the lock's digests.
     let mut code = 0;

@@ -6,6 +6,7 @@
 
 mod commands;
 mod compile;
+mod overview;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -101,6 +102,14 @@ pub enum Command {
         /// Markdown (the stage catalogue in docs/).
         #[arg(long)]
         markdown: bool,
+    },
+    /// Write the run overview page (stages, cache hits, times, metrics, charts) as HTML.
+    Report {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Where to write the page (default: `runs/<pipeline>.html` in the store).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Print the JSON Schema of the YAML pipeline form.
     Schema,
