@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod docs;
 mod fuzz;
 mod golden;
 mod recipes;
