@@ -7,6 +7,7 @@
 //! stage kinds) → plain libraries (`data`, `model`, `train`, `eval`, `report`).
 //! `cache`, `diag` and `value` are leaves used by everyone.
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod data;

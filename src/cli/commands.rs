@@ -30,6 +30,7 @@ pub fn dispatch(cmd: Command) -> i32 {
             println!("{}", serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default());
             0
         }
+        Command::Bench { what } => crate::bench::run(what),
     }
 }
 

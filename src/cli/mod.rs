@@ -113,6 +113,12 @@ pub enum Command {
     },
     /// Print the JSON Schema of the YAML pipeline form.
     Schema,
+    /// Performance and parity measurements of the model library (see `docs/performance.md`).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        what: crate::bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -25,7 +25,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::path::Path;
 use std::time::Instant;
-use tch::Kind;
+use tch::{Device, Kind, Tensor};
 
 /// The per-token loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,92 @@ pub struct SftOutcome {
     /// The step a checkpoint was resumed from.
     pub resumed_from: Option<usize>,
     pub log: MetricsLog,
+}
+
+/// The results of one optimiser step, still on the model's device: the objective,
+/// the gradient norm before clipping and the plain cross-entropy (equal to the
+/// objective unless the loss is DFT). Reading them waits for the device.
+#[derive(Debug)]
+pub struct StepValues {
+    /// `[loss, grad_norm, ce]`, f32.
+    values: Tensor,
+}
+
+impl StepValues {
+    /// Copies `(loss, grad_norm, ce)` to the host.
+    pub fn read(&self) -> Result<(f64, f64, f64), TrainError> {
+        let v: Vec<f32> = Vec::try_from(self.values.to_device(Device::Cpu).to_kind(Kind::Float))
+            .map_err(|e| TrainError::Invalid(format!("reading step values: {e}")))?;
+        Ok((v[0] as f64, v[1] as f64, v[2] as f64))
+    }
+}
+
+/// The per-step machinery of [`train_sft`] (also driven directly by `sieve bench`):
+/// loss and backward over a step's micro-batches, the global gradient norm, clipping
+/// and one AdamW update.
+pub struct Stepper<'m> {
+    model: &'m Transformer,
+    opt: AdamW,
+    loss: LossKind,
+    max_grad_norm: f64,
+}
+
+impl<'m> Stepper<'m> {
+    /// An optimiser for `model` with the configuration's AdamW, loss and clipping.
+    pub fn new(model: &'m Transformer, cfg: &SftConfig) -> Self {
+        Stepper {
+            model,
+            opt: AdamW::new(model, cfg.optim.clone()),
+            loss: cfg.loss,
+            max_grad_norm: cfg.max_grad_norm,
+        }
+    }
+
+    /// The optimiser (for checkpoints).
+    pub fn optimizer(&self) -> &AdamW {
+        &self.opt
+    }
+
+    /// The optimiser, mutably (for restoring checkpoints).
+    pub fn optimizer_mut(&mut self) -> &mut AdamW {
+        &mut self.opt
+    }
+
+    /// One optimiser step over `micro` with learning rate `lr`: the objective is the
+    /// token mean over all response targets of the micro-batches. `step` (1-based) only
+    /// names the step in error messages.
+    pub fn step(&mut self, micro: &[SeqBatch], lr: f64, step: usize) -> Result<StepValues, TrainError> {
+        let model = self.model;
+        let n_targets: usize = micro.iter().map(|b| b.n_targets).sum();
+        let denom = n_targets.max(1) as f64;
+        self.opt.zero_grad();
+        let (mut loss_sum, mut ce_sum) = (0.0, 0.0);
+        for b in micro {
+            let what = format!("training step {step} on a micro-batch of shape {:?}", b.shape());
+            let (l, ce) = catch_torch(&what, || {
+                let st = token_stats(model, b);
+                let nll = -&st.logp;
+                let per_token = match self.loss {
+                    LossKind::CrossEntropy => nll.shallow_clone(),
+                    // DFT: weight each token's CE by sg(p_t) = exp(log p_t).detach().
+                    LossKind::Dft => &nll * st.logp.detach().exp(),
+                };
+                let loss = (per_token * &st.mask).sum(Kind::Float) / denom;
+                loss.backward();
+                let ce = (nll.detach() * &st.mask).sum(Kind::Float).double_value(&[]) / denom;
+                (loss.double_value(&[]), ce)
+            })?;
+            loss_sum += l;
+            ce_sum += ce;
+        }
+        let norm = self.opt.grad_norm().double_value(&[]);
+        if loss_sum.is_finite() && norm.is_finite() {
+            self.opt.step(lr, self.max_grad_norm, norm);
+        }
+        Ok(StepValues {
+            values: Tensor::from_slice(&[loss_sum as f32, norm as f32, ce_sum as f32]),
+        })
+    }
 }
 
 /// The micro-batches of one epoch: indices into the example list.
@@ -245,7 +331,7 @@ pub fn train_sft(
         total.div_ceil(10).max(1)
     };
     let fp = fingerprint(model, train, cfg);
-    let mut opt = AdamW::new(model, cfg.optim.clone());
+    let mut stepper = Stepper::new(model, cfg);
     let mut state = TrainState {
         step: 0,
         tokens: 0,
@@ -255,7 +341,7 @@ pub fn train_sft(
     if let Some(dir) = work_dir
         && let Some((ck, st)) = checkpoint::latest(dir, &fp)
     {
-        checkpoint::restore(&ck, model, &mut opt)?;
+        checkpoint::restore(&ck, model, stepper.optimizer_mut())?;
         hooks.message(&format!(
             "resuming from the checkpoint at step {}/{total}",
             st.step
@@ -300,31 +386,9 @@ pub fn train_sft(
             });
         }
         let n_targets: usize = micro.iter().map(|b| b.n_targets).sum();
-        let denom = n_targets.max(1) as f64;
-        opt.zero_grad();
-        let (mut loss_sum, mut ce_sum) = (0.0, 0.0);
-        for b in &micro {
-            let what = format!(
-                "training step {} on a micro-batch of shape {:?}",
-                step + 1,
-                b.shape()
-            );
-            let (l, ce) = catch_torch(&what, || {
-                let st = token_stats(model, b);
-                let nll = -&st.logp;
-                let per_token = match cfg.loss {
-                    LossKind::CrossEntropy => nll.shallow_clone(),
-                    // DFT: weight each token's CE by sg(p_t) = exp(log p_t).detach().
-                    LossKind::Dft => &nll * st.logp.detach().exp(),
-                };
-                let loss = (per_token * &st.mask).sum(Kind::Float) / denom;
-                loss.backward();
-                let ce = (nll.detach() * &st.mask).sum(Kind::Float).double_value(&[]) / denom;
-                (loss.double_value(&[]), ce)
-            })?;
-            loss_sum += l;
-            ce_sum += ce;
-        }
+        let lr = sched.lr(step);
+        let values = stepper.step(&micro, lr, step + 1)?;
+        let (loss_sum, norm, ce_sum) = values.read()?;
         if !loss_sum.is_finite() {
             return Err(TrainError::NonFinite {
                 what: "loss",
@@ -332,7 +396,6 @@ pub fn train_sft(
                 step: step + 1,
             });
         }
-        let norm = opt.grad_norm().double_value(&[]);
         if !norm.is_finite() {
             return Err(TrainError::NonFinite {
                 what: "gradient norm",
@@ -340,8 +403,6 @@ pub fn train_sft(
                 step: step + 1,
             });
         }
-        let lr = sched.lr(step);
-        opt.step(lr, cfg.max_grad_norm, norm);
         state.step += 1;
         state.tokens += n_targets as u64;
         tokens_since += micro.iter().map(|b| b.input_ids.numel() as u64).sum::<u64>();
@@ -375,7 +436,7 @@ pub fn train_sft(
             && state.step.is_multiple_of(save_every)
             && state.step < total
         {
-            checkpoint::save(dir, model, &opt, &state)?;
+            checkpoint::save(dir, model, stepper.optimizer(), &state)?;
         }
     }
     let final_eval = if eval.is_empty() {
