@@ -195,3 +195,28 @@ fn graph_show_and_cache_commands() {
     let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
     assert_eq!(verify.status.code(), Some(1));
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_rerun_completes() {
+    let p = Project::new();
+    p.write(
+        "slow.sieve",
+        "pipeline slow {\n sweep s in 1..6 {\n  stage g = synth.igsm(n = 20_000, ops = 2..8, seed = s)\n }\n stage all = concat(g)\n}\n",
+    );
+    let child = p.cmd(&["run", "slow.sieve", "-j", "1"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(0) {
+        eprintln!("the run finished before the interrupt; nothing to check");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
+    let rerun = p.run(&["run", "slow.sieve", "--json"]);
+    assert_ok(&rerun);
+    assert!(!started(&rerun).is_empty(), "the interrupted stages run now");
+}
