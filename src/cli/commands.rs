@@ -16,8 +16,8 @@ static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn dispatch(cmd: Command) -> i32 {
     match cmd {
-        Command::Run { pipeline, jobs, force, keep_going, locked, json } => {
-            run(&pipeline, jobs, &force, keep_going, locked, json)
+        Command::Run { pipeline, jobs, gpu_jobs, force, keep_going, locked, json } => {
+            run(&pipeline, RunFlags { jobs, gpu_jobs, keep_going, locked, json }, &force)
         }
         Command::Plan { pipeline, json } => plan(&pipeline, json),
         Command::Check { pipeline } => check(&pipeline),
@@ -121,7 +121,17 @@ fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
     0
 }
 
-fn run(args: &PipelineArgs, jobs: Option<usize>, force: &[String], keep_going: bool, locked: bool, json_out: bool) -> i32 {
+/// The flags of `sieve run`.
+struct RunFlags {
+    jobs: Option<usize>,
+    gpu_jobs: usize,
+    keep_going: bool,
+    locked: bool,
+    json: bool,
+}
+
+fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
+    let RunFlags { jobs, gpu_jobs, keep_going, locked, json: json_out } = flags;
     let c = match compile(args) {
         Ok(c) => c,
         Err(code) => return code,
@@ -130,7 +140,11 @@ fn run(args: &PipelineArgs, jobs: Option<usize>, force: &[String], keep_going: b
         Ok(s) => s,
         Err(code) => return code,
     };
-    let mut opts = RunOptions { keep_going, ..RunOptions::default() };
+    if gpu_jobs == 0 {
+        eprintln!("error: --gpu-jobs must be at least 1");
+        return EXIT_INVALID;
+    }
+    let mut opts = RunOptions { keep_going, gpu_slots: gpu_jobs, ..RunOptions::default() };
     if let Some(j) = jobs {
         if j == 0 {
             eprintln!("error: -j must be at least 1");

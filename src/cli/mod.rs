@@ -50,6 +50,9 @@ pub enum Command {
         /// Recompute this stage (an instance or a whole family) even if cached; repeatable.
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
+        /// Stages allowed on one CUDA device at once (default 1; small models can share a GPU).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        gpu_jobs: usize,
         /// After a failure, keep running stages that do not depend on it.
         #[arg(long)]
         keep_going: bool,
