@@ -37,6 +37,9 @@ pub mod text;
 pub mod words;
 
 #[cfg(test)]
+#[path = "../../bench/data/bench.rs"]
+mod bench;
+#[cfg(test)]
 mod datasets;
 #[cfg(test)]
 mod interop;

@@ -36,6 +36,9 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+/// The longest target length accepted (tokens).
+pub const MAX_LENGTH: i64 = 4 << 20;
+
 /// A RULER task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
@@ -189,9 +192,9 @@ impl RulerParams {
 
     fn check(&self) -> Result<()> {
         let p = |m: String| Err(DataError::Param(m));
-        if self.lengths.is_empty() || self.lengths.iter().any(|&l| l < 16) {
+        if self.lengths.is_empty() || self.lengths.iter().any(|&l| !(16..=MAX_LENGTH).contains(&l)) {
             return p(format!(
-                "`length` must be ints ≥ 16 (tokens), got {:?}",
+                "`length` must be ints in 16..{MAX_LENGTH} (tokens), got {:?}",
                 self.lengths
             ));
         }

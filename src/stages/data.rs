@@ -155,7 +155,11 @@ impl StageKind for Load {
             ParamSpec::optional(name, ParamType::Str, Value::Str("auto".into()), doc)
         };
         vec![
-            ParamSpec::required("path", ParamType::InputFile, "the file to read (.parquet, .jsonl), relative to the pipeline file; its contents are part of the cache key"),
+            ParamSpec::required(
+                "path",
+                ParamType::InputFile,
+                "the file to read (.parquet, .jsonl), relative to the pipeline file; its contents are part of the cache key",
+            ),
             ParamSpec::optional(
                 "format",
                 ParamType::Enum(&["auto", "parquet", "jsonl"]),
@@ -517,6 +521,14 @@ impl StageKind for Ruler {
         let mut errs = Vec::new();
         check_min(params, "n", 1, &mut errs);
         check_set(params, "length", 16, &mut errs);
+        if let Some(v) = params.get("length").and_then(Value::as_int_list)
+            && let Some(bad) = v.iter().find(|l| **l > data::ruler::MAX_LENGTH)
+        {
+            errs.push((
+                Some("length"),
+                format!("at most {} tokens, found {bad}", data::ruler::MAX_LENGTH),
+            ));
+        }
         for k in ["keys", "values", "queries", "hops", "chains", "cwe_words"] {
             check_min(params, k, 1, &mut errs);
         }
@@ -918,7 +930,11 @@ impl StageKind for Export {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::required("path", ParamType::OutputFile, "destination file (.parquet or .jsonl), relative to the pipeline file"),
+            ParamSpec::required(
+                "path",
+                ParamType::OutputFile,
+                "destination file (.parquet or .jsonl), relative to the pipeline file",
+            ),
             ParamSpec::optional(
                 "format",
                 ParamType::Enum(&["auto", "parquet", "jsonl"]),
