@@ -825,6 +825,25 @@ mod tests {
     }
 
     #[test]
+    fn fits_hugging_face_tokenizer_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = crate::data::testutil::word_tokenizer(dir.path());
+        let counter = TokenCounter::from_path(&tok).unwrap();
+        for task in [Task::NiahMultivalue, Task::Vt, Task::Cwe, Task::Fwe] {
+            let mut p = RulerParams::new(task, 0, 3, 9);
+            p.lengths = vec![600, 3000];
+            let path = dir.path().join("x.parquet");
+            generate(&p, &counter, &path, || Ok(())).unwrap();
+            let b = read_all(&path);
+            for (pr, len) in col_str(&b, "prompt").iter().zip(col_i64(&b, "length")) {
+                let t = counter.count(pr.as_deref().unwrap()).unwrap() as f64;
+                let len = len.unwrap() as f64;
+                assert!((t - len).abs() <= 0.05 * len, "{task:?}: {t} tokens for {len}");
+            }
+        }
+    }
+
+    #[test]
     fn errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.parquet");

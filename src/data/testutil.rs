@@ -68,3 +68,14 @@ pub fn small_dataset(path: &Path, n: usize) {
     })
     .unwrap();
 }
+
+/// Writes a word-level Hugging Face `tokenizer.json` (whitespace + punctuation
+/// pre-tokenizer) into `dir` and returns its path.
+pub fn word_tokenizer(dir: &Path) -> std::path::PathBuf {
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+        "normalizer":null,"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,
+        "model":{"type":"WordLevel","vocab":{"[UNK]":0,"a":1},"unk_token":"[UNK]"}}"#;
+    let p = dir.join("tokenizer.json");
+    std::fs::write(&p, json).unwrap();
+    p
+}
