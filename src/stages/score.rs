@@ -5,19 +5,34 @@
 //! `length("chars" | "words" | "bytes" | "tokens")` (prompt + response) and
 //! `cot_length(…)` (the response, i.e. the reference chain of thought). `tokens` counts
 //! with the bound `model` input's tokenizer, else the `tokenizer` parameter. The
-//! model-based methods `loss`, `pass_rate` and `ifd` take the same artifact layout
-//! (higher = harder) and need a `model` input; they are provided by the model stages.
+//! model-based methods need a `model` input (a reference model): `loss` (mean NLL of the
+//! response given the prompt, nats/token), `ifd` (that loss / the loss of the response
+//! without the prompt) and `pass_rate(k)` (k seeded samples judged against `answer`;
+//! the score is 1 − pass rate). Every method is "higher = harder".
 //!
 //! Invariant: the scores artifact is a pure function of the dataset bytes, the method and
-//! the tokenizer, so one scoring is cached and reused by every `select` over it.
+//! its parameters (tokenizer; for model-based methods the model bytes, seed, sampling
+//! options, batch size and device class), so one scoring is cached and reused by every
+//! `select` over it. Model-based scores are computed in length-sorted batches whose
+//! composition depends only on the data and `batch_size`, and a sample's seed only on
+//! (seed, row id, sample index), so a rerun writes byte-identical files.
 
+use super::artifact::DATASET_FILE;
 use super::data::{checker, data_err, model_input, tokenizer_param};
+use super::model::{device_param, model_err, read_columns};
+use super::train::encode_prompt;
 use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, Params, StageContext, StageError, StageKind, StageResult,
 };
-use crate::data::score::Method;
+use crate::data::schema::{ANSWER, PROMPT, RESPONSE};
+use crate::data::score::{Method, write_scores};
 use crate::data::text::TokenCounter;
+use crate::eval::model_scores::{LossPair, SampleJob, batch_losses, judge_samples, loss_pair, sample_seed};
+use crate::eval::{METRICS, Metric};
+use crate::model::logprobs::Example;
+use crate::model::{GenerateOptions, LoadedModel, default_kind, load_pretrained};
 use crate::value::{CallValue, Value};
+use std::path::Path;
 
 /// The score stage kinds.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
@@ -28,12 +43,50 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
 pub const METHODS: &[&str] = &["column", "length", "cot_length", "loss", "pass_rate", "ifd"];
 /// Units of `length(…)` / `cot_length(…)`.
 const UNITS: &[&str] = &["chars", "words", "bytes", "tokens"];
+/// Samples per row of a bare `pass_rate`.
+const DEFAULT_K: usize = 8;
+/// Most samples per row `pass_rate(k)` accepts (a guard against typos, not a limit of the method).
+const MAX_K: i64 = 65_536;
 
 /// `score(data, [model], by = …)`.
 struct Score;
 
-/// The `by` call, checked: `Ok((name, unit-or-column))`.
-fn parse_by(by: &Value) -> Result<(String, Option<String>), String> {
+/// A checked `by` value.
+#[derive(Debug, Clone, PartialEq)]
+enum By {
+    /// `column("name")`.
+    Column(String),
+    /// `length(unit?)`.
+    Length(Option<String>),
+    /// `cot_length(unit?)`.
+    CotLength(Option<String>),
+    /// `loss`: mean response NLL given the prompt.
+    Loss,
+    /// `ifd`: conditional / unconditional response loss.
+    Ifd,
+    /// `pass_rate(k)`: 1 − the fraction of k samples judged correct.
+    PassRate(usize),
+}
+
+impl By {
+    fn needs_model(&self) -> bool {
+        matches!(self, By::Loss | By::Ifd | By::PassRate(_))
+    }
+
+    /// The `method` string stored in `scores.parquet` (plain methods name theirs in
+    /// `data::score::score_dataset`).
+    fn model_method(&self) -> String {
+        match self {
+            By::Loss => "loss".into(),
+            By::Ifd => "ifd".into(),
+            By::PassRate(k) => format!("pass_rate({k})"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Checks the `by` call.
+fn parse_by(by: &Value) -> Result<By, String> {
     let c = match by {
         Value::Call(c) => c.clone(),
         Value::Str(s) => CallValue {
@@ -47,23 +100,41 @@ fn parse_by(by: &Value) -> Result<(String, Option<String>), String> {
             ));
         }
     };
-    let arg = match c.args.as_slice() {
-        [] => None,
-        [Value::Str(s)] => Some(s.clone()),
-        [other] => return Err(format!("`{}(…)` takes a string, found `{other}`", c.call)),
-        _ => return Err(format!("`{}(…)` takes at most one argument", c.call)),
+    if c.args.len() > 1 {
+        return Err(format!("`{}(…)` takes at most one argument", c.call));
+    }
+    let arg = c.args.first();
+    let text = match arg {
+        None => None,
+        Some(Value::Str(s)) => Some(s.clone()),
+        Some(other) if c.call != "pass_rate" => {
+            return Err(format!("`{}(…)` takes a string, found `{other}`", c.call));
+        }
+        Some(_) => None,
     };
     match c.call.as_str() {
-        "column" if arg.is_none() => Err("`column(…)` needs the column name, e.g. column(\"ops\")".into()),
-        "length" | "cot_length" => match &arg {
+        "column" => text
+            .map(By::Column)
+            .ok_or_else(|| "`column(…)` needs the column name, e.g. column(\"ops\")".into()),
+        "length" | "cot_length" => match &text {
             Some(u) if !UNITS.contains(&u.as_str()) => Err(format!(
                 "unit `{u}` of `{}(…)`: expected {}",
                 c.call,
                 UNITS.join(" | ")
             )),
-            _ => Ok((c.call, arg)),
+            _ if c.call == "length" => Ok(By::Length(text)),
+            _ => Ok(By::CotLength(text)),
         },
-        "column" | "loss" | "pass_rate" | "ifd" => Ok((c.call, arg)),
+        "loss" | "ifd" if arg.is_some() => Err(format!("`{}` takes no arguments", c.call)),
+        "loss" => Ok(By::Loss),
+        "ifd" => Ok(By::Ifd),
+        "pass_rate" => match arg {
+            None => Ok(By::PassRate(DEFAULT_K)),
+            Some(Value::Int(k)) if (1..=MAX_K).contains(k) => Ok(By::PassRate(*k as usize)),
+            Some(other) => Err(format!(
+                "`pass_rate(k)` takes the number of samples per row, an int in 1..={MAX_K}, found `{other}`"
+            )),
+        },
         other => Err(format!(
             "unknown method `{other}` (expected {})",
             METHODS.join(" | ")
@@ -76,10 +147,11 @@ impl StageKind for Score {
         "score"
     }
     fn version(&self) -> u32 {
+        // Unchanged by the model-based methods: plain methods write the same files.
         1
     }
     fn doc(&self) -> &'static str {
-        "Per-row difficulty scores (higher = harder) by a column, the example length or the CoT length; a scores artifact reused by every selection"
+        "Per-row difficulty scores (higher = harder) by a column, the example or CoT length, or a reference model's loss, IFD or 1 − pass rate; a scores artifact reused by every selection"
     }
     fn inputs(&self) -> Vec<InputSpec> {
         vec![
@@ -90,39 +162,127 @@ impl StageKind for Score {
         ]
     }
     fn params(&self) -> Vec<ParamSpec> {
+        use ParamSpec as P;
+        use ParamType as T;
         vec![
-            ParamSpec::optional(
+            P::optional(
                 "by",
-                ParamType::Call(METHODS),
+                T::Call(METHODS),
                 Value::Call(CallValue {
                     call: "cot_length".into(),
                     args: Vec::new(),
                 }),
-                "column(\"name\") | length(unit) | cot_length(unit) with unit chars | words | bytes | tokens (default tokens) | loss | pass_rate | ifd (model-based)",
+                "column(\"name\") | length(unit) | cot_length(unit) with unit chars | words | bytes | tokens (default tokens) | model-based: loss (response NLL) | ifd (loss with / without the prompt) | pass_rate(k) (1 − pass rate over k samples, default 8)",
             ),
             tokenizer_param(),
-            ParamSpec::optional(
+            P::optional(
                 "bands",
-                ParamType::Int,
+                T::Int,
                 Value::Int(0),
                 "also store quantile bands in the `bucket` column (0 = none); select(bands = 0) uses them",
             ),
+            P::optional(
+                "metric",
+                T::Enum(METRICS),
+                Value::Str("exact_match".into()),
+                "pass_rate: how a sample is judged against `answer` (as in evaluate)",
+            ),
+            P::optional(
+                "temperature",
+                T::Float,
+                Value::Float(1.0),
+                "pass_rate: sampling temperature (0 = greedy, only with k = 1)",
+            ),
+            P::optional(
+                "top_p",
+                T::Float,
+                Value::Float(1.0),
+                "pass_rate: nucleus sampling mass (1 = off)",
+            ),
+            P::optional(
+                "top_k",
+                T::Int,
+                Value::Int(0),
+                "pass_rate: top-k sampling (0 = off)",
+            ),
+            P::optional(
+                "max_new_tokens",
+                T::Int,
+                Value::Int(256),
+                "pass_rate: generation budget per sample",
+            ),
+            P::optional(
+                "stop",
+                T::List(Box::new(T::Str)),
+                Value::List(Vec::new()),
+                "pass_rate: stop strings (besides EOS)",
+            ),
+            P::optional(
+                "max_seq_len",
+                T::Int,
+                Value::Int(0),
+                "loss / ifd: cut prompt + response to this many tokens (0 = the model's context); rows whose prompt fills it score null",
+            ),
+            P::optional(
+                "batch_size",
+                T::Int,
+                Value::Int(32),
+                "model-based: sequences per forward batch / generated together",
+            ),
+            P::optional(
+                "chat",
+                T::Bool,
+                Value::Bool(false),
+                "model-based: wrap each prompt in the model's chat template (one user turn)",
+            ),
+            P::seed(),
+            P::device(),
         ]
     }
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Scores
     }
+    /// Always true, because sensitivity is per kind and the model-based methods' numerics
+    /// depend on libtorch and the device class; for the plain methods it only adds
+    /// those two to the cache key.
+    fn device_sensitive(&self) -> bool {
+        true
+    }
     fn validate(&self, params: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        if let Some(by) = params.get("by")
-            && let Err(m) = parse_by(by)
-        {
-            errs.push((Some("by"), m));
+        let by = params.get("by").map(parse_by);
+        if let Some(Err(m)) = &by {
+            errs.push((Some("by"), m.clone()));
         }
-        if let Some(b) = params.get("bands").and_then(Value::as_i64)
-            && b < 0
+        let int = |n: &str| params.get(n).and_then(Value::as_i64).unwrap_or(1);
+        if int("bands") < 0 {
+            errs.push((Some("bands"), format!("must be ≥ 0, got {}", int("bands"))));
+        }
+        let temp = params.get("temperature").and_then(Value::as_f64).unwrap_or(1.0);
+        if temp < 0.0 {
+            errs.push((Some("temperature"), format!("must be ≥ 0, got {temp}")));
+        } else if let Some(Ok(By::PassRate(k))) = &by
+            && *k > 1
+            && temp == 0.0
         {
-            errs.push((Some("bands"), format!("must be ≥ 0, got {b}")));
+            errs.push((
+                Some("temperature"),
+                format!("pass_rate({k}) needs temperature > 0 (greedy samples are identical)"),
+            ));
+        }
+        for n in ["max_new_tokens", "batch_size"] {
+            if int(n) < 1 {
+                errs.push((None, format!("`{n}` must be ≥ 1, got {}", int(n))));
+            }
+        }
+        if int("max_seq_len") < 0 {
+            errs.push((
+                Some("max_seq_len"),
+                "must be ≥ 0 (0 = the model's context)".into(),
+            ));
+        }
+        if int("top_k") < 0 {
+            errs.push((Some("top_k"), "must be ≥ 0".into()));
         }
         errs
     }
@@ -131,36 +291,212 @@ impl StageKind for Score {
         let by = p
             .get("by")
             .ok_or_else(|| StageError::Failed("internal: `by` unresolved".into()))?;
-        let (method, arg) = parse_by(by).map_err(StageError::Input)?;
-        let model_bound = !ctx.slot("model").is_empty();
+        let by = parse_by(by).map_err(StageError::Input)?;
+        let data = ctx.input("data")?.file(DATASET_FILE);
+        let bands = p.usize("bands")?;
+        if by.needs_model() {
+            let method = by.model_method();
+            let Some(model) = ctx.slot("model").first() else {
+                return Err(StageError::Input(format!(
+                    "score(by = {method}) needs a model input: score(data, model, by = {method})"
+                )));
+            };
+            let (ids, scores) = score_with_model(ctx, &model.dir, &data, &by)?;
+            write_scores(ctx.out_dir(), &data, &ids, &scores, &method, bands).map_err(data_err)?;
+            let present: Vec<f64> = scores.iter().flatten().copied().collect();
+            ctx.log(&format!(
+                "score: {method} over {}: {} rows, {} unscorable, mean {:.5}",
+                data.display(),
+                scores.len(),
+                scores.len() - present.len(),
+                present.iter().sum::<f64>() / present.len().max(1) as f64
+            ));
+            return Ok(());
+        }
         let counter = |unit: Option<&str>| -> Result<TokenCounter, StageError> {
             match unit.unwrap_or("tokens") {
                 "tokens" => super::data::counter(ctx),
                 u => TokenCounter::from_spec(u).map_err(data_err),
             }
         };
-        let (m, c) = match method.as_str() {
-            "column" => (Method::Column(arg.unwrap_or_default()), TokenCounter::Chars),
-            "length" => (Method::Length, counter(arg.as_deref())?),
-            "cot_length" => (Method::CotLength, counter(arg.as_deref())?),
-            other if !model_bound => {
-                return Err(StageError::Input(format!(
-                    "score(by = {other}) needs a model input: score(data, model, by = {other})"
-                )));
-            }
-            other => {
-                return Err(StageError::Input(format!(
-                    "score(by = {other}) is a model-based method not provided by this build"
-                )));
-            }
+        let (m, c) = match by {
+            By::Column(col) => (Method::Column(col), TokenCounter::Chars),
+            By::Length(u) => (Method::Length, counter(u.as_deref())?),
+            By::CotLength(u) => (Method::CotLength, counter(u.as_deref())?),
+            other => return Err(StageError::Failed(format!("internal: {other:?} is model-based"))),
         };
-        let data = ctx.input("data")?.file(super::artifact::DATASET_FILE);
-        let bands = p.usize("bands")?;
         let name = crate::data::score::score_dataset(&data, ctx.out_dir(), &m, &c, bands, checker(ctx))
             .map_err(data_err)?;
         ctx.log(&format!("score: {name} over {}", data.display()));
         Ok(())
     }
+}
+
+/// Ids and scores (null = unscorable) of every row of `data` by a model-based method.
+fn score_with_model(
+    ctx: &StageContext,
+    model_dir: &Path,
+    data: &Path,
+    by: &By,
+) -> Result<(Vec<i64>, Vec<Option<f64>>), StageError> {
+    let p = ctx.params();
+    let device = device_param(ctx)?;
+    let kind = default_kind(device);
+    let gold = if matches!(by, By::PassRate(_)) {
+        ANSWER
+    } else {
+        RESPONSE
+    };
+    let cols = read_columns(data, &[PROMPT, gold], &[]).map_err(|e| match e {
+        StageError::Input(m) => StageError::Input(format!("score(by = {}): {m}", by.model_method())),
+        e => e,
+    })?;
+    let loaded = load_pretrained(model_dir, device, kind).map_err(model_err)?;
+    ctx.log(&format!(
+        "score: {} of {} rows with {} parameters on {device:?} ({kind:?})",
+        by.model_method(),
+        cols.len(),
+        loaded.model.num_parameters()
+    ));
+    let chat = p.bool("chat")?;
+    let prompts: Vec<Vec<i64>> = cols
+        .get(PROMPT)
+        .iter()
+        .map(|pr| encode_prompt(&loaded.tok, pr.as_deref().unwrap_or(""), chat))
+        .collect::<Result<_, _>>()?;
+    let batch = p.usize("batch_size")?.max(1);
+    let scores = match by {
+        By::PassRate(k) => pass_rate_scores(ctx, &loaded, &prompts, &cols.ids, cols.get(ANSWER), *k, batch)?,
+        _ => loss_scores(ctx, &loaded, &prompts, cols.get(RESPONSE), *by == By::Ifd, batch)?,
+    };
+    Ok((cols.ids, scores))
+}
+
+/// `loss` (or `ifd`) of each row; null where the response is null or no response token
+/// fits in `max_seq_len`, or the value is not finite.
+fn loss_scores(
+    ctx: &StageContext,
+    loaded: &LoadedModel,
+    prompts: &[Vec<i64>],
+    responses: &[Option<String>],
+    ifd: bool,
+    batch: usize,
+) -> Result<Vec<Option<f64>>, StageError> {
+    let tok = &loaded.tok;
+    let max_len = match ctx.params().usize("max_seq_len")? {
+        0 => loaded.model.config().max_position_embeddings,
+        n => n,
+    };
+    let pairs: Vec<Option<LossPair>> = prompts
+        .iter()
+        .zip(responses)
+        .map(|(pr, r)| match r {
+            Some(r) => loss_pair(tok, pr, r, max_len),
+            None => Ok(None),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(model_err)?;
+    // (row, unconditional?, example), sorted by length so batches pad little.
+    let mut jobs: Vec<(usize, bool, &Example)> = Vec::new();
+    for (i, pair) in pairs.iter().enumerate() {
+        if let Some(pair) = pair {
+            jobs.push((i, false, &pair.conditional));
+            if ifd {
+                jobs.push((i, true, &pair.unconditional));
+            }
+        }
+    }
+    jobs.sort_by_key(|&(i, u, e)| (e.tokens.len(), i, u));
+    let n = prompts.len();
+    let (mut cond, mut uncond) = (vec![f64::NAN; n], vec![f64::NAN; n]);
+    ctx.progress().set_total(jobs.len() as u64, "sequence");
+    let mut done = 0u64;
+    for chunk in jobs.chunks(batch) {
+        ctx.check_cancelled()?;
+        let refs: Vec<&Example> = chunk.iter().map(|j| j.2).collect();
+        let losses = batch_losses(&loaded.model, &refs, tok.pad_id()).map_err(model_err)?;
+        for (&(i, u, _), l) in chunk.iter().zip(losses) {
+            if u {
+                uncond[i] = l;
+            } else {
+                cond[i] = l;
+            }
+        }
+        done += chunk.len() as u64;
+        ctx.progress().update(done, &[]);
+    }
+    Ok((0..n)
+        .map(|i| {
+            let v = if ifd { cond[i] / uncond[i] } else { cond[i] };
+            v.is_finite().then_some(v)
+        })
+        .collect())
+}
+
+/// `1 − pass rate` over `k` samples of each row; null where `answer` is null.
+fn pass_rate_scores(
+    ctx: &StageContext,
+    loaded: &LoadedModel,
+    prompts: &[Vec<i64>],
+    ids: &[i64],
+    answers: &[Option<String>],
+    k: usize,
+    batch: usize,
+) -> Result<Vec<Option<f64>>, StageError> {
+    let p = ctx.params();
+    let metric_name = p.str("metric")?;
+    let metric = Metric::parse(metric_name)
+        .ok_or_else(|| StageError::Input(format!("unknown metric `{metric_name}`")))?;
+    let stop: Vec<String> = match p.get("stop") {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let opts = GenerateOptions {
+        max_new_tokens: p.usize("max_new_tokens")?,
+        temperature: p.f64("temperature")?,
+        top_p: p.f64("top_p")?,
+        top_k: p.usize("top_k")?,
+        stop_ids: loaded.stop_ids(),
+        stop_strings: stop,
+        seed: 0,
+    };
+    let seed = p.i64("seed")? as u64;
+    // (row, sample index, job), sorted by prompt length like evaluate's batches.
+    let mut jobs: Vec<(usize, usize, SampleJob)> = Vec::new();
+    for (i, gold) in answers.iter().enumerate() {
+        if let Some(gold) = gold {
+            for j in 0..k {
+                let job = SampleJob {
+                    prompt: &prompts[i],
+                    gold,
+                    seed: sample_seed(seed, ids[i], j),
+                };
+                jobs.push((i, j, job));
+            }
+        }
+    }
+    jobs.sort_by_key(|&(i, j, job)| (job.prompt.len(), i, j));
+    let mut correct = vec![0usize; prompts.len()];
+    ctx.progress().set_total(jobs.len() as u64, "sample");
+    let mut done = 0u64;
+    for chunk in jobs.chunks(batch) {
+        ctx.check_cancelled()?;
+        let batch: Vec<SampleJob> = chunk.iter().map(|j| j.2).collect();
+        let judged = judge_samples(&loaded.model, &loaded.tok, &batch, metric, &opts).map_err(model_err)?;
+        for (&(i, _, _), ok) in chunk.iter().zip(judged) {
+            correct[i] += ok as usize;
+        }
+        done += chunk.len() as u64;
+        ctx.progress().update(done, &[]);
+    }
+    Ok(answers
+        .iter()
+        .zip(&correct)
+        .map(|(a, &c)| a.as_ref().map(|_| 1.0 - c as f64 / k as f64))
+        .collect())
 }
 
 #[cfg(test)]
@@ -222,5 +558,212 @@ mod tests {
         assert!(Score.validate(&p)[0].1.contains("furlongs"));
         p.0.insert("by".into(), call("length", &["tokens"]));
         assert!(Score.validate(&p).is_empty());
+        p.0.insert("by".into(), call("loss", &["x"]));
+        assert!(Score.validate(&p)[0].1.contains("no arguments"));
+        for bad in [Value::Int(0), Value::Int(MAX_K + 1), Value::Str("8".into())] {
+            p.0.insert("by".into(), int_call("pass_rate", bad));
+            assert!(Score.validate(&p)[0].1.contains("int in 1..="));
+        }
+        p.0.insert("by".into(), int_call("pass_rate", Value::Int(4)));
+        assert!(Score.validate(&p).is_empty());
+        p.0.insert("temperature".into(), Value::Float(0.0));
+        assert_eq!(Score.validate(&p)[0].0, Some("temperature"));
+        p.0.insert("by".into(), int_call("pass_rate", Value::Int(1)));
+        assert!(Score.validate(&p).is_empty());
+        assert_eq!(
+            parse_by(&Value::Str("pass_rate".into())),
+            Ok(By::PassRate(DEFAULT_K))
+        );
+    }
+
+    fn int_call(name: &str, arg: Value) -> Value {
+        Value::Call(CallValue {
+            call: name.into(),
+            args: vec![arg],
+        })
+    }
+
+    /// A nano `model.init` model and a 20-row addition dataset under `dir`.
+    fn model_and_data(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let init = dir.join("init");
+        let init_kind = super::super::model::kinds()
+            .into_iter()
+            .find(|k| k.name() == "model.init")
+            .unwrap();
+        let p = [
+            ("arch", Value::Str("nano".into())),
+            ("alphabet", Value::Str("0123456789+=".into())),
+        ];
+        run_kind(init_kind.as_ref(), &p, &[], &init, &dir.join("w")).unwrap();
+        let data = dir.join("data");
+        super::super::train::tests::write_addition(&data, 20, 0);
+        (init, data)
+    }
+
+    #[test]
+    fn model_based_methods_are_finite_deterministic_and_selectable() {
+        tch::set_num_threads(1);
+        let dir = tempfile::tempdir().unwrap();
+        let (init, data) = model_and_data(dir.path());
+        let w = dir.path().join("w");
+        let inputs = [("data", data.as_path()), ("model", init.as_path())];
+        let run = |by: Value, extra: &[(&str, Value)], out: &str| {
+            let mut params = vec![
+                ("by", by),
+                ("device", Value::Str("cpu".into())),
+                ("batch_size", Value::Int(7)),
+            ];
+            params.extend(extra.iter().cloned());
+            let out = dir.path().join(out);
+            run_kind(&Score, &params, &inputs, &out, &w).unwrap();
+            (read_scores(&out).unwrap(), out)
+        };
+
+        // loss: finite, near ln |V| for an untrained model, byte-identical on a rerun.
+        let (loss, a) = run(call("loss", &[]), &[], "loss_a");
+        let (_, b) = run(call("loss", &[]), &[], "loss_b");
+        assert_eq!(loss.method, "loss");
+        assert_eq!(loss.ids, (0..20).collect::<Vec<i64>>());
+        assert!(
+            loss.scores
+                .iter()
+                .all(|s| s.is_some_and(|v| v.is_finite() && v > 0.5)),
+            "{loss:?}"
+        );
+        let bytes = |d: &Path| std::fs::read(d.join("scores.parquet")).unwrap();
+        assert_eq!(bytes(&a), bytes(&b), "loss scores are deterministic");
+        // Batching changes only float rounding.
+        let (loss1, _) = run(call("loss", &[]), &[("batch_size", Value::Int(1))], "loss_1");
+        for (x, y) in loss.scores.iter().zip(&loss1.scores) {
+            assert!((x.unwrap() - y.unwrap()).abs() < 1e-4);
+        }
+        // A context too short for any response token leaves every row unscorable.
+        let (short, _) = run(call("loss", &[]), &[("max_seq_len", Value::Int(2))], "loss_short");
+        assert!(short.scores.iter().all(Option::is_none));
+
+        // ifd: a ratio of two losses of an untrained model, near 1.
+        let (ifd, _) = run(call("ifd", &[]), &[], "ifd");
+        assert_eq!(ifd.method, "ifd");
+        assert!(
+            ifd.scores
+                .iter()
+                .all(|s| s.is_some_and(|v| (v - 1.0).abs() < 0.5)),
+            "{ifd:?}"
+        );
+
+        // pass_rate(4): 1 − the evaluate stage's n_correct / 4 under the same seed and
+        // sampling options (same seeds, same batches).
+        let sampling = [
+            ("metric", Value::Str("contains".into())),
+            ("max_new_tokens", Value::Int(3)),
+            ("seed", Value::Int(5)),
+        ];
+        let (pr, c) = run(int_call("pass_rate", Value::Int(4)), &sampling, "pass_a");
+        let (_, d) = run(int_call("pass_rate", Value::Int(4)), &sampling, "pass_b");
+        assert_eq!(pr.method, "pass_rate(4)");
+        assert_eq!(bytes(&c), bytes(&d), "pass_rate scores are deterministic");
+        assert!(
+            pr.scores
+                .iter()
+                .all(|s| s.is_some_and(|v| (0.0..=1.0).contains(&v)))
+        );
+        let eval = super::super::evaluate::kinds().pop().unwrap();
+        let mut ep: Vec<(&str, Value)> = sampling.to_vec();
+        ep.extend([
+            ("samples", Value::Int(4)),
+            ("temperature", Value::Float(1.0)),
+            ("batch_size", Value::Int(7)),
+            ("device", Value::Str("cpu".into())),
+        ]);
+        let eo = dir.path().join("eval");
+        run_kind(eval.as_ref(), &ep, &[("model", &init), ("data", &data)], &eo, &w).unwrap();
+        let n_correct = read_columns(
+            &eo.join(crate::stages::artifact::METRICS_TABLE_FILE),
+            &["n_correct"],
+            &[],
+        )
+        .unwrap()
+        .get("n_correct")
+        .iter()
+        .map(|v| v.as_deref().unwrap().parse::<f64>().unwrap())
+        .collect::<Vec<_>>();
+        let expected: Vec<Option<f64>> = n_correct.iter().map(|c| Some(1.0 - c / 4.0)).collect();
+        assert_eq!(pr.scores, expected);
+        assert!(
+            n_correct.iter().any(|&c| c > 0.0),
+            "some sample should pass: {n_correct:?}"
+        );
+
+        // select over the loss-scored artifact: the easy band's rows score no higher than
+        // the hard band's.
+        let select = super::super::select::kinds().pop().unwrap();
+        let pick = |band: &str| {
+            let out = dir.path().join(format!("sel_{band}"));
+            let params = [
+                ("budget", Value::Int(5)),
+                ("band", Value::Str(band.into())),
+                ("bands", Value::Int(3)),
+            ];
+            run_kind(select.as_ref(), &params, &[("scored", &a)], &out, &w).unwrap();
+            let ids = read_columns(&out.join(DATASET_FILE), &["id"], &[]).unwrap().ids;
+            assert_eq!(ids.len(), 5);
+            ids.iter()
+                .map(|&i| loss.scores[i as usize].unwrap())
+                .collect::<Vec<f64>>()
+        };
+        let (easy, hard) = (pick("easy"), pick("hard"));
+        assert!(
+            easy.iter().cloned().fold(f64::MIN, f64::max) <= hard.iter().cloned().fold(f64::MAX, f64::min)
+        );
+    }
+
+    #[test]
+    fn null_responses_and_missing_answers() {
+        use crate::data::io::ParquetSink;
+        use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        tch::set_num_threads(1);
+        let dir = tempfile::tempdir().unwrap();
+        let (init, _) = model_and_data(dir.path());
+        let data = dir.path().join("plain");
+        std::fs::create_dir(&data).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("prompt", DataType::Utf8, true),
+            Field::new("response", DataType::Utf8, true),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![0, 1])),
+            Arc::new(StringArray::from(vec!["1+1=", "2+2="])),
+            Arc::new(StringArray::from(vec![Some("2"), None])),
+        ];
+        let mut sink = ParquetSink::create(&data.join(DATASET_FILE), schema.clone()).unwrap();
+        sink.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+        sink.finish().unwrap();
+        // loss leaves the row without a response unscored.
+        let out = dir.path().join("l");
+        let cpu = ("device", Value::Str("cpu".into()));
+        run_kind(
+            &Score,
+            &[("by", call("loss", &[])), cpu.clone()],
+            &[("data", &data), ("model", &init)],
+            &out,
+            &dir.path().join("w"),
+        )
+        .unwrap();
+        let s = read_scores(&out).unwrap();
+        assert!(s.scores[0].is_some() && s.scores[1].is_none(), "{s:?}");
+        let e = run_kind(
+            &Score,
+            &[("by", call("pass_rate", &[])), cpu],
+            &[("data", &data), ("model", &init)],
+            &dir.path().join("o"),
+            &dir.path().join("w"),
+        );
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("pass_rate(8)") && m.contains("`answer`")),
+            "{e:?}"
+        );
     }
 }
