@@ -96,7 +96,7 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
 #[allow(clippy::result_large_err)]
 fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames) -> Result<Value, Diagnostic> {
     let usage = "write choose(key, \"a\", value_a, \"b\", value_b, …)";
-    if args.len() < 3 || args.len() % 2 == 0 {
+    if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(Diagnostic::error("choose() needs a key followed by pairs of options and values")
             .at(e.span, "wrong number of arguments")
             .with_note(usage));

@@ -82,7 +82,8 @@ fn overrides_apply_to_variables_and_parameters() {
     assert_eq!(p.stages["tr"].params.get("lr"), Some(&Value::Float(1e-4)));
     assert_eq!(p.stages["tr"].params.get("steps"), Some(&Value::Int(7)));
     let (r, sm) = lower_src(text, &[("sede", "3"), ("tr.lrr", "1")]);
-    let out = r.err().expect("errors").render(&sm);
+    let Err(d) = r else { panic!("expected errors") };
+    let out = d.render(&sm);
     assert!(out.contains("unknown variable `sede`") && out.contains("did you mean `seed`?"), "{out}");
     assert!(out.contains("has no parameter `lrr`") && out.contains("did you mean `lr`?"), "{out}");
 }
@@ -190,7 +191,8 @@ fn choose_switches_settings_by_one_variable() {
     let (r, _) = lower_src(text, &[("profile", "full")]);
     assert_eq!(r.unwrap().stages["src"].params.get("n"), Some(&Value::Int(1000)));
     let (r, sm) = lower_src(text, &[("profile", "huge")]);
-    let out = r.err().unwrap().render(&sm);
+    let Err(d) = r else { panic!("expected errors") };
+    let out = d.render(&sm);
     assert!(out.contains("no option `huge`") && out.contains("quick, full"), "{out}");
 }
 
