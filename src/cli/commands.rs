@@ -34,13 +34,16 @@ pub fn dispatch(cmd: Command) -> i32 {
     }
 }
 
+/// Compiles the pipeline and opens its store (both failures are invalid invocations).
+fn compile_with_store(args: &PipelineArgs) -> Result<(Compiled, crate::cache::Store), i32> {
+    let c = compile(args)?;
+    let store = open_store(store_dir(args))?;
+    Ok((c, store))
+}
+
 fn report(args: &PipelineArgs, out: Option<std::path::PathBuf>) -> i32 {
-    let c = match compile(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let store = match open_store(store_dir(args)) {
-        Ok(s) => s,
+    let (c, store) = match compile_with_store(args) {
+        Ok(cs) => cs,
         Err(code) => return code,
     };
     match super::overview::write(&c, &store) {
@@ -90,12 +93,8 @@ fn graph(args: &PipelineArgs, format: GraphFormat) -> i32 {
 }
 
 fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
-    let c = match compile(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let store = match open_store(store_dir(args)) {
-        Ok(s) => s,
+    let (c, store) = match compile_with_store(args) {
+        Ok(cs) => cs,
         Err(code) => return code,
     };
     let statuses = exec::assess(&c.plan, &store, &HashSet::new());
@@ -132,12 +131,8 @@ struct RunFlags {
 
 fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     let RunFlags { jobs, gpu_jobs, keep_going, locked, json: json_out } = flags;
-    let c = match compile(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let store = match open_store(store_dir(args)) {
-        Ok(s) => s,
+    let (c, store) = match compile_with_store(args) {
+        Ok(cs) => cs,
         Err(code) => return code,
     };
     if gpu_jobs == 0 {
@@ -272,12 +267,8 @@ fn install_interrupt_handler() {
 }
 
 fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
-    let c = match compile(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let store = match open_store(store_dir(args)) {
-        Ok(s) => s,
+    let (c, store) = match compile_with_store(args) {
+        Ok(cs) => cs,
         Err(code) => return code,
     };
     let nodes = c.plan.select(stage);
