@@ -130,6 +130,8 @@ struct RunFlags {
 }
 
 fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
+    // First, so an interrupt at any moment of the run goes through the orderly path.
+    install_interrupt_handler();
     let RunFlags { jobs, gpu_jobs, keep_going, locked, json: json_out } = flags;
     let (c, store) = match compile_with_store(args) {
         Ok(cs) => cs,
@@ -176,7 +178,6 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         }
         opts.locked = Some(lock);
     }
-    install_interrupt_handler();
     let reporter: Box<dyn Reporter> = if json_out {
         Box::new(JsonReporter::new())
     } else if std::io::stderr().is_terminal() {
