@@ -153,11 +153,12 @@ def bench_train(args, model, dev):
     sync(dev)
     warm = time.perf_counter() - t0
     losses.clear()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
     sync(dev)
     secs = time.perf_counter() - t
+    cpu = time.process_time() - c
     return {
         "batch": b,
         "seq": s,
@@ -166,6 +167,7 @@ def bench_train(args, model, dev):
         "warmup_s": round(warm, 3),
         "seconds": round(secs, 4),
         "s_per_step": round(secs / args.steps, 5),
+        "cpu_s_per_step": round(cpu / args.steps, 5),
         "tokens_per_s": round(args.steps * b * s / secs, 1),
         "loss_first": round(losses[0].item(), 4),
         "loss_last": round(losses[-1].item(), 4),
@@ -190,10 +192,11 @@ def bench_generate(args, model, dev, both):
         model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=min(n, 8), **kw)
         sync(dev)
         warm = time.perf_counter() - t0
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=n, **kw)
         sync(dev)
         secs = time.perf_counter() - t
+        cpu = time.process_time() - c
     new = (out.shape[1] - width) * b
     assert new == b * n, f"generated {new} tokens, expected {b * n}"
     return {
@@ -204,6 +207,7 @@ def bench_generate(args, model, dev, both):
         "warmup_s": round(warm, 3),
         "seconds": round(secs, 4),
         "s_per_token_step": round(secs / n, 6),
+        "cpu_seconds": round(cpu, 4),
         "tokens_per_s": round(new / secs, 1),
     }
 

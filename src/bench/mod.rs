@@ -99,6 +99,31 @@ pub(crate) fn dtype_name(k: tch::Kind) -> &'static str {
     }
 }
 
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time consumed by the whole process so far, in seconds (all threads;
+/// `CLOCK_PROCESS_CPUTIME_ID`). On a busy machine it is a steadier measure of CPU work
+/// than wall time.
+pub fn process_cpu_seconds() -> f64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; clock id 2 is
+    // CLOCK_PROCESS_CPUTIME_ID on Linux.
+    let rc = unsafe { clock_gettime(2, &mut ts) };
+    if rc == 0 {
+        ts.sec as f64 + ts.nsec as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
+}
+
 /// Waits for the device's queued work (no-op on the CPU).
 pub(crate) fn sync(dev: tch::Device) {
     if let tch::Device::Cuda(i) = dev {
@@ -118,5 +143,12 @@ mod tests {
         assert_eq!(dtype("bf16", tch::Device::Cpu).unwrap(), tch::Kind::BFloat16);
         assert!(dtype("f8", tch::Device::Cpu).is_err());
         assert_eq!(dtype_name(tch::Kind::BFloat16), "bf16");
+        let a = process_cpu_seconds();
+        let mut x = 0u64;
+        for i in 0..3_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_seconds() > a);
     }
 }

@@ -11,7 +11,7 @@
 //! `docs/performance.md` for the fields).
 
 use super::memory::{Monitor, gib};
-use super::{BenchError, dtype, dtype_name, sync};
+use super::{BenchError, dtype, dtype_name, process_cpu_seconds, sync};
 use crate::model::config::{Family, ModelConfig, Sizes};
 use crate::model::logprobs::{Example, SeqBatch};
 use crate::model::tokenizer::{Tok, default_alphabet};
@@ -289,11 +289,12 @@ fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Jso
     }
     sync(dev);
     let warm_s = t0.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), process_cpu_seconds());
     let vals = run_steps(args.steps, args.warmup)?;
     let last = vals.last().expect("steps ≥ 1").read()?;
     sync(dev);
     let secs = t.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - c;
     let first = vals[0].read()?;
     let tokens = (args.steps * b * s) as f64;
     Ok(json!({
@@ -304,6 +305,7 @@ fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Jso
         "warmup_s": round(warm_s, 3),
         "seconds": round(secs, 4),
         "s_per_step": round(secs / args.steps as f64, 5),
+        "cpu_s_per_step": round(cpu / args.steps as f64, 5),
         "tokens_per_s": round(tokens / secs, 1),
         "loss_first": round(first.0, 4),
         "loss_last": round(last.0, 4),
@@ -356,10 +358,11 @@ fn bench_generate(
     )?;
     sync(dev);
     let warm_s = t0.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), process_cpu_seconds());
     let gens = generate(model, &tok, &prompts, &opts)?;
     sync(dev);
     let secs = t.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - c;
     let new: usize = gens.iter().map(|g| g.tokens.len()).sum();
     if new != b * n {
         return Err(BenchError::Failed(format!(
@@ -375,6 +378,7 @@ fn bench_generate(
         "warmup_s": round(warm_s, 3),
         "seconds": round(secs, 4),
         "s_per_token_step": round(secs / n as f64, 6),
+        "cpu_seconds": round(cpu, 4),
         "tokens_per_s": round(new as f64 / secs, 1),
     }))
 }

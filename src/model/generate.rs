@@ -90,17 +90,22 @@ fn filter_logits(logits: Tensor, top_k: usize, top_p: f64) -> Tensor {
 }
 
 /// Picks the next token of every row: argmax when greedy, else inverse-CDF sampling
-/// with the given per-row uniforms.
-fn pick(logits: &Tensor, opts: &GenerateOptions, rngs: &mut [ChaCha8Rng]) -> Tensor {
+/// with the given per-row uniforms `u` (`[b]` f32 on the device).
+fn pick(logits: &Tensor, opts: &GenerateOptions, u: Option<&Tensor>) -> Tensor {
     let logits = logits.to_kind(Kind::Float);
-    if opts.temperature <= 0.0 {
-        return logits.argmax(-1, false);
-    }
-    let probs = filter_logits(logits / opts.temperature, opts.top_k, opts.top_p).softmax(-1, Kind::Float);
+    let u = match u {
+        Some(u) if opts.temperature > 0.0 => u,
+        _ => return logits.argmax(-1, false),
+    };
+    let scaled = if opts.temperature == 1.0 {
+        logits
+    } else {
+        logits / opts.temperature
+    };
+    let probs = filter_logits(scaled, opts.top_k, opts.top_p).softmax(-1, Kind::Float);
     let cdf = probs.cumsum(-1, Kind::Float);
-    let u: Vec<f32> = rngs.iter_mut().map(|r| r.random::<f32>()).collect();
-    let u = Tensor::from_slice(&u).to_device(cdf.device()).unsqueeze(1) * cdf.narrow(1, cdf.size()[1] - 1, 1);
     let v = cdf.size()[1];
+    let u = u.unsqueeze(1) * cdf.narrow(1, v - 1, 1);
     cdf.lt_tensor(&u)
         .sum_dim_intlist(-1, false, Kind::Int64)
         .clamp_max(v - 1)
@@ -150,6 +155,10 @@ pub fn generate_with_seeds(
     })?
 }
 
+/// Steps between host checks of the stop conditions (tokens generated after every row
+/// stopped are discarded, so the outputs do not depend on it).
+const CHECK_EVERY: usize = 8;
+
 fn generate_inner(
     model: &Transformer,
     tok: &Tok,
@@ -160,62 +169,109 @@ fn generate_inner(
     let dev = model.device();
     let b = prompts.len();
     let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let n = opts.max_new_tokens;
+    let cap = p + n;
     let pad = tok.pad_id();
+    // Host buffers, uploaded in one copy: the left-padded prompt ids and the validity
+    // of every cache position (prompt padding invalid, generated tokens valid).
     let mut ids = vec![pad; b * p];
-    let mut valid = vec![false; b * p];
+    let mut valid = vec![1i64; b * cap];
     for (r, pr) in prompts.iter().enumerate() {
         let off = r * p + (p - pr.len());
         ids[off..off + pr.len()].copy_from_slice(pr);
-        valid[off..off + pr.len()].iter_mut().for_each(|v| *v = true);
+        valid[r * cap..r * cap + (p - pr.len())]
+            .iter_mut()
+            .for_each(|v| *v = 0);
     }
     let any_pad = prompts.iter().any(|pr| pr.len() < p);
     let (bi, pi) = (b as i64, p as i64);
-    let ids = Tensor::from_slice(&ids).view([bi, pi]).to_device(dev);
-    let mut valid = Tensor::from_slice(&valid).view([bi, pi]).to_device(dev);
+    let host = Tensor::from_slice(&[ids, valid].concat()).to_device(dev);
+    let ids = host.narrow(0, 0, bi * pi).view([bi, pi]);
+    let valid_all = host
+        .narrow(0, bi * pi, bi * cap as i64)
+        .view([bi, cap as i64])
+        .to_kind(Kind::Bool);
+    let valid = valid_all.narrow(1, 0, pi);
     let pos = (valid.to_kind(Kind::Int64).cumsum(1, Kind::Int64) - 1).clamp_min(0);
     let mut next_pos = pos.narrow(1, pi - 1, 1) + 1;
-    let mut cache = model.new_cache(bi, pi + opts.max_new_tokens as i64);
+    let mut cache = model.new_cache(bi, cap as i64);
     let mask = any_pad.then(|| padding_causal_mask(&valid, pi));
     let hidden = model.forward_hidden(&ids, Some(&pos), mask.as_ref(), Some(&mut cache));
     let mut logits = model.logits(&hidden.narrow(1, pi - 1, 1)).squeeze_dim(1);
 
-    let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+    // Every step's uniforms up front: row r's stream yields the same values, in the same
+    // order, as drawing one per step.
+    let uniforms = (opts.temperature > 0.0 && n > 0).then(|| {
+        let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+        let mut u = vec![0f32; n * b];
+        for step in 0..n {
+            for (r, rng) in rngs.iter_mut().enumerate() {
+                u[step * b + r] = rng.random::<f32>();
+            }
+        }
+        Tensor::from_slice(&u).view([n as i64, bi]).to_device(dev)
+    });
+    // Generated ids stay on the device; the host reads them every CHECK_EVERY steps when
+    // there are stop conditions, else once at the end.
+    let tokens = Tensor::zeros([bi, n.max(1) as i64], (Kind::Int64, dev));
+    let stopping = !opts.stop_ids.is_empty() || !opts.stop_strings.is_empty();
     let mut out: Vec<Vec<i64>> = vec![Vec::new(); b];
     let mut finish: Vec<Option<Finish>> = vec![None; b];
     let mut texts: Vec<Option<String>> = vec![None; b];
-    for step in 0..opts.max_new_tokens {
-        let next = pick(&logits, opts, &mut rngs);
-        let next_host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu))?;
-        for r in 0..b {
-            if finish[r].is_some() {
-                continue;
-            }
-            out[r].push(next_host[r]);
-            if opts.stop_ids.contains(&next_host[r]) {
-                finish[r] = Some(Finish::StopToken);
-            } else if !opts.stop_strings.is_empty() {
-                let text = tok.decode(&out[r], true)?;
-                if let Some(cut) = opts
-                    .stop_strings
-                    .iter()
-                    .filter_map(|s| text.find(s.as_str()))
-                    .min()
-                {
-                    texts[r] = Some(text[..cut].to_string());
-                    finish[r] = Some(Finish::StopString);
+    let mut read = 0usize;
+    for step in 0..n {
+        let u = uniforms.as_ref().map(|u| u.get(step as i64));
+        let next = pick(&logits, opts, u.as_ref());
+        tokens.select(1, step as i64).copy_(&next);
+        let last = step + 1 == n;
+        if last || (stopping && (step + 1) % CHECK_EVERY == 0) {
+            let cols = step + 1 - read;
+            let chunk: Vec<i64> = Vec::try_from(
+                tokens
+                    .narrow(1, read as i64, cols as i64)
+                    .to_device(tch::Device::Cpu)
+                    .contiguous()
+                    .view([-1]),
+            )?;
+            for r in 0..b {
+                for c in 0..cols {
+                    if finish[r].is_some() {
+                        break;
+                    }
+                    let id = chunk[r * cols + c];
+                    out[r].push(id);
+                    if opts.stop_ids.contains(&id) {
+                        finish[r] = Some(Finish::StopToken);
+                    } else if !opts.stop_strings.is_empty() {
+                        let text = tok.decode(&out[r], true)?;
+                        if let Some(cut) = opts
+                            .stop_strings
+                            .iter()
+                            .filter_map(|s| text.find(s.as_str()))
+                            .min()
+                        {
+                            texts[r] = Some(text[..cut].to_string());
+                            finish[r] = Some(Finish::StopString);
+                        }
+                    }
                 }
             }
+            read = step + 1;
+            if finish.iter().all(Option::is_some) {
+                break;
+            }
         }
-        if finish.iter().all(Option::is_some) || step + 1 == opts.max_new_tokens {
+        if last {
             break;
         }
         let input = next.view([bi, 1]);
-        let mask = if any_pad {
-            valid = Tensor::cat(&[&valid, &Tensor::ones([bi, 1], (Kind::Bool, dev))], 1);
-            Some(padding_causal_mask(&valid, 1))
-        } else {
-            None
-        };
+        // One query at the newest position: it may attend to every valid cached key.
+        let mask = any_pad.then(|| {
+            valid_all
+                .narrow(1, 0, pi + step as i64 + 1)
+                .unsqueeze(1)
+                .unsqueeze(1)
+        });
         let hidden = model.forward_hidden(&input, Some(&next_pos), mask.as_ref(), Some(&mut cache));
         next_pos += 1;
         logits = model.logits(&hidden).squeeze_dim(1);

@@ -33,6 +33,37 @@ pub struct SeqBatch {
     pub attn_mask: Option<Tensor>,
     /// Number of response targets in the batch.
     pub n_targets: usize,
+    /// `[n_targets]` int64: flat index `row · t + j` of every position whose next token
+    /// is a response target (the positions where `mask` is 1, in order).
+    pub target_pos: Tensor,
+    /// `[n_targets]` int64: the target token at each of those positions.
+    pub target_ids: Tensor,
+}
+
+/// Copies int64 host vectors to `device` in one transfer (a blocking host-to-device copy
+/// waits for the device, so a batch costs one such wait, not five) and returns a view
+/// of each.
+fn upload(parts: &[&[i64]], device: Device) -> Vec<Tensor> {
+    let all: Vec<i64> = parts.concat();
+    let dev = Tensor::from_slice(&all).to_device(device);
+    let mut off = 0;
+    parts
+        .iter()
+        .map(|p| {
+            let v = dev.narrow(0, off, p.len() as i64);
+            off += p.len() as i64;
+            v
+        })
+        .collect()
+}
+
+/// The `[b, t - 1]` f32 target mask, 1 at the flat positions `target_pos` (`r · t + j`).
+fn mask_from(b: i64, t: i64, target_pos: &Tensor) -> Tensor {
+    let m = Tensor::zeros([b * t], (Kind::Float, target_pos.device()));
+    m.index_fill(0, target_pos, 1.0)
+        .view([b, t])
+        .narrow(1, 0, t - 1)
+        .contiguous()
 }
 
 impl SeqBatch {
@@ -41,25 +72,25 @@ impl SeqBatch {
         let t = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(1).max(2);
         let b = examples.len();
         let mut ids = vec![pad; b * t];
-        let mut mask = vec![0f32; b * (t - 1)];
-        let mut n = 0;
+        let (mut tpos, mut tids) = (Vec::new(), Vec::new());
         for (r, e) in examples.iter().enumerate() {
             ids[r * t..r * t + e.tokens.len()].copy_from_slice(&e.tokens);
             for j in e.prompt_len.max(1) - 1..e.tokens.len().saturating_sub(1) {
-                mask[r * (t - 1) + j] = 1.0;
-                n += 1;
+                tpos.push((r * t + j) as i64);
+                tids.push(e.tokens[j + 1]);
             }
         }
+        let (bi, ti) = (b as i64, t as i64);
+        let mut v = upload(&[&ids, &tpos, &tids], device).into_iter();
+        let (ids, target_pos, target_ids) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
         SeqBatch {
-            input_ids: Tensor::from_slice(&ids)
-                .view([b as i64, t as i64])
-                .to_device(device),
-            mask: Tensor::from_slice(&mask)
-                .view([b as i64, t as i64 - 1])
-                .to_device(device),
+            input_ids: ids.view([bi, ti]),
+            mask: mask_from(bi, ti, &target_pos),
             positions: None,
             attn_mask: None,
-            n_targets: n,
+            n_targets: tpos.len(),
+            target_pos,
+            target_ids,
         }
     }
 
@@ -76,8 +107,7 @@ impl SeqBatch {
         let mut ids = vec![pad; b * t];
         let mut pos = vec![0i64; b * t];
         let mut seg = vec![-1i64; b * t];
-        let mut mask = vec![0f32; b * (t - 1)];
-        let mut n = 0;
+        let (mut tpos, mut tids) = (Vec::new(), Vec::new());
         for (r, row) in rows.iter().enumerate() {
             let mut off = 0;
             for (s, e) in row.iter().enumerate() {
@@ -88,8 +118,8 @@ impl SeqBatch {
                     seg[r * t + off + i] = s as i64;
                 }
                 for j in e.prompt_len.max(1) - 1..len.saturating_sub(1) {
-                    mask[r * (t - 1) + off + j] = 1.0;
-                    n += 1;
+                    tpos.push((r * t + off + j) as i64);
+                    tids.push(e.tokens[j + 1]);
                 }
                 off += len;
             }
@@ -97,23 +127,18 @@ impl SeqBatch {
                 *p = i as i64;
             }
         }
-        let seg = Tensor::from_slice(&seg)
-            .view([b as i64, t as i64])
-            .to_device(device);
+        let (bi, ti) = (b as i64, t as i64);
+        let mut v = upload(&[&ids, &pos, &seg, &tpos, &tids], device).into_iter();
+        let mut next = || v.next().unwrap();
+        let (ids, pos, seg, target_pos, target_ids) = (next(), next(), next(), next(), next());
         SeqBatch {
-            input_ids: Tensor::from_slice(&ids)
-                .view([b as i64, t as i64])
-                .to_device(device),
-            mask: Tensor::from_slice(&mask)
-                .view([b as i64, t as i64 - 1])
-                .to_device(device),
-            positions: Some(
-                Tensor::from_slice(&pos)
-                    .view([b as i64, t as i64])
-                    .to_device(device),
-            ),
-            attn_mask: Some(segment_causal_mask(&seg)),
-            n_targets: n,
+            input_ids: ids.view([bi, ti]),
+            mask: mask_from(bi, ti, &target_pos),
+            positions: Some(pos.view([bi, ti])),
+            attn_mask: Some(segment_causal_mask(&seg.view([bi, ti]))),
+            n_targets: tpos.len(),
+            target_pos,
+            target_ids,
         }
     }
 
@@ -183,9 +208,14 @@ mod tests {
         let m: Vec<f32> = Vec::try_from(p.mask.view([-1])).unwrap();
         assert_eq!(m, vec![0., 0., 1., 1., 0., 1., 0., 0.]);
         assert_eq!(p.n_targets, 3);
+        let tp: Vec<i64> = Vec::try_from(&p.target_pos).unwrap();
+        let ti: Vec<i64> = Vec::try_from(&p.target_ids).unwrap();
+        assert_eq!((tp, ti), (vec![2, 3, 6], vec![7, 2, 9]));
         let k = SeqBatch::packed(&[vec![&a, &b]], 0, Device::Cpu);
         let m: Vec<f32> = Vec::try_from(k.mask.view([-1])).unwrap();
         assert_eq!(m, vec![0., 0., 1., 1., 0., 0., 1.]);
+        let tp: Vec<i64> = Vec::try_from(&k.target_pos).unwrap();
+        assert_eq!(tp, vec![2, 3, 6]);
         let pos: Vec<i64> = Vec::try_from(k.positions.unwrap().view([-1])).unwrap();
         assert_eq!(pos, vec![0, 1, 2, 3, 4, 0, 1, 2]);
     }

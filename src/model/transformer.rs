@@ -66,6 +66,8 @@ pub struct Transformer {
     n_heads: i64,
     n_kv: i64,
     head_dim: i64,
+    /// Fused kernels in the forward pass (see [`Transformer::set_fused_kernels`]).
+    fused: bool,
 }
 
 /// `RMSNorm(x) = w ⊙ x / sqrt(mean(x²) + ε)`, computed in f32 and cast back as HF does.
@@ -93,6 +95,18 @@ fn repeat_kv(x: &Tensor, rep: i64) -> Tensor {
     x.unsqueeze(2)
         .expand([b, n, rep, t, d], false)
         .reshape([b, n * rep, t, d])
+}
+
+/// Attention of one query per row over cached keys, without repeating k/v heads:
+/// `q` `[b, n_heads, 1, d]`, `k`/`v` `[b, n_kv, len, d]` (views of the cache),
+/// `bias` `[b, 1, 1, len]` f32 (0 or −∞); scores and softmax in f32.
+fn decode_attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor, scale: f64) -> Tensor {
+    let (b, nh, _, d) = q.size4().expect("q is 4-d");
+    let nkv = k.size()[1];
+    let qg = (q * scale).reshape([b, nkv, nh / nkv, d]);
+    let scores = qg.matmul(&k.transpose(-1, -2)) + bias; // [b, n_kv, rep, len] f32
+    let p = scores.softmax(-1, Kind::Float).to_kind(q.kind());
+    p.matmul(v).reshape([b, nh, 1, d])
 }
 
 /// Boolean attention mask `[b, 1, q, k]` for a causal model over keys `0..k` where only
@@ -167,6 +181,7 @@ impl Transformer {
             n_heads: nh as i64,
             n_kv: nkv as i64,
             head_dim: hd as i64,
+            fused: device.is_cuda(),
             config,
             vs,
             embed,
@@ -220,6 +235,21 @@ impl Transformer {
         self.vs.device()
     }
 
+    /// Whether the forward pass uses fused kernels: libtorch's fused RMSNorm,
+    /// grouped-query SDPA (k/v heads not repeated) when there is no mask, and a direct
+    /// single-query attention over the KV cache when decoding padded rows. On by default
+    /// on CUDA; off (the CPU default), the numerics follow `transformers`' modules op for
+    /// op, which the parity tests pin. Either way the maths is the same; results differ
+    /// by rounding only.
+    pub fn fused_kernels(&self) -> bool {
+        self.fused
+    }
+
+    /// Turns the fused kernels of [`Transformer::fused_kernels`] on or off.
+    pub fn set_fused_kernels(&mut self, on: bool) {
+        self.fused = on;
+    }
+
     /// Storage dtype of the parameters.
     pub fn kind(&self) -> Kind {
         self.embed.kind()
@@ -245,8 +275,8 @@ impl Transformer {
         self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
     }
 
-    /// The weight the LM head multiplies by (the embedding when tied).
-    fn head_weight(&self) -> &Tensor {
+    /// The weight the LM head multiplies by, `[vocab, hidden]` (the embedding when tied).
+    pub fn lm_head_weight(&self) -> &Tensor {
         self.lm_head.as_ref().unwrap_or(&self.embed)
     }
 
@@ -296,8 +326,26 @@ impl Transformer {
         let mut x = Tensor::embedding(&self.embed, input_ids, -1, false, false);
         let eps = self.config.rms_norm_eps;
         let rep = self.n_heads / self.n_kv;
+        let fused = self.fused;
+        let norm = |x: &Tensor, w: &Tensor| {
+            if fused {
+                x.internal_fused_rms_norm([x.size()[x.dim() - 1]], Some(w), eps).0
+            } else {
+                rms_norm(x, w, eps)
+            }
+        };
+        // One query over a cache with a padding mask: the mask as an additive f32 bias,
+        // shared by every layer's direct attention.
+        let decode_bias = match mask {
+            Some(m) if fused && t == 1 => Some(
+                Tensor::zeros(m.size().as_slice(), (Kind::Float, dev))
+                    .masked_fill(&m.logical_not(), f64::NEG_INFINITY),
+            ),
+            _ => None,
+        };
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
         for (li, blk) in self.blocks.iter().enumerate() {
-            let h = rms_norm(&x, &blk.ln_attn, eps);
+            let h = norm(&x, &blk.ln_attn);
             let q = blk
                 .q
                 .forward(&h)
@@ -319,11 +367,18 @@ impl Transformer {
                 Some(c) => c.append(li, &k, &v),
                 None => (k, v),
             };
-            let (k, v) = (repeat_kv(&k, rep), repeat_kv(&v, rep));
-            let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, is_causal, None, false);
+            let y = if fused && mask.is_none() {
+                // Grouped-query SDPA: k/v heads are not repeated (flash on CUDA).
+                Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, is_causal, None, true)
+            } else if let Some(bias) = &decode_bias {
+                decode_attention(&q, &k, &v, bias, scale)
+            } else {
+                let (k, v) = (repeat_kv(&k, rep), repeat_kv(&v, rep));
+                Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, is_causal, None, false)
+            };
             let y = y.transpose(1, 2).reshape([b, t, self.n_heads * self.head_dim]);
             x = x + blk.o.forward(&y);
-            let h = rms_norm(&x, &blk.ln_mlp, eps);
+            let h = norm(&x, &blk.ln_mlp);
             // SwiGLU: down(silu(gate(h)) ⊙ up(h)).
             let m = blk
                 .down
@@ -333,12 +388,12 @@ impl Transformer {
         if let Some(c) = cache {
             c.advance(t);
         }
-        rms_norm(&x, &self.norm, eps)
+        norm(&x, &self.norm)
     }
 
     /// LM-head projection of hidden states: `[…, hidden] → […, vocab]`.
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
-        hidden.linear::<Tensor>(self.head_weight(), None)
+        hidden.linear::<Tensor>(self.lm_head_weight(), None)
     }
 
     /// Convenience: `logits(forward_hidden(…))`, `[b, t, vocab]` in the storage dtype.
@@ -442,5 +497,79 @@ mod tests {
             let second = m.forward(&ids.narrow(1, 3, 3), None, None, None);
             assert!(packed.narrow(1, 3, 3).allclose(&second, 1e-5, 1e-5, false));
         });
+    }
+
+    #[test]
+    fn fused_kernels_match_the_reference_path() {
+        let mut m = nano(Family::Qwen2);
+        assert!(!m.fused_kernels(), "off on the CPU by default");
+        let ids = Tensor::from_slice(&[0i64, 0, 5, 7, 9, 11, 13, 4, 3, 8, 6, 1, 2, 9, 4, 7]).view([2, 8]);
+        let valid = ids.ne(0);
+        let pos = (valid.to_kind(Kind::Int64).cumsum(1, Kind::Int64) - 1).clamp_min(0);
+        let run = |m: &Transformer| {
+            tch::no_grad(|| {
+                let full = m.forward(&ids, None, None, None);
+                // Padded prefill of 6, then two decode steps with the padding mask.
+                let mut c = m.new_cache(2, 8);
+                let mask6 = padding_causal_mask(&valid.narrow(1, 0, 6), 6);
+                let a = m.forward(
+                    &ids.narrow(1, 0, 6),
+                    Some(&pos.narrow(1, 0, 6)),
+                    Some(&mask6),
+                    Some(&mut c),
+                );
+                let mut steps = vec![a];
+                for j in 6..8 {
+                    let mk = padding_causal_mask(&valid.narrow(1, 0, j + 1), 1);
+                    let x = m.forward(
+                        &ids.narrow(1, j, 1),
+                        Some(&pos.narrow(1, j, 1)),
+                        Some(&mk),
+                        Some(&mut c),
+                    );
+                    steps.push(x);
+                }
+                // Unpadded decode (no mask) over a cache.
+                let mut c2 = m.new_cache(2, 8);
+                let _ = m.forward(&ids.narrow(1, 2, 4), None, None, Some(&mut c2));
+                let u = m.forward(&ids.narrow(1, 6, 1), None, None, Some(&mut c2));
+                (full, Tensor::cat(&steps, 1), u)
+            })
+        };
+        let reference = run(&m);
+        m.set_fused_kernels(true);
+        let fused = run(&m);
+        for (a, b) in [
+            (&reference.0, &fused.0),
+            (&reference.1, &fused.1),
+            (&reference.2, &fused.2),
+        ] {
+            let d = (a - b).abs().max().double_value(&[]);
+            assert!(d < 1e-4, "{d}");
+        }
+        // Gradients through the fused path equal the reference path's.
+        let grads = |m: &Transformer| {
+            for (_, p) in m.named_parameters() {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            m.forward(&ids, None, None, None)
+                .square()
+                .sum(Kind::Float)
+                .backward();
+            m.named_parameters()
+                .iter()
+                .map(|(_, p)| p.grad().copy())
+                .collect::<Vec<_>>()
+        };
+        let gf = grads(&m);
+        m.set_fused_kernels(false);
+        let gr = grads(&m);
+        for (a, b) in gf.iter().zip(&gr) {
+            let d = (a - b).abs().max().double_value(&[]);
+            assert!(d < 1e-4 * (1.0 + b.abs().max().double_value(&[])), "{d}");
+        }
     }
 }

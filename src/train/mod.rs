@@ -1,4 +1,5 @@
-//! Training library: the AdamW optimiser with f32 master weights ([`optim`]), learning-rate
+//! Training library: the AdamW optimiser with f32 master weights ([`optim`]), chunked
+//! LM-head losses ([`loss`]), learning-rate
 //! schedules ([`schedule`]), checkpoints that make an interrupted run resume exactly
 //! ([`checkpoint`]), metric logs ([`metrics`]) and the supervised fine-tuning loop
 //! ([`sft`]).
@@ -10,6 +11,8 @@
 //! happened at.
 
 pub mod checkpoint;
+mod fused;
+pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;

@@ -34,48 +34,116 @@ impl Default for AdamWConfig {
     }
 }
 
-struct ParamState {
+/// Where one parameter lives in the flat buffers.
+struct Slot {
     name: String,
+    offset: i64,
+    numel: i64,
+    shape: Vec<i64>,
+}
+
+/// Largest piece of a flat buffer handed to the fused kernel as one list entry.
+const PIECE: i64 = 1 << 28;
+
+/// The optimiser.
+///
+/// All parameters, gradients, moments (and master weights) live in flat buffers, one of
+/// each for the whole model: [`AdamW::new`] re-homes every model parameter and its
+/// gradient into views of them (values unchanged), so clearing gradients, their global
+/// norm and the update are a handful of whole-model operations instead of a dozen per
+/// parameter. The update is libtorch's fused AdamW kernel when available
+/// ([`super::fused`]), else the same formula as plain tensor operations. Parameters
+/// with weight decay (matrices) come first in the buffers.
+pub struct AdamW {
+    cfg: AdamWConfig,
+    slots: Vec<Slot>,
+    /// Parameters in their storage dtype; every model parameter is a view of it.
     param: Tensor,
+    /// Gradients in the parameters' dtype; every parameter's `.grad` is a view of it.
+    grad: Tensor,
+    /// f32 master weights when the parameters are bf16/f16.
     master: Option<Tensor>,
     m: Tensor,
     v: Tensor,
-    decay: bool,
-}
-
-/// The optimiser.
-pub struct AdamW {
-    cfg: AdamWConfig,
-    params: Vec<ParamState>,
+    /// Elements of the parameters that get weight decay (a prefix of the buffers).
+    n_decay: i64,
     /// Number of updates applied so far (t in the bias corrections).
     step: i64,
+    /// `step` as an f32 scalar on the device, for the fused kernel.
+    step_t: Tensor,
+    fused: bool,
 }
 
 impl AdamW {
-    /// State for every parameter of `model` (zero moments; masters copied from bf16/f16
-    /// parameters).
+    /// State for every parameter of `model` (zero moments; f32 masters of bf16/f16
+    /// parameters). Moves the parameters and their gradients into the optimiser's flat
+    /// buffers (see [`AdamW`]); gradients become defined (zero).
     pub fn new(model: &Transformer, cfg: AdamWConfig) -> Self {
-        let params = model
-            .named_parameters()
-            .into_iter()
-            .map(|(name, param)| {
-                tch::no_grad(|| {
-                    let master = (param.kind() != Kind::Float).then(|| param.to_kind(Kind::Float).detach());
-                    let m = param.zeros_like().to_kind(Kind::Float);
-                    let v = param.zeros_like().to_kind(Kind::Float);
-                    let decay = param.dim() >= 2;
-                    ParamState {
-                        name,
-                        param,
-                        master,
-                        m,
-                        v,
-                        decay,
-                    }
-                })
-            })
-            .collect();
-        AdamW { cfg, params, step: 0 }
+        Self::with_fused(model, cfg, super::fused::available())
+    }
+
+    /// Like [`AdamW::new`], choosing the update: libtorch's fused kernel (`fused`, when
+    /// available) or plain tensor operations.
+    pub fn with_fused(model: &Transformer, cfg: AdamWConfig, fused: bool) -> Self {
+        let mut params = model.named_parameters();
+        // Decayed parameters (matrices) first, each group in name order.
+        params.sort_by(|a, b| (a.1.dim() < 2, &a.0).cmp(&(b.1.dim() < 2, &b.0)));
+        let dev = model.device();
+        let kind = model.kind();
+        let mut slots = Vec::with_capacity(params.len());
+        let (mut total, mut n_decay) = (0i64, 0i64);
+        for (name, p) in &params {
+            let numel = p.numel() as i64;
+            if p.dim() >= 2 {
+                n_decay += numel;
+            }
+            slots.push(Slot {
+                name: name.clone(),
+                offset: total,
+                numel,
+                shape: p.size(),
+            });
+            total += numel;
+        }
+        let param = Tensor::empty([total], (kind, dev));
+        let grad = Tensor::zeros([total], (kind, dev));
+        // Every gradient must exist before it can be re-homed: a zero-valued backward
+        // through one element of each parameter that has none yet creates them.
+        tch::with_grad(|| {
+            let missing: Vec<Tensor> = params
+                .iter()
+                .filter(|(_, p)| p.requires_grad() && !p.grad().defined())
+                .map(|(_, p)| p.reshape([-1]).narrow(0, 0, 1).sum(Kind::Float))
+                .collect();
+            if !missing.is_empty() {
+                (Tensor::stack(&missing, 0).sum(Kind::Float) * 0.0).backward();
+            }
+        });
+        tch::no_grad(|| {
+            for ((_, p), s) in params.iter_mut().zip(&slots) {
+                let mut view = param.narrow(0, s.offset, s.numel).view(s.shape.as_slice());
+                view.copy_(p);
+                p.set_data(&view);
+                let mut g = p.grad();
+                if g.defined() {
+                    g.set_data(&grad.narrow(0, s.offset, s.numel).view(s.shape.as_slice()));
+                }
+            }
+        });
+        let master = (kind != Kind::Float).then(|| param.to_kind(Kind::Float));
+        AdamW {
+            cfg,
+            slots,
+            m: Tensor::zeros([total], (Kind::Float, dev)),
+            v: Tensor::zeros([total], (Kind::Float, dev)),
+            param,
+            grad,
+            master,
+            n_decay,
+            step: 0,
+            step_t: Tensor::zeros([], (Kind::Float, dev)),
+            fused: fused && super::fused::available(),
+        }
     }
 
     /// Updates applied so far.
@@ -83,42 +151,29 @@ impl AdamW {
         self.step
     }
 
-    /// Clears every parameter's gradient.
-    pub fn zero_grad(&mut self) {
-        for p in &mut self.params {
-            let mut g = p.param.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
+    /// Whether updates run libtorch's fused AdamW kernel.
+    pub fn is_fused(&self) -> bool {
+        self.fused
     }
 
-    /// Global L2 norm of all gradients (f32 scalar tensor on the model's device).
+    /// Clears every parameter's gradient (one fill of the flat buffer).
+    pub fn zero_grad(&mut self) {
+        tch::no_grad(|| {
+            let _ = self.grad.zero_();
+        });
+    }
+
+    /// Global L2 norm of all gradients (f32 scalar tensor on the model's device; not
+    /// copied to the host).
     pub fn grad_norm(&self) -> Tensor {
-        let sq: Vec<Tensor> = self
-            .params
-            .iter()
-            .filter_map(|p| {
-                let g = p.param.grad();
-                g.defined()
-                    .then(|| g.to_kind(Kind::Float).pow_tensor_scalar(2).sum(Kind::Float))
-            })
-            .collect();
-        if sq.is_empty() {
-            return Tensor::from(0f32);
-        }
-        Tensor::stack(&sq, 0).sum(Kind::Float).sqrt()
+        tch::no_grad(|| self.grad.norm_scalaropt_dtype(2, Kind::Float))
     }
 
     /// Scales gradients so their global norm is at most `max_norm` (no-op when
-    /// `max_norm ≤ 0`), then applies one AdamW update with learning rate `lr`.
-    /// `norm` is the value of [`AdamW::grad_norm`] for these gradients.
-    pub fn step(&mut self, lr: f64, max_norm: f64, norm: f64) {
-        let clip = if max_norm > 0.0 && norm > max_norm {
-            max_norm / (norm + 1e-6)
-        } else {
-            1.0
-        };
+    /// `max_norm ≤ 0`), then applies one AdamW update with learning rate `lr`. `norm` is
+    /// [`AdamW::grad_norm`] for these gradients; the clipping factor is computed on the
+    /// device, so nothing waits for it.
+    pub fn step(&mut self, lr: f64, max_norm: f64, norm: &Tensor) {
         self.step += 1;
         let t = self.step as f64;
         let AdamWConfig {
@@ -127,46 +182,105 @@ impl AdamW {
             eps,
             weight_decay,
         } = self.cfg;
-        let bc1 = 1.0 - b1.powf(t);
-        let bc2 = 1.0 - b2.powf(t);
         tch::no_grad(|| {
-            for p in &mut self.params {
-                let g = p.param.grad();
-                if !g.defined() {
-                    continue;
+            let g = if self.grad.kind() == Kind::Float {
+                self.grad.shallow_clone()
+            } else {
+                self.grad.to_kind(Kind::Float)
+            };
+            let mut target = match &self.master {
+                Some(m) => m.shallow_clone(),
+                None => self.param.shallow_clone(),
+            };
+            let norm = norm.to_kind(Kind::Float).to_device(g.device());
+            let done = self.fused && {
+                let _ = self.step_t.fill_(t);
+                // The kernel divides gradients by the scale: max(1, ‖g‖ / max_norm).
+                let scale = (max_norm > 0.0).then(|| ((&norm + 1e-6) / max_norm).clamp_min(1.0));
+                let total = g.numel() as i64;
+                let groups = [
+                    (0, self.n_decay, weight_decay),
+                    (self.n_decay, total - self.n_decay, 0.0),
+                ];
+                let mut ok = true;
+                for (start, len, wd) in groups {
+                    if len == 0 {
+                        continue;
+                    }
+                    let pieces = |x: &Tensor| -> Vec<Tensor> {
+                        (0..len)
+                            .step_by(PIECE as usize)
+                            .map(|o| x.narrow(0, start + o, PIECE.min(len - o)))
+                            .collect()
+                    };
+                    let p = pieces(&target);
+                    let steps: Vec<Tensor> = p.iter().map(|_| self.step_t.shallow_clone()).collect();
+                    ok = super::fused::fused_adamw(
+                        &p,
+                        &pieces(&g),
+                        &pieces(&self.m),
+                        &pieces(&self.v),
+                        &steps,
+                        lr,
+                        (b1, b2),
+                        wd,
+                        eps,
+                        scale.as_ref(),
+                    );
+                    assert!(ok || start == 0, "fused AdamW refused the second parameter group");
+                    if !ok {
+                        break;
+                    }
                 }
-                let g = g.to_kind(Kind::Float) * clip;
-                // m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
-                p.m *= b1;
-                p.m += &g * (1.0 - b1);
-                p.v *= b2;
-                p.v += g.square() * (1.0 - b2);
-                let mut target = match &p.master {
-                    Some(m) => m.shallow_clone(),
-                    None => p.param.shallow_clone(),
+                ok
+            };
+            if !done {
+                self.fused = false;
+                let g = if max_norm > 0.0 {
+                    g * (max_norm / (norm + 1e-6)).clamp_max(1.0)
+                } else {
+                    g
                 };
-                if p.decay && weight_decay > 0.0 {
-                    target *= 1.0 - lr * weight_decay;
+                let bc1 = 1.0 - b1.powf(t);
+                let bc2 = 1.0 - b2.powf(t);
+                // m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
+                let _ = self.m.g_mul_scalar_(b1);
+                let _ = self.m.g_add_(&(&g * (1.0 - b1)));
+                let _ = self.v.g_mul_scalar_(b2);
+                let _ = self.v.g_add_(&(g.square() * (1.0 - b2)));
+                if weight_decay > 0.0 && self.n_decay > 0 {
+                    let _ = target
+                        .narrow(0, 0, self.n_decay)
+                        .g_mul_scalar_(1.0 - lr * weight_decay);
                 }
                 // θ ← θ − lr · m̂ / (√v̂ + ε), with m̂ = m / (1−β1ᵗ), v̂ = v / (1−β2ᵗ).
-                let denom = (&p.v / bc2).sqrt() + eps;
-                target -= (&p.m / bc1) / denom * lr;
-                if p.master.is_some() {
-                    p.param.copy_(&target);
-                }
+                let mut denom = &self.v / bc2;
+                let _ = denom.sqrt_();
+                let _ = denom.g_add_scalar_(eps);
+                let mut upd = &self.m / bc1;
+                let _ = upd.g_div_(&denom);
+                let _ = upd.g_mul_scalar_(lr);
+                let _ = target.g_sub_(&upd);
+            }
+            if self.master.is_some() {
+                self.param.copy_(&target);
             }
         });
+    }
+
+    fn view(&self, flat: &Tensor, s: &Slot) -> Tensor {
+        flat.narrow(0, s.offset, s.numel).view(s.shape.as_slice())
     }
 
     /// The optimiser state as named tensors: `m.<param>`, `v.<param>`,
     /// `master.<param>` (when present) and `step`.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
-        for p in &self.params {
-            out.push((format!("m.{}", p.name), p.m.shallow_clone()));
-            out.push((format!("v.{}", p.name), p.v.shallow_clone()));
-            if let Some(m) = &p.master {
-                out.push((format!("master.{}", p.name), m.shallow_clone()));
+        for s in &self.slots {
+            out.push((format!("m.{}", s.name), self.view(&self.m, s)));
+            out.push((format!("v.{}", s.name), self.view(&self.v, s)));
+            if let Some(m) = &self.master {
+                out.push((format!("master.{}", s.name), self.view(m, s)));
             }
         }
         out.push(("step".into(), Tensor::from_slice(&[self.step])));
@@ -189,20 +303,22 @@ impl AdamW {
             }
             Ok(t.to_device(like.device()).to_kind(like.kind()))
         };
-        for p in &mut self.params {
-            let (m, v) = (
-                get(&format!("m.{}", p.name), &p.m)?,
-                get(&format!("v.{}", p.name), &p.v)?,
+        for s in &self.slots {
+            let (mut m, mut v) = (self.view(&self.m, s), self.view(&self.v, s));
+            let (m_src, v_src) = (
+                get(&format!("m.{}", s.name), &m)?,
+                get(&format!("v.{}", s.name), &v)?,
             );
             tch::no_grad(|| {
-                p.m.copy_(&m);
-                p.v.copy_(&v);
+                m.copy_(&m_src);
+                v.copy_(&v_src);
             });
-            if let Some(master) = &mut p.master {
-                let src = get(&format!("master.{}", p.name), master)?;
+            if let Some(master) = &self.master {
+                let mut mv = self.view(master, s);
+                let src = get(&format!("master.{}", s.name), &mv)?;
                 tch::no_grad(|| {
-                    master.copy_(&src);
-                    p.param.copy_(&src);
+                    mv.copy_(&src);
+                    self.view(&self.param, s).copy_(&src);
                 });
             }
         }
@@ -236,9 +352,9 @@ mod tests {
         let mut opt = AdamW::new(&m, AdamWConfig::default());
         let x = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
         m.forward(&x, None, None, None).sum(Kind::Float).backward();
-        let norm = opt.grad_norm().double_value(&[]);
-        assert!(norm > 0.0);
-        opt.step(0.01, 0.0, norm);
+        let norm = opt.grad_norm();
+        assert!(norm.double_value(&[]) > 0.0);
+        opt.step(0.01, 0.0, &norm);
         // First Adam step moves every coordinate with a non-zero gradient by ≈ lr.
         let after = &m.named_parameters()[0].1;
         let d = (after - &before).abs().max().double_value(&[]);
@@ -248,5 +364,123 @@ mod tests {
         let mut o2 = AdamW::new(&m, AdamWConfig::default());
         o2.load_state(&st).unwrap();
         assert_eq!(o2.steps_done(), 1);
+    }
+
+    fn nano(kind: Kind) -> Transformer {
+        let cfg = ModelConfig::new(
+            Family::Qwen2,
+            &Sizes::preset("nano").unwrap(),
+            12,
+            None,
+            None,
+            None,
+        );
+        let m = Transformer::new(cfg, Device::Cpu, kind).unwrap();
+        m.init_weights(4);
+        m
+    }
+
+    /// Runs `steps` updates on a fixed batch; returns the parameters.
+    fn train(kind: Kind, fused: bool, wd: f64, max_norm: f64, steps: usize) -> (Vec<Tensor>, bool) {
+        let m = nano(kind);
+        let cfg = AdamWConfig {
+            weight_decay: wd,
+            ..Default::default()
+        };
+        let mut opt = AdamW::with_fused(&m, cfg, fused);
+        let x = Tensor::from_slice(&[1i64, 2, 3, 7, 5]).view([1, 5]);
+        for _ in 0..steps {
+            opt.zero_grad();
+            m.forward(&x, None, None, None)
+                .to_kind(Kind::Float)
+                .square()
+                .sum(Kind::Float)
+                .backward();
+            let norm = opt.grad_norm();
+            opt.step(0.01, max_norm, &norm);
+        }
+        let ps = m
+            .named_parameters()
+            .into_iter()
+            .map(|(_, t)| t.to_kind(Kind::Float))
+            .collect();
+        (ps, opt.is_fused())
+    }
+
+    #[test]
+    fn fused_and_plain_updates_agree() {
+        for kind in [Kind::Float, Kind::BFloat16] {
+            for (wd, max_norm) in [(0.0, 0.0), (0.1, 1e-3)] {
+                let (a, fused) = train(kind, true, wd, max_norm, 3);
+                let (b, plain) = train(kind, false, wd, max_norm, 3);
+                assert!(!plain);
+                if !fused {
+                    eprintln!("note: fused AdamW unavailable; compared plain with itself");
+                }
+                let tol = if kind == Kind::Float { 1e-5 } else { 2e-2 };
+                for (x, y) in a.iter().zip(&b) {
+                    let d = (x - y).abs().max().double_value(&[]);
+                    assert!(d <= tol, "{kind:?} wd {wd} clip {max_norm}: {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_and_parameters_live_in_the_flat_buffers() {
+        let m = nano(Kind::Float);
+        let mut opt = AdamW::new(&m, AdamWConfig::default());
+        let x = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
+        m.forward(&x, None, None, None).sum(Kind::Float).backward();
+        let total: f64 = m
+            .named_parameters()
+            .iter()
+            .map(|(_, p)| p.grad().square().sum(Kind::Float).double_value(&[]))
+            .sum();
+        let flat = opt.grad_norm().double_value(&[]);
+        assert!(
+            total > 0.0 && (flat - total.sqrt()).abs() < 1e-4 * flat,
+            "{flat} vs {}",
+            total.sqrt()
+        );
+        opt.zero_grad();
+        assert!(
+            m.named_parameters()
+                .iter()
+                .all(|(_, p)| p.grad().abs().max().double_value(&[]) == 0.0)
+        );
+        // Writing the flat parameter buffer is writing the model's parameters.
+        let _ = tch::no_grad(|| opt.param.fill_(0.5));
+        assert!(
+            m.named_parameters()
+                .iter()
+                .all(|(_, p)| p.min().double_value(&[]) == 0.5)
+        );
+    }
+
+    #[test]
+    fn decay_applies_to_matrices_only() {
+        // With zero gradients the update is pure decay: θ ← θ·(1 − lr·λ).
+        let m = nano(Kind::Float);
+        let before: Vec<(String, Tensor)> = m
+            .named_parameters()
+            .into_iter()
+            .map(|(n, t)| (n, t.copy()))
+            .collect();
+        let mut opt = AdamW::new(
+            &m,
+            AdamWConfig {
+                weight_decay: 0.5,
+                ..Default::default()
+            },
+        );
+        opt.zero_grad();
+        let norm = opt.grad_norm();
+        opt.step(0.1, 0.0, &norm);
+        for ((name, a), (_, b)) in m.named_parameters().iter().zip(&before) {
+            let expect = if a.dim() >= 2 { b * 0.95 } else { b.shallow_clone() };
+            let d = (a - expect).abs().max().double_value(&[]);
+            assert!(d < 1e-6, "{name}: {d}");
+        }
     }
 }

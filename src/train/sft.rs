@@ -16,10 +16,11 @@
 
 use super::TrainError;
 use super::checkpoint::{self, TrainState};
+use super::loss::{Weighting, backward_loss, nll_sum};
 use super::metrics::MetricsLog;
 use super::optim::{AdamW, AdamWConfig};
 use super::schedule::{LrSchedule, ScheduleKind};
-use crate::model::logprobs::{Example, SeqBatch, token_stats};
+use crate::model::logprobs::{Example, SeqBatch};
 use crate::model::{Transformer, catch_torch};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -174,39 +175,37 @@ impl<'m> Stepper<'m> {
     }
 
     /// One optimiser step over `micro` with learning rate `lr`: the objective is the
-    /// token mean over all response targets of the micro-batches. `step` (1-based) only
-    /// names the step in error messages.
+    /// token mean over all response targets of the micro-batches (chunked LM-head loss,
+    /// [`super::loss`]), then the gradient norm, clipping and the update — all queued on
+    /// the device, nothing read back. `step` (1-based) only names the step in errors.
     pub fn step(&mut self, micro: &[SeqBatch], lr: f64, step: usize) -> Result<StepValues, TrainError> {
         let model = self.model;
         let n_targets: usize = micro.iter().map(|b| b.n_targets).sum();
         let denom = n_targets.max(1) as f64;
+        let weighting = match self.loss {
+            LossKind::CrossEntropy => Weighting::Uniform,
+            LossKind::Dft => Weighting::Probability,
+        };
         self.opt.zero_grad();
-        let (mut loss_sum, mut ce_sum) = (0.0, 0.0);
+        let mut sums: Option<(Tensor, Tensor)> = None;
         for b in micro {
             let what = format!("training step {step} on a micro-batch of shape {:?}", b.shape());
-            let (l, ce) = catch_torch(&what, || {
-                let st = token_stats(model, b);
-                let nll = -&st.logp;
-                let per_token = match self.loss {
-                    LossKind::CrossEntropy => nll.shallow_clone(),
-                    // DFT: weight each token's CE by sg(p_t) = exp(log p_t).detach().
-                    LossKind::Dft => &nll * st.logp.detach().exp(),
-                };
-                let loss = (per_token * &st.mask).sum(Kind::Float) / denom;
-                loss.backward();
-                let ce = (nll.detach() * &st.mask).sum(Kind::Float).double_value(&[]) / denom;
-                (loss.double_value(&[]), ce)
-            })?;
-            loss_sum += l;
-            ce_sum += ce;
+            let t = catch_torch(&what, || backward_loss(model, b, weighting, denom))?;
+            sums = Some(match sums {
+                None => (t.loss, t.ce),
+                Some((l, c)) => (l + t.loss, c + t.ce),
+            });
         }
-        let norm = self.opt.grad_norm().double_value(&[]);
-        if loss_sum.is_finite() && norm.is_finite() {
-            self.opt.step(lr, self.max_grad_norm, norm);
-        }
-        Ok(StepValues {
-            values: Tensor::from_slice(&[loss_sum as f32, norm as f32, ce_sum as f32]),
-        })
+        let (loss, ce) = sums.ok_or_else(|| TrainError::Invalid("a step needs a micro-batch".into()))?;
+        let what = format!("optimizer step {step}");
+        let opt = &mut self.opt;
+        let max_norm = self.max_grad_norm;
+        let values = catch_torch(&what, || {
+            let norm = opt.grad_norm();
+            opt.step(lr, max_norm, &norm);
+            Tensor::stack(&[loss, norm, ce], 0)
+        })?;
+        Ok(StepValues { values })
     }
 }
 
@@ -274,20 +273,17 @@ pub fn eval_loss(
     batch_size: usize,
     pad: i64,
 ) -> Result<f64, TrainError> {
-    let (mut sum, mut n) = (0.0, 0usize);
+    let mut sum = Tensor::zeros([], (Kind::Float, model.device()));
+    let mut n = 0usize;
     for chunk in examples.chunks(batch_size.max(1)) {
         let refs: Vec<&Example> = chunk.iter().collect();
         let batch = SeqBatch::padded(&refs, pad, model.device());
         let what = format!("evaluating a batch of shape {:?}", batch.shape());
-        let s = catch_torch(&what, || {
-            tch::no_grad(|| {
-                let st = token_stats(model, &batch);
-                (-(&st.logp * &st.mask)).sum(Kind::Float).double_value(&[])
-            })
-        })?;
+        let s = catch_torch(&what, || nll_sum(model, &batch))?;
         sum += s;
         n += batch.n_targets;
     }
+    let sum = catch_torch("reading the evaluation loss", || sum.double_value(&[]))?;
     Ok(if n == 0 { f64::NAN } else { sum / n as f64 })
 }
 
