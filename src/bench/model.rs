@@ -63,6 +63,10 @@ pub struct ModelArgs {
     /// between ¾ of it and all of it.
     #[arg(long)]
     pub uniform_prompts: bool,
+    /// Fused kernels in the forward pass: `auto` (the device's default: on for CUDA),
+    /// `on`, `off` (see `Transformer::set_fused_kernels`).
+    #[arg(long, default_value = "auto")]
+    pub fused: String,
     /// Intra-op threads on the CPU (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -139,7 +143,17 @@ pub fn prompt(i: usize, len: usize, uniform: bool, vocab: usize) -> Vec<i64> {
 fn build_model(args: &ModelArgs, dev: Device) -> Result<(Transformer, tch::Kind), BenchError> {
     let kind = dtype(&args.dtype, dev)?;
     let cfg = shape_config(&args.shape, args.vocab)?;
-    let model = Transformer::new(cfg, dev, kind)?;
+    let mut model = Transformer::new(cfg, dev, kind)?;
+    match args.fused.as_str() {
+        "auto" => {}
+        "on" => model.set_fused_kernels(true),
+        "off" => model.set_fused_kernels(false),
+        f => {
+            return Err(BenchError::Usage(format!(
+                "--fused {f}: expected auto, on or off"
+            )));
+        }
+    }
     model.init_weights(args.seed);
     Ok((model, kind))
 }
@@ -186,6 +200,13 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         o.insert("dtype".into(), json!(dtype_name(kind)));
         o.insert("params".into(), json!(params));
         o.insert("threads".into(), json!(tch::get_num_threads()));
+        o.insert("fused_kernels".into(), json!(model.fused_kernels()));
+        o.insert("fused_adamw".into(), json!(crate::train::fused_adamw_available()));
+        o.insert(
+            "mkl_vendor_override".into(),
+            json!(crate::model::cpu::mkl_override_active()),
+        );
+        o.insert("malloc_tuned".into(), json!(crate::model::cpu::init()));
         if let Some(p) = peak {
             o.insert("peak_mem_gib".into(), json!(round(gib(p.bytes), 3)));
             o.insert("peak_total_gib".into(), json!(round(gib(p.total_bytes), 3)));
@@ -401,6 +422,7 @@ mod tests {
             prompt_len: 8,
             new_tokens: 5,
             uniform_prompts: false,
+            fused: "auto".into(),
             threads: None,
             peak_tflops: Some(1.0),
             vocab: None,

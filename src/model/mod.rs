@@ -9,6 +9,7 @@
 //! run user-sized computations.
 
 pub mod config;
+pub mod cpu;
 pub mod generate;
 pub mod hf;
 pub mod logprobs;

@@ -9,7 +9,8 @@
 //! - numerics follow `transformers`' `modeling_qwen2.py` / `modeling_llama.py`: RMSNorm in
 //!   f32 then cast back, RoPE tables computed in f32 from the positions (half-split
 //!   `rotate_half` layout), attention through `scaled_dot_product_attention` with scale
-//!   `head_dim^-1/2` and k/v heads repeated for GQA;
+//!   `head_dim^-1/2`, grouped-query (`enable_gqa`) without a mask and k/v heads repeated
+//!   with one, exactly as `transformers`' SDPA attention chooses;
 //! - attention masks are boolean `[b, 1, q, k]` tensors, `true` = may attend; a query
 //!   always attends to itself, so left-padding rows never produce NaN.
 
@@ -143,6 +144,7 @@ impl Transformer {
     /// `kind`. Call [`Transformer::init_weights`] or load weights afterwards.
     pub fn new(config: ModelConfig, device: Device, kind: Kind) -> Result<Self, ModelError> {
         config.validate()?;
+        super::cpu::init();
         let mut vs = nn::VarStore::new(device);
         let h = config.hidden_size;
         let (nh, nkv, hd) = (config.num_attention_heads, config.kv_heads(), config.head_dim());
@@ -235,12 +237,12 @@ impl Transformer {
         self.vs.device()
     }
 
-    /// Whether the forward pass uses fused kernels: libtorch's fused RMSNorm,
-    /// grouped-query SDPA (k/v heads not repeated) when there is no mask, and a direct
-    /// single-query attention over the KV cache when decoding padded rows. On by default
-    /// on CUDA; off (the CPU default), the numerics follow `transformers`' modules op for
-    /// op, which the parity tests pin. Either way the maths is the same; results differ
-    /// by rounding only.
+    /// Whether the forward pass uses fused kernels: libtorch's fused RMSNorm (one kernel
+    /// forward and backward instead of eight element-wise passes with f32 copies) and a
+    /// direct single-query attention over the KV cache when decoding padded rows (no
+    /// repeated k/v copies of the whole cache). On by default on CUDA; off (the CPU
+    /// default), the numerics follow `transformers`' modules op for op, which the parity
+    /// tests pin. Either way the maths is the same; results differ by rounding only.
     pub fn fused_kernels(&self) -> bool {
         self.fused
     }
@@ -346,29 +348,19 @@ impl Transformer {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         for (li, blk) in self.blocks.iter().enumerate() {
             let h = norm(&x, &blk.ln_attn);
-            let q = blk
-                .q
-                .forward(&h)
-                .view([b, t, self.n_heads, self.head_dim])
-                .transpose(1, 2);
-            let k = blk
-                .k
-                .forward(&h)
-                .view([b, t, self.n_kv, self.head_dim])
-                .transpose(1, 2);
-            let v = blk
-                .v
-                .forward(&h)
-                .view([b, t, self.n_kv, self.head_dim])
-                .transpose(1, 2);
+            let (q, k, v) = (blk.q.forward(&h), blk.k.forward(&h), blk.v.forward(&h));
+            let q = q.view([b, t, self.n_heads, self.head_dim]).transpose(1, 2);
+            let k = k.view([b, t, self.n_kv, self.head_dim]).transpose(1, 2);
+            let v = v.view([b, t, self.n_kv, self.head_dim]).transpose(1, 2);
             let q = &q * &cos + rotate_half(&q) * &sin;
             let k = &k * &cos + rotate_half(&k) * &sin;
             let (k, v) = match cache.as_deref_mut() {
                 Some(c) => c.append(li, &k, &v),
                 None => (k, v),
             };
-            let y = if fused && mask.is_none() {
-                // Grouped-query SDPA: k/v heads are not repeated (flash on CUDA).
+            let y = if mask.is_none() {
+                // Grouped-query SDPA: k/v heads are not repeated (flash on CUDA), as
+                // transformers' SDPA attention does without a mask.
                 Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, is_causal, None, true)
             } else if let Some(bias) = &decode_bias {
                 decode_attention(&q, &k, &v, bias, scale)
