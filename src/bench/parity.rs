@@ -35,6 +35,9 @@ pub struct ParityArgs {
     /// `auto` (bf16 on CUDA, f32 on CPU), `f32`, `bf16`.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// Fused kernels: `auto` (the device default), `on`, `off`.
+    #[arg(long, default_value = "auto")]
+    pub fused: String,
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -67,7 +70,17 @@ pub fn run(args: &ParityArgs) -> Result<(), BenchError> {
             "--ids needs non-empty rows of equal length".into(),
         ));
     }
-    let model = load_model(&args.model, dev, kind)?;
+    let mut model = load_model(&args.model, dev, kind)?;
+    match args.fused.as_str() {
+        "auto" => {}
+        "on" => model.set_fused_kernels(true),
+        "off" => model.set_fused_kernels(false),
+        f => {
+            return Err(BenchError::Usage(format!(
+                "--fused {f}: expected auto, on or off"
+            )));
+        }
+    }
     let flat: Vec<i64> = rows.concat();
     let x = Tensor::from_slice(&flat)
         .view([rows.len() as i64, t as i64])
@@ -83,6 +96,7 @@ pub fn run(args: &ParityArgs) -> Result<(), BenchError> {
         "shape": shape,
         "device": format!("{dev:?}").to_lowercase(),
         "dtype": dtype_name(kind),
+        "fused_kernels": model.fused_kernels(),
         "max_abs_logit": max_abs,
         "logits": values,
     });
@@ -145,6 +159,7 @@ mod tests {
             greedy: 3,
             device: "cpu".into(),
             dtype: "f32".into(),
+            fused: "on".into(),
             out: Some(out.clone()),
         })
         .unwrap();

@@ -270,6 +270,34 @@ mod tests {
     }
 
     #[test]
+    fn bf16_gradients_are_close_to_f32() {
+        // The bf16 path (model-dtype logits and gradients, f32 softmax and head-weight
+        // accumulation) against the f32 one.
+        let m32 = model(true);
+        let mut m16 = model(true);
+        m16.var_store_mut().set_kind(Kind::BFloat16);
+        let ex = examples();
+        let refs: Vec<&Example> = ex.iter().collect();
+        let batch = SeqBatch::padded(&refs, 0, Device::Cpu);
+        let g32 = grads(&m32, || {
+            backward_loss(&m32, &batch, Weighting::Uniform, 5.0);
+        });
+        for round in 0..2 {
+            let mut terms = None;
+            let g16 = grads(&m16, || {
+                terms = Some(backward_loss(&m16, &batch, Weighting::Uniform, 5.0))
+            });
+            assert!(terms.unwrap().loss.double_value(&[]).is_finite());
+            for (a, b) in g16.iter().zip(&g32) {
+                assert_eq!(a.kind(), Kind::BFloat16);
+                let d = (a.to_kind(Kind::Float) - b).abs().max().double_value(&[]);
+                let s = b.abs().max().double_value(&[]);
+                assert!(d <= 0.05 * s + 1e-3, "round {round}: {d} vs scale {s}");
+            }
+        }
+    }
+
+    #[test]
     fn chunk_sizes() {
         assert_eq!(chunk_rows(151_936), 1728);
         assert_eq!(chunk_rows(1 << 30), 64);
