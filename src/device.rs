@@ -13,7 +13,13 @@ pub const LIBTORCH_VERSION: &str = "2.11.0";
 /// Number of CUDA devices libtorch sees (probed once per process).
 pub fn cuda_devices() -> i64 {
     static N: OnceLock<i64> = OnceLock::new();
-    *N.get_or_init(|| if tch::Cuda::is_available() { tch::Cuda::device_count() } else { 0 })
+    *N.get_or_init(|| {
+        if tch::Cuda::is_available() {
+            tch::Cuda::device_count()
+        } else {
+            0
+        }
+    })
 }
 
 /// Parses and resolves a device spec.
@@ -21,11 +27,17 @@ pub fn resolve(spec: &str) -> Result<tch::Device, String> {
     let spec = spec.trim();
     match spec {
         "cpu" => Ok(tch::Device::Cpu),
-        "auto" => Ok(if cuda_devices() > 0 { tch::Device::Cuda(0) } else { tch::Device::Cpu }),
+        "auto" => Ok(if cuda_devices() > 0 {
+            tch::Device::Cuda(0)
+        } else {
+            tch::Device::Cpu
+        }),
         "cuda" => cuda(0),
         _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => cuda(i),
-            _ => Err(format!("unknown device `{spec}`: expected auto, cpu, cuda or cuda:N")),
+            _ => Err(format!(
+                "unknown device `{spec}`: expected auto, cpu, cuda or cuda:N"
+            )),
         },
     }
 }
@@ -35,9 +47,13 @@ fn cuda(i: usize) -> Result<tch::Device, String> {
     if (i as i64) < n {
         Ok(tch::Device::Cuda(i))
     } else if n == 0 {
-        Err(format!("device cuda:{i} requested but libtorch sees no CUDA device (use device = \"cpu\" or \"auto\")"))
+        Err(format!(
+            "device cuda:{i} requested but libtorch sees no CUDA device (use device = \"cpu\" or \"auto\")"
+        ))
     } else {
-        Err(format!("device cuda:{i} requested but only {n} CUDA device(s) are visible"))
+        Err(format!(
+            "device cuda:{i} requested but only {n} CUDA device(s) are visible"
+        ))
     }
 }
 
@@ -45,8 +61,15 @@ fn cuda(i: usize) -> Result<tch::Device, String> {
 pub fn check_syntax(spec: &str) -> Result<(), String> {
     match spec {
         "auto" | "cpu" | "cuda" => Ok(()),
-        s if s.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok()) => Ok(()),
-        s => Err(format!("unknown device `{s}`: expected auto, cpu, cuda or cuda:N")),
+        s if s
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok()) =>
+        {
+            Ok(())
+        }
+        s => Err(format!(
+            "unknown device `{s}`: expected auto, cpu, cuda or cuda:N"
+        )),
     }
 }
 

@@ -140,7 +140,11 @@ fn float_repr(x: f64) -> String {
         return format!("{x}");
     }
     let plain = format!("{x}");
-    let plain = if plain.contains(['.', 'e']) { plain } else { format!("{plain}.0") };
+    let plain = if plain.contains(['.', 'e']) {
+        plain
+    } else {
+        format!("{plain}.0")
+    };
     let sci = format!("{x:e}");
     if sci.len() < plain.len() { sci } else { plain }
 }

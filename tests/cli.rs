@@ -32,7 +32,11 @@ fn second_run_is_fully_cached() {
     let second = p.run(&["run", "p.sieve", "--json"]);
     assert_ok(&second);
     let ev = json_lines(&second);
-    assert!(started(&second).is_empty(), "second run executed {:?}", started(&second));
+    assert!(
+        started(&second).is_empty(),
+        "second run executed {:?}",
+        started(&second)
+    );
     assert_eq!(stages_with(&ev, "cached").len(), 7);
     for e in ev.iter().filter(|e| e["event"] == "cached") {
         assert!(e["key"].as_str().is_some_and(|k| k.len() == 64), "{e}");
@@ -42,7 +46,11 @@ fn second_run_is_fully_cached() {
     assert_ok(&plan);
     let lines = json_lines(&plan);
     assert_eq!(lines.len(), 7);
-    assert!(lines.iter().all(|l| l["status"] == "cached" && l["kind"].is_string() && l["reason"].is_string()));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["status"] == "cached" && l["kind"].is_string() && l["reason"].is_string())
+    );
 }
 
 #[test]
@@ -53,7 +61,13 @@ fn set_reruns_exactly_the_downstream_and_plan_explains_it() {
     let plan = p.run(&["plan", "p.sieve", "--json", "--set", "a.n=50"]);
     assert_ok(&plan);
     let lines = json_lines(&plan);
-    let status = |s: &str| lines.iter().find(|l| l["stage"] == s).cloned().unwrap_or_default();
+    let status = |s: &str| {
+        lines
+            .iter()
+            .find(|l| l["stage"] == s)
+            .cloned()
+            .unwrap_or_default()
+    };
     assert_eq!(status("a")["status"], "stale");
     assert_eq!(status("a")["reason"], "parameter n changed 40 → 50");
     assert_eq!(status("b")["status"], "cached");
@@ -78,7 +92,11 @@ fn identical_upstream_output_keeps_downstream_cached() {
     assert_ok(&p.run(&["run", "use.sieve"]));
     let run = p.run(&["run", "use.sieve", "--json", "--set", "file=\"d2.parquet\""]);
     assert_ok(&run);
-    assert_eq!(started(&run), vec!["src"], "only the loader reruns; its output bytes are identical");
+    assert_eq!(
+        started(&run),
+        vec!["src"],
+        "only the loader reruns; its output bytes are identical"
+    );
     assert_eq!(stages_with(&json_lines(&run), "cached"), vec!["twice"]);
 }
 
@@ -89,10 +107,18 @@ fn kill_9_mid_run_leaves_a_consistent_store() {
         "slow.sieve",
         "pipeline slow {\n sweep s in 1..6 {\n  stage g = synth.igsm(n = 20_000, ops = 2..8, seed = s)\n }\n stage all = concat(g)\n}\n",
     );
-    let entries = || std::fs::read_dir(p.path().join(".sieve/entries")).map(|d| d.count()).unwrap_or(0);
+    let entries = || {
+        std::fs::read_dir(p.path().join(".sieve/entries"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     let mut interrupted = 0;
     for delay_ms in [400u64, 1200] {
-        let mut child = p.cmd(&["run", "slow.sieve", "-j", "2"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = p
+            .cmd(&["run", "slow.sieve", "-j", "2"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
@@ -102,7 +128,10 @@ fn kill_9_mid_run_leaves_a_consistent_store() {
         let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
         assert_ok(&verify);
     }
-    assert!(interrupted > 0, "the run finished before it was killed: make the stages slower");
+    assert!(
+        interrupted > 0,
+        "the run finished before it was killed: make the stages slower"
+    );
     let run = p.run(&["run", "slow.sieve"]);
     assert_ok(&run);
     let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
@@ -119,7 +148,13 @@ fn kill_9_mid_run_leaves_a_consistent_store() {
 fn concurrent_runs_compute_each_stage_once() {
     let p = Project::new();
     p.write("p.sieve", PIPE);
-    let spawn = || p.cmd(&["run", "p.sieve", "--json", "-j", "2"]).stderr(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let spawn = || {
+        p.cmd(&["run", "p.sieve", "--json", "-j", "2"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
     let (c1, c2) = (spawn(), spawn());
     let (o1, o2) = (c1.wait_with_output().unwrap(), c2.wait_with_output().unwrap());
     assert_ok(&o1);
@@ -127,7 +162,9 @@ fn concurrent_runs_compute_each_stage_once() {
     let mut all = started(&o1);
     all.extend(started(&o2));
     all.sort();
-    let mut expected: Vec<String> = ["a", "ab", "all", "b", "gen[s=3]", "gen[s=4]", "gen[s=5]"].map(String::from).to_vec();
+    let mut expected: Vec<String> = ["a", "ab", "all", "b", "gen[s=3]", "gen[s=4]", "gen[s=5]"]
+        .map(String::from)
+        .to_vec();
     expected.sort();
     assert_eq!(all, expected, "each stage computed exactly once across both runs");
 }
@@ -136,9 +173,13 @@ fn concurrent_runs_compute_each_stage_once() {
 fn lock_file_pins_a_recipe() {
     let p = Project::new();
     p.write("p.sieve", PIPE);
-    assert!(p.run(&["run", "p.sieve", "--locked"]).status.code() == Some(2), "no lock yet");
+    assert!(
+        p.run(&["run", "p.sieve", "--locked"]).status.code() == Some(2),
+        "no lock yet"
+    );
     assert_ok(&p.run(&["run", "p.sieve"]));
-    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("p.lock")).unwrap()).unwrap();
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("p.lock")).unwrap()).unwrap();
     assert_eq!(lock["stages"].as_object().unwrap().len(), 7);
     // A colleague with the pipeline + lock and an empty store reproduces every digest.
     let colleague = Project::new();
@@ -147,26 +188,48 @@ fn lock_file_pins_a_recipe() {
     assert_ok(&colleague.run(&["run", "p.sieve", "--locked"]));
     let out = p.run(&["run", "p.sieve", "--locked", "--set", "a.n=41"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("parameter n changed 40 → 41"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("parameter n changed 40 → 41"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn exit_codes_and_diagnostics() {
     let p = Project::new();
-    p.write("bad.sieve", "pipeline bad {\n stage a = synth.arith(n = 10, sed = 1)\n stage b = concat(zz)\n}\n");
+    p.write(
+        "bad.sieve",
+        "pipeline bad {\n stage a = synth.arith(n = 10, sed = 1)\n stage b = concat(zz)\n}\n",
+    );
     let out = p.run(&["check", "bad.sieve"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("bad.sieve:2:32") && err.contains("did you mean `seed`?"), "{err}");
+    assert!(
+        err.contains("bad.sieve:2:32") && err.contains("did you mean `seed`?"),
+        "{err}"
+    );
     assert!(err.contains("undefined stage `zz`"), "{err}");
     assert_eq!(p.run(&["run", "missing.sieve"]).status.code(), Some(2));
     p.write("p.sieve", PIPE);
-    assert_eq!(p.run(&["run", "p.sieve", "--set", "nope=1"]).status.code(), Some(2));
-    assert_eq!(p.run(&["run", "p.sieve", "--set", "novalue"]).status.code(), Some(2));
-    assert_eq!(p.run(&["run", "p.sieve", "--force", "nosuch"]).status.code(), Some(2));
+    assert_eq!(
+        p.run(&["run", "p.sieve", "--set", "nope=1"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        p.run(&["run", "p.sieve", "--set", "novalue"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        p.run(&["run", "p.sieve", "--force", "nosuch"]).status.code(),
+        Some(2)
+    );
     assert_eq!(p.run(&["frobnicate"]).status.code(), Some(2));
     // A stage failing at run time: exit 1, the error names the file.
-    p.write("fail.sieve", "pipeline f {\n stage src = load(path = \"no-such-file.parquet\")\n}\n");
+    p.write(
+        "fail.sieve",
+        "pipeline f {\n stage src = load(path = \"no-such-file.parquet\")\n}\n",
+    );
     let out = p.run(&["run", "fail.sieve"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-file.parquet"), "{}", stderr(&out));
@@ -186,11 +249,19 @@ fn graph_show_and_cache_commands() {
     let show = p.run(&["show", "p.sieve", "ab"]);
     assert_ok(&show);
     let text = stdout(&show);
-    assert!(text.contains("status  cached") && text.contains("data.parquet"), "{text}");
+    assert!(
+        text.contains("status  cached") && text.contains("data.parquet"),
+        "{text}"
+    );
     let ls = p.run(&["cache", "ls", "--cache-dir", ".sieve"]);
     assert!(stdout(&ls).contains("7 entries"), "{}", stdout(&ls));
     // Damage is detected.
-    let entry = std::fs::read_dir(p.path().join(".sieve/entries")).unwrap().next().unwrap().unwrap().path();
+    let entry = std::fs::read_dir(p.path().join(".sieve/entries"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(entry.join("out/data.parquet"), b"garbage").unwrap();
     let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
     assert_eq!(verify.status.code(), Some(1));
@@ -217,12 +288,18 @@ fn ctrl_c_stops_cleanly_and_the_rerun_completes() {
             break;
         }
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(rest.iter().any(|l| l.contains("\"event\":\"end\"")), "no end event after the interrupt: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("\"event\":\"end\"")),
+        "no end event after the interrupt: {rest:?}"
+    );
     if out.status.code() == Some(0) {
         eprintln!("the run finished before the interrupt; nothing to check");
         return;

@@ -29,11 +29,25 @@ fn valid_cases_lower_identically_in_both_syntaxes() {
         let rel = relative(path);
         let dsl = lower(rel).unwrap_or_else(|e| panic!("{} should lower:\n{e}", rel.display()));
         let twin = rel.with_extension("yaml");
-        assert!(twin.exists(), "{} has no YAML twin {}", rel.display(), twin.display());
+        assert!(
+            twin.exists(),
+            "{} has no YAML twin {}",
+            rel.display(),
+            twin.display()
+        );
         let yaml = lower(&twin).unwrap_or_else(|e| panic!("{} should lower:\n{e}", twin.display()));
-        assert_eq!(dsl.canonical(), yaml.canonical(), "DSL and YAML twins differ: {}", rel.display());
+        assert_eq!(
+            dsl.canonical(),
+            yaml.canonical(),
+            "DSL and YAML twins differ: {}",
+            rel.display()
+        );
         let plan = Plan::build(&dsl);
-        insta::assert_snapshot!(format!("{}\n--- plan ---\n{}", dsl.canonical(), plan.render_text()));
+        insta::assert_snapshot!(format!(
+            "{}\n--- plan ---\n{}",
+            dsl.canonical(),
+            plan.render_text()
+        ));
     });
     assert!(n >= 15, "expected at least 15 golden cases, found {n}");
 }

@@ -20,7 +20,9 @@ fn recipes() -> Vec<PathBuf> {
 fn canonical(path: &Path) -> String {
     let mut sm = SourceMap::new();
     let file = sieve::dsl::load_pipeline(path, &mut sm).unwrap_or_else(|d| panic!("{}", d.render(&sm)));
-    sieve::ir::lower(&file, &[]).unwrap_or_else(|d| panic!("{}", d.render(&sm))).canonical()
+    sieve::ir::lower(&file, &[])
+        .unwrap_or_else(|d| panic!("{}", d.render(&sm)))
+        .canonical()
 }
 
 #[test]
@@ -36,43 +38,86 @@ fn every_recipe_lowers_and_twins_agree() {
             }
         }
     }
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/difficulty_budget.yaml").exists());
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("pipelines/difficulty_budget.yaml")
+            .exists()
+    );
 }
 
 fn metrics_of(project: &Project, lock: &serde_json::Value, instance: &str) -> serde_json::Value {
-    let key = lock["stages"][instance]["key"].as_str().unwrap_or_else(|| panic!("{instance} not in the lock"));
-    let path = project.path().join(".sieve/entries").join(key).join("out/metrics.json");
+    let key = lock["stages"][instance]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{instance} not in the lock"));
+    let path = project
+        .path()
+        .join(".sieve/entries")
+        .join(key)
+        .join("out/metrics.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
 fn headline_recipe_runs_and_its_report_matches_the_metrics() {
     let p = Project::new();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/difficulty_budget.sieve")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/difficulty_budget.sieve"),
+    )
+    .unwrap();
     p.write("difficulty_budget.sieve", &text);
     // The quick profile's tiny model scores ~0 exact match; sampling and `contains` give
     // non-trivial accuracies, so the recomputed cell is not a 0 − 0.
     let sets = [
-        "--set", "acc.metric=contains", "--set", "base_acc.metric=contains",
-        "--set", "acc.temperature=1.0", "--set", "base_acc.temperature=1.0",
+        "--set",
+        "acc.metric=contains",
+        "--set",
+        "base_acc.metric=contains",
+        "--set",
+        "acc.temperature=1.0",
+        "--set",
+        "base_acc.temperature=1.0",
     ];
     let mut args = vec!["run", "difficulty_budget.sieve", "--json"];
     args.extend(sets);
     let first = p.run(&args);
     assert_ok(&first);
     assert_eq!(stages_with(&json_lines(&first), "started").len(), 22);
-    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("difficulty_budget.lock")).unwrap()).unwrap();
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("difficulty_budget.lock")).unwrap()).unwrap();
     let gain = metrics_of(&p, &lock, "gain");
     let base = metrics_of(&p, &lock, "base_acc")["accuracy"].as_f64().unwrap();
-    let cell = metrics_of(&p, &lock, "acc[budget=64,bucket=5-6]")["accuracy"].as_f64().unwrap();
-    let row = gain["rows"].as_array().unwrap().iter().find(|r| r["label"] == "64").expect("row 64");
-    let col = gain["columns"].as_array().unwrap().iter().position(|c| c == "5-6").expect("column 5-6");
+    let cell = metrics_of(&p, &lock, "acc[budget=64,bucket=5-6]")["accuracy"]
+        .as_f64()
+        .unwrap();
+    let row = gain["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "64")
+        .expect("row 64");
+    let col = gain["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "5-6")
+        .expect("column 5-6");
     let shown = row["values"][col].as_f64().unwrap();
-    assert!((shown - (cell - base)).abs() < 1e-12, "report shows {shown}, metrics give {cell} − {base}");
+    assert!(
+        (shown - (cell - base)).abs() < 1e-12,
+        "report shows {shown}, metrics give {cell} − {base}"
+    );
     assert!(cell > 0.0 || base > 0.0, "expected a non-trivial cell");
     for f in ["chart.png", "chart.svg", "report.md", "table.csv"] {
         let key = lock["stages"]["gain"]["key"].as_str().unwrap();
-        assert!(p.path().join(".sieve/entries").join(key).join("out").join(f).is_file(), "{f}");
+        assert!(
+            p.path()
+                .join(".sieve/entries")
+                .join(key)
+                .join("out")
+                .join(f)
+                .is_file(),
+            "{f}"
+        );
     }
     // Rerun: fully cached.
     let second = p.run(&args);

@@ -40,8 +40,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileDigest>) -> io::Result<()> {
             walk(root, &path, out)?;
         } else if ty.is_file() {
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            out.push(FileDigest { path: rel, size: entry.metadata()?.len(), blake3: file_digest(&path)? });
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(FileDigest {
+                path: rel,
+                size: entry.metadata()?.len(),
+                blake3: file_digest(&path)?,
+            });
         }
     }
     Ok(())

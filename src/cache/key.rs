@@ -115,7 +115,11 @@ impl KeyMaterial {
         }
         for (param, digest) in &self.files {
             if old.files.get(param).is_some_and(|d| d != digest) {
-                let path = self.params.get(param).map(|v| v.coord_string()).unwrap_or_default();
+                let path = self
+                    .params
+                    .get(param)
+                    .map(|v| v.coord_string())
+                    .unwrap_or_default();
                 out.push(format!("contents of file `{path}` ({param}) changed"));
             }
         }
@@ -145,7 +149,11 @@ mod tests {
             params: [("lr".to_string(), Value::Float(lr))].into(),
             inputs: vec![KeyInput {
                 slot: "data".into(),
-                members: vec![KeyMember { instance: instance.into(), coords: vec![], digest: digest.into() }],
+                members: vec![KeyMember {
+                    instance: instance.into(),
+                    coords: vec![],
+                    digest: digest.into(),
+                }],
             }],
             env: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -162,6 +170,12 @@ mod tests {
     #[test]
     fn explains_parameter_and_input_changes() {
         let why = km(1e-4, "d2", "subset").explain_change(&km(3e-4, "d1", "subset"));
-        assert_eq!(why, vec!["parameter lr changed 3e-4 → 1e-4", "input `data` changed (subset)"]);
+        assert_eq!(
+            why,
+            vec![
+                "parameter lr changed 3e-4 → 1e-4",
+                "input `data` changed (subset)"
+            ]
+        );
     }
 }

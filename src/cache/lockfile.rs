@@ -29,7 +29,10 @@ pub struct LockedStage {
 
 /// The lock path of a pipeline file.
 pub fn lock_path(pipeline_file: &Path) -> PathBuf {
-    let stem = pipeline_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into());
+    let stem = pipeline_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pipeline".into());
     pipeline_file.with_file_name(format!("{stem}.lock"))
 }
 
@@ -61,12 +64,25 @@ mod tests {
 
     #[test]
     fn twins_share_a_lock_and_round_trip() {
-        assert_eq!(lock_path(Path::new("p/a.sieve")), lock_path(Path::new("p/a.yaml")));
+        assert_eq!(
+            lock_path(Path::new("p/a.sieve")),
+            lock_path(Path::new("p/a.yaml"))
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.lock");
         assert_eq!(LockFile::read(&path).unwrap(), None);
-        let mut lf = LockFile { pipeline: "a".into(), ..Default::default() };
-        lf.stages.insert("s".into(), LockedStage { kind: "k".into(), key: "1".into(), digest: "2".into() });
+        let mut lf = LockFile {
+            pipeline: "a".into(),
+            ..Default::default()
+        };
+        lf.stages.insert(
+            "s".into(),
+            LockedStage {
+                kind: "k".into(),
+                key: "1".into(),
+                digest: "2".into(),
+            },
+        );
         lf.write(&path).unwrap();
         assert_eq!(LockFile::read(&path).unwrap(), Some(lf));
     }

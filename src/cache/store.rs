@@ -92,7 +92,10 @@ pub struct Store {
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
 pub fn now_unix() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Store {
@@ -129,14 +132,22 @@ impl Store {
 
     /// Blocks until this process holds the lock of `key`.
     pub fn lock(&self, key: &str) -> io::Result<KeyLock> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("locks").join(format!("{key}.lock")))?;
         file.lock()?;
         Ok(KeyLock { file })
     }
 
     /// Takes the lock of `key` only if it is free.
     pub fn try_lock(&self, key: &str) -> io::Result<Option<KeyLock>> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("locks").join(format!("{key}.lock")))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(KeyLock { file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -147,9 +158,15 @@ impl Store {
     /// A fresh temp folder for computing `key` (caller holds the key's lock).
     pub fn begin(&self, key: &str) -> io::Result<Pending> {
         let n = NONCE.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.root.join("tmp").join(format!("{key}.{}.{n}", std::process::id()));
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{key}.{}.{n}", std::process::id()));
         fs::create_dir_all(tmp.join("out"))?;
-        Ok(Pending { key: key.to_string(), tmp })
+        Ok(Pending {
+            key: key.to_string(),
+            tmp,
+        })
     }
 
     /// The persistent work folder of `key` (checkpoints survive interrupted runs). Not
@@ -176,7 +193,10 @@ impl Store {
         if replace && dest.exists() {
             // Move the old entry aside first: rename cannot replace a non-empty folder.
             let n = NONCE.fetch_add(1, Ordering::Relaxed);
-            let old = self.root.join("tmp").join(format!("{}.old.{}.{n}", pending.key, std::process::id()));
+            let old = self
+                .root
+                .join("tmp")
+                .join(format!("{}.old.{}.{n}", pending.key, std::process::id()));
             fs::rename(&dest, &old)?;
             let _ = fs::remove_dir_all(&old);
         }
@@ -190,7 +210,8 @@ impl Store {
             Err(e) => return Err(e),
         }
         let _ = fs::remove_dir_all(self.root.join("work").join(&pending.key));
-        self.get(&pending.key).ok_or_else(|| io::Error::other(format!("entry {} vanished after commit", pending.key)))
+        self.get(&pending.key)
+            .ok_or_else(|| io::Error::other(format!("entry {} vanished after commit", pending.key)))
     }
 
     /// Discards a failed attempt, keeping its log under `failed/<key>/log.txt`.
@@ -198,19 +219,25 @@ impl Store {
     pub fn abandon(&self, pending: Pending) -> Option<PathBuf> {
         let keep = self.root.join("failed").join(&pending.key);
         let _ = fs::remove_dir_all(&keep);
-        let kept = fs::create_dir_all(&keep).and_then(|_| fs::rename(pending.log_path(), keep.join("log.txt"))).is_ok();
+        let kept = fs::create_dir_all(&keep)
+            .and_then(|_| fs::rename(pending.log_path(), keep.join("log.txt")))
+            .is_ok();
         let _ = fs::remove_dir_all(&pending.tmp);
         kept.then(|| keep.join("log.txt"))
     }
 
     fn ref_path(&self, pipeline: &str, instance: &str) -> PathBuf {
         let h = blake3::hash(instance.as_bytes()).to_hex();
-        self.root.join("refs").join(sanitize(pipeline)).join(format!("{}.json", &h[..20]))
+        self.root
+            .join("refs")
+            .join(sanitize(pipeline))
+            .join(format!("{}.json", &h[..20]))
     }
 
     /// The key this stage instance last ran (or was found cached) with.
     pub fn read_ref(&self, pipeline: &str, instance: &str) -> Option<String> {
-        let v: serde_json::Value = serde_json::from_slice(&fs::read(self.ref_path(pipeline, instance)).ok()?).ok()?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(self.ref_path(pipeline, instance)).ok()?).ok()?;
         v.get("key")?.as_str().map(str::to_string)
     }
 
@@ -248,23 +275,38 @@ impl Store {
             let name = e?.file_name().to_string_lossy().into_owned();
             n += 1;
             let Some(entry) = self.get(&name) else {
-                problems.push(VerifyProblem { key: name, problem: "manifest missing or unreadable".into() });
+                problems.push(VerifyProblem {
+                    key: name,
+                    problem: "manifest missing or unreadable".into(),
+                });
                 continue;
             };
             match digest::dir_files(&entry.out_dir()) {
-                Ok(files) if files == entry.manifest.files && digest::combine(&files) == entry.manifest.digest => {}
+                Ok(files)
+                    if files == entry.manifest.files && digest::combine(&files) == entry.manifest.digest => {}
                 Ok(files) => {
                     let detail = files
                         .iter()
                         .find(|f| !entry.manifest.files.contains(f))
                         .map(|f| format!("file {} differs from the manifest", f.path))
                         .or_else(|| {
-                            entry.manifest.files.iter().find(|f| !files.contains(f)).map(|f| format!("file {} is missing", f.path))
+                            entry
+                                .manifest
+                                .files
+                                .iter()
+                                .find(|f| !files.contains(f))
+                                .map(|f| format!("file {} is missing", f.path))
                         })
                         .unwrap_or_else(|| "output digest mismatch".into());
-                    problems.push(VerifyProblem { key: name, problem: detail });
+                    problems.push(VerifyProblem {
+                        key: name,
+                        problem: detail,
+                    });
                 }
-                Err(err) => problems.push(VerifyProblem { key: name, problem: format!("cannot read outputs: {err}") }),
+                Err(err) => problems.push(VerifyProblem {
+                    key: name,
+                    problem: format!("cannot read outputs: {err}"),
+                }),
             }
         }
         Ok((n, problems))
@@ -299,7 +341,10 @@ impl Store {
         for sub in ["tmp", "work"] {
             for e in fs::read_dir(self.root.join(sub))? {
                 let path = e?.path();
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let key = name.split('.').next().unwrap_or_default().to_string();
                 // A free lock means no process is computing this key right now.
                 if self.try_lock(&key)?.is_some() {
@@ -315,7 +360,10 @@ impl Store {
             let live = self.referenced_keys()?;
             for e in fs::read_dir(self.root.join("entries"))? {
                 let path = e?.path();
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if !live.contains(&name) && self.try_lock(&name)?.is_some() {
                     bytes += dir_size(&path);
                     if !dry_run {
@@ -331,16 +379,28 @@ impl Store {
 
 /// Total size of the regular files under a path.
 pub fn dir_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
     if meta.is_file() {
         return meta.len();
     }
-    fs::read_dir(path).map(|rd| rd.filter_map(Result::ok).map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+    fs::read_dir(path)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
 }
 
 /// A pipeline name made safe as one path component.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

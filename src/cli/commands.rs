@@ -16,18 +16,41 @@ static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn dispatch(cmd: Command) -> i32 {
     match cmd {
-        Command::Run { pipeline, jobs, gpu_jobs, force, keep_going, locked, json } => {
-            run(&pipeline, RunFlags { jobs, gpu_jobs, keep_going, locked, json }, &force)
-        }
+        Command::Run {
+            pipeline,
+            jobs,
+            gpu_jobs,
+            force,
+            keep_going,
+            locked,
+            json,
+        } => run(
+            &pipeline,
+            RunFlags {
+                jobs,
+                gpu_jobs,
+                keep_going,
+                locked,
+                json,
+            },
+            &force,
+        ),
         Command::Plan { pipeline, json } => plan(&pipeline, json),
         Command::Check { pipeline } => check(&pipeline),
         Command::Graph { pipeline, format } => graph(&pipeline, format),
-        Command::Show { pipeline, stage, rows } => show(&pipeline, &stage, rows),
+        Command::Show {
+            pipeline,
+            stage,
+            rows,
+        } => show(&pipeline, &stage, rows),
         Command::Cache { action } => cache(action),
         Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
         Command::Report { pipeline, out } => report(&pipeline, out),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default()
+            );
             0
         }
         Command::Bench { what } => crate::bench::run(what),
@@ -111,7 +134,13 @@ fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
                 json!({"stage": s.instance, "kind": s.kind, "key": s.status.key(), "status": s.status.name(), "reason": s.status.reason()})
             );
         } else {
-            println!("{:<8} {}  ({})  {}", s.status.name(), s.instance, s.kind, s.status.reason());
+            println!(
+                "{:<8} {}  ({})  {}",
+                s.status.name(),
+                s.instance,
+                s.kind,
+                s.status.reason()
+            );
         }
     }
     if !json_out {
@@ -132,7 +161,13 @@ struct RunFlags {
 fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     // First, so an interrupt at any moment of the run goes through the orderly path.
     install_interrupt_handler();
-    let RunFlags { jobs, gpu_jobs, keep_going, locked, json: json_out } = flags;
+    let RunFlags {
+        jobs,
+        gpu_jobs,
+        keep_going,
+        locked,
+        json: json_out,
+    } = flags;
     let (c, store) = match compile_with_store(args) {
         Ok(cs) => cs,
         Err(code) => return code,
@@ -141,7 +176,11 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         eprintln!("error: --gpu-jobs must be at least 1");
         return EXIT_INVALID;
     }
-    let mut opts = RunOptions { keep_going, gpu_slots: gpu_jobs, ..RunOptions::default() };
+    let mut opts = RunOptions {
+        keep_going,
+        gpu_slots: gpu_jobs,
+        ..RunOptions::default()
+    };
     if let Some(j) = jobs {
         if j == 0 {
             eprintln!("error: -j must be at least 1");
@@ -152,8 +191,15 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     for f in force {
         let nodes = c.plan.select(f);
         if nodes.is_empty() {
-            let names: Vec<&str> = c.plan.order().iter().map(|&id| c.plan.node(id).stage.name.as_str()).collect();
-            let hint = crate::diag::did_you_mean(f, names).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+            let names: Vec<&str> = c
+                .plan
+                .order()
+                .iter()
+                .map(|&id| c.plan.node(id).stage.name.as_str())
+                .collect();
+            let hint = crate::diag::did_you_mean(f, names)
+                .map(|h| format!(" (did you mean `{h}`?)"))
+                .unwrap_or_default();
             eprintln!("error: --force: no stage `{f}` in this pipeline{hint}");
             return EXIT_INVALID;
         }
@@ -169,11 +215,17 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     };
     if locked {
         let Some(lock) = previous_lock.clone() else {
-            eprintln!("error: --locked: no lock file at {} (run once without --locked to create it)", lock_file.display());
+            eprintln!(
+                "error: --locked: no lock file at {} (run once without --locked to create it)",
+                lock_file.display()
+            );
             return EXIT_INVALID;
         };
         if let Err(msg) = check_against_lock(&c, &store, &lock) {
-            eprintln!("error: --locked: the pipeline differs from {}:\n{msg}", lock_file.display());
+            eprintln!(
+                "error: --locked: the pipeline differs from {}:\n{msg}",
+                lock_file.display()
+            );
             return EXIT_INVALID;
         }
         opts.locked = Some(lock);
@@ -203,16 +255,30 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
             if let Some(l) = lock.stages.get(inst)
                 && &l.digest != digest
             {
-                eprintln!("error: --locked: `{inst}` produced output {} but the lock records {}", &digest[..12], &l.digest[..12.min(l.digest.len())]);
+                eprintln!(
+                    "error: --locked: `{inst}` produced output {} but the lock records {}",
+                    &digest[..12],
+                    &l.digest[..12.min(l.digest.len())]
+                );
                 code = EXIT_FAILED;
             }
         }
     } else {
-        let mut lock = LockFile { pipeline: c.ir.name.clone(), ..Default::default() };
+        let mut lock = LockFile {
+            pipeline: c.ir.name.clone(),
+            ..Default::default()
+        };
         for &id in c.plan.order() {
             let st = &c.plan.node(id).stage;
             if let Some((kind, key, digest)) = summary.results.get(&st.instance) {
-                lock.stages.insert(st.instance.clone(), LockedStage { kind: kind.clone(), key: key.clone(), digest: digest.clone() });
+                lock.stages.insert(
+                    st.instance.clone(),
+                    LockedStage {
+                        kind: kind.clone(),
+                        key: key.clone(),
+                        digest: digest.clone(),
+                    },
+                );
             } else if let Some(prev) = previous_lock.as_ref().and_then(|l| l.stages.get(&st.instance)) {
                 lock.stages.insert(st.instance.clone(), prev.clone());
             }
@@ -253,14 +319,20 @@ fn check_against_lock(c: &Compiled, store: &crate::cache::Store, lock: &LockFile
             problems.push(format!("  {name}: in the lock file but not in the pipeline"));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0 {
             CANCEL.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupted: finishing nothing new; press Ctrl-C again to exit now (the store stays consistent)");
+            eprintln!(
+                "\ninterrupted: finishing nothing new; press Ctrl-C again to exit now (the store stays consistent)"
+            );
         } else {
             std::process::exit(EXIT_INTERRUPTED);
         }
@@ -274,8 +346,15 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
     };
     let nodes = c.plan.select(stage);
     if nodes.is_empty() {
-        let names: Vec<&str> = c.plan.order().iter().map(|&id| c.plan.node(id).stage.instance.as_str()).collect();
-        let hint = crate::diag::did_you_mean(stage, names).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+        let names: Vec<&str> = c
+            .plan
+            .order()
+            .iter()
+            .map(|&id| c.plan.node(id).stage.instance.as_str())
+            .collect();
+        let hint = crate::diag::did_you_mean(stage, names)
+            .map(|h| format!(" (did you mean `{h}`?)"))
+            .unwrap_or_default();
         eprintln!("error: no stage `{stage}` in this pipeline{hint}");
         return EXIT_INVALID;
     }
@@ -287,7 +366,9 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
         }
         return 0;
     }
-    let Some(s) = statuses.iter().find(|s| s.node == nodes[0]) else { return EXIT_INVALID };
+    let Some(s) = statuses.iter().find(|s| s.node == nodes[0]) else {
+        return EXIT_INVALID;
+    };
     let st = &c.plan.node(s.node).stage;
     println!("stage   {} ({} → {})", st.instance, st.kind, st.output);
     println!("status  {} — {}", s.status.name(), s.status.reason());
@@ -297,23 +378,35 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
     for (k, v) in &st.params.0 {
         println!("param   {k} = {v}");
     }
-    let Status::Cached { key, .. } = &s.status else { return 0 };
+    let Status::Cached { key, .. } = &s.status else {
+        return 0;
+    };
     let Some(entry) = store.get(key) else { return 0 };
     let m = &entry.manifest;
     println!("key     {}", m.key);
     println!("digest  {}", m.digest);
-    println!("ran     {:.2}s on {} (sieve {})", m.wall_time_s, m.device, m.sieve_version);
+    println!(
+        "ran     {:.2}s on {} (sieve {})",
+        m.wall_time_s, m.device, m.sieve_version
+    );
     println!("entry   {}", entry.dir.display());
     for f in &m.files {
         println!("output  {} ({} bytes)", f.path, f.size);
     }
     if let Some(metrics) = &m.metrics {
-        println!("metrics {}", serde_json::to_string_pretty(metrics).unwrap_or_default());
+        println!(
+            "metrics {}",
+            serde_json::to_string_pretty(metrics).unwrap_or_default()
+        );
     }
     let out = entry.out_dir();
     match st.output {
         ArtifactKind::Dataset | ArtifactKind::Scores => {
-            let file = if st.output == ArtifactKind::Dataset { artifact::DATASET_FILE } else { artifact::SCORES_FILE };
+            let file = if st.output == ArtifactKind::Dataset {
+                artifact::DATASET_FILE
+            } else {
+                artifact::SCORES_FILE
+            };
             match crate::data::show::describe_file(&out.join(file), rows, None) {
                 Ok(text) => println!("\n{text}"),
                 Err(e) => eprintln!("warning: cannot describe {file}: {e}"),
@@ -360,7 +453,11 @@ fn cache(action: CacheAction) -> i32 {
                 }
             }
         }
-        CacheAction::Gc { cache_dir, keep_unreferenced, dry_run } => {
+        CacheAction::Gc {
+            cache_dir,
+            keep_unreferenced,
+            dry_run,
+        } => {
             let store = match open_store(store_dir_plain(&cache_dir)) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -393,7 +490,10 @@ fn cache(action: CacheAction) -> i32 {
                     for p in &problems {
                         println!("damaged {}: {}", p.key, p.problem);
                     }
-                    println!("{} of {n} entries damaged (remove them with `rm -r` of the entry, then rerun)", problems.len());
+                    println!(
+                        "{} of {n} entries damaged (remove them with `rm -r` of the entry, then rerun)",
+                        problems.len()
+                    );
                     EXIT_FAILED
                 }
                 Err(e) => {
@@ -413,7 +513,11 @@ fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// `sieve stages`: the catalogue, as text or Markdown.
@@ -423,7 +527,9 @@ fn stages(kind: Option<&str>, markdown: bool) -> i32 {
         Some(k) => match reg.get(k) {
             Some(s) => vec![s],
             None => {
-                let hint = crate::diag::did_you_mean(k, reg.names()).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
+                let hint = crate::diag::did_you_mean(k, reg.names())
+                    .map(|h| format!(" (did you mean `{h}`?)"))
+                    .unwrap_or_default();
                 eprintln!("error: unknown stage kind `{k}`{hint}");
                 return EXIT_INVALID;
             }
@@ -435,4 +541,3 @@ fn stages(kind: Option<&str>, markdown: bool) -> i32 {
     }
     0
 }
-

@@ -19,12 +19,22 @@ pub struct Compiled {
 
 /// Prints diagnostics to stderr (coloured on a terminal).
 pub fn print_diagnostics(d: &Diagnostics, sources: &SourceMap) {
-    let choice = if std::io::stderr().is_terminal() { ColorChoice::Auto } else { ColorChoice::Never };
+    let choice = if std::io::stderr().is_terminal() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
     let mut out = StandardStream::stderr(choice);
     d.emit(sources, &mut out);
-    let n = d.0.iter().filter(|d| d.severity == crate::diag::Severity::Error).count();
+    let n =
+        d.0.iter()
+            .filter(|d| d.severity == crate::diag::Severity::Error)
+            .count();
     if n > 0 {
-        eprintln!("error: the pipeline has {n} error{}", if n == 1 { "" } else { "s" });
+        eprintln!(
+            "error: the pipeline has {n} error{}",
+            if n == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -34,13 +44,17 @@ pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<O
     let mut diags = Diagnostics::new();
     for s in sets {
         let Some((k, v)) = s.split_once('=') else {
-            diags.push(Diagnostic::error(format!("--set `{s}`: expected KEY=VALUE (e.g. --set seed=3 or --set tuned.lr=1e-4)")));
+            diags.push(Diagnostic::error(format!(
+                "--set `{s}`: expected KEY=VALUE (e.g. --set seed=3 or --set tuned.lr=1e-4)"
+            )));
             continue;
         };
         let key = k.trim().to_string();
         let valid_key = !key.is_empty()
             && key.split('.').count() <= 2
-            && key.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+            && key
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
         if !valid_key {
             diags.push(Diagnostic::error(format!(
                 "--set `{s}`: `{key}` is not a variable name or STAGE.PARAM"
@@ -49,7 +63,11 @@ pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<O
         }
         let file = sources.add(format!("--set {s}"), None, v.to_string());
         match dsl::parser::parse_expr(v, file) {
-            Ok(value) => out.push(Override { key, value, span: Span::new(file, 0, v.len()) }),
+            Ok(value) => out.push(Override {
+                key,
+                value,
+                span: Span::new(file, 0, v.len()),
+            }),
             Err(d) => diags.extend(d),
         }
     }
@@ -77,7 +95,12 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
     };
     match ir::lower(&file, &overrides) {
         Ok(mut ir) => {
-            ir.base_dir = args.file.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            ir.base_dir = args
+                .file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
             let plan = Plan::build(&ir);
             Ok(Compiled { ir, plan })
         }
@@ -96,14 +119,23 @@ pub fn store_dir(args: &PipelineArgs) -> PathBuf {
     if let Some(d) = std::env::var_os("SIEVE_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let parent = args.file.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let parent = args
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     parent.join(".sieve")
 }
 
 /// The store for `cache` commands without a pipeline.
 pub fn store_dir_plain(dir: &Option<PathBuf>) -> PathBuf {
     dir.clone()
-        .or_else(|| std::env::var_os("SIEVE_CACHE").filter(|d| !d.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("SIEVE_CACHE")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from(".sieve"))
 }
 

@@ -19,7 +19,11 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Parser, Debug)]
-#[command(name = "sieve", version, about = "Declarative, cached pipelines for data selection and LLM fine-tuning")]
+#[command(
+    name = "sieve",
+    version,
+    about = "Declarative, cached pipelines for data selection and LLM fine-tuning"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -20,7 +20,16 @@ pub struct RunRecord {
 }
 
 fn record_path(store: &Store, pipeline: &str) -> PathBuf {
-    let safe: String = pipeline.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let safe: String = pipeline
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     store.root().join("runs").join(format!("{safe}.json"))
 }
 
@@ -31,7 +40,11 @@ pub fn page_path(store: &Store, pipeline: &str) -> PathBuf {
 
 /// Saves what a run did (best effort: the page is a convenience).
 pub fn save_record(store: &Store, pipeline: &str, s: &RunSummary) {
-    let rec = RunRecord { executed: s.executed.clone(), failed: s.failed.clone(), skipped: s.skipped.clone() };
+    let rec = RunRecord {
+        executed: s.executed.clone(),
+        failed: s.failed.clone(),
+        skipped: s.skipped.clone(),
+    };
     let path = record_path(store, pipeline);
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -42,7 +55,10 @@ pub fn save_record(store: &Store, pipeline: &str, s: &RunSummary) {
 }
 
 fn load_record(store: &Store, pipeline: &str) -> RunRecord {
-    std::fs::read(record_path(store, pipeline)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(record_path(store, pipeline))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Builds and writes the page; returns its path.
@@ -51,22 +67,34 @@ pub fn write(c: &Compiled, store: &Store) -> std::io::Result<PathBuf> {
     let ran: HashSet<&str> = rec.executed.iter().map(String::as_str).collect();
     let failed: HashMap<&str, &str> = rec.failed.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let skipped: HashSet<&str> = rec.skipped.iter().map(String::as_str).collect();
-    let mut page = RunOverview { title: c.ir.name.clone(), stages: Vec::new() };
+    let mut page = RunOverview {
+        title: c.ir.name.clone(),
+        stages: Vec::new(),
+    };
     for s in exec::assess(&c.plan, store, &HashSet::new()) {
         let inst = s.instance.as_str();
         let mut record = match &s.status {
             Status::Cached { key, .. } => {
-                let status = if ran.contains(inst) { PageStatus::Ran } else { PageStatus::Cached };
+                let status = if ran.contains(inst) {
+                    PageStatus::Ran
+                } else {
+                    PageStatus::Cached
+                };
                 let mut r = StageRecord::new(inst, &s.kind, status);
                 if let Some(entry) = store.get(key) {
                     r.seconds = Some(entry.manifest.wall_time_s);
                     r.metrics = entry.manifest.metrics.clone();
-                    r = r.with_images_from(&entry.out_dir(), entry.manifest.files.iter().map(|f| f.path.as_str()));
+                    r = r.with_images_from(
+                        &entry.out_dir(),
+                        entry.manifest.files.iter().map(|f| f.path.as_str()),
+                    );
                 }
                 r.key = Some(key.clone());
                 r
             }
-            _ if failed.contains_key(inst) => StageRecord::new(inst, &s.kind, PageStatus::Failed(failed[inst].to_string())),
+            _ if failed.contains_key(inst) => {
+                StageRecord::new(inst, &s.kind, PageStatus::Failed(failed[inst].to_string()))
+            }
             _ if skipped.contains(inst) => StageRecord::new(inst, &s.kind, PageStatus::Blocked),
             _ => StageRecord::new(inst, &s.kind, PageStatus::NotRun),
         };

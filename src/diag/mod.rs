@@ -127,7 +127,10 @@ impl Diagnostic {
     }
 
     pub fn warning(message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
     }
 
     /// Attaches the primary location.
@@ -225,7 +228,9 @@ impl Diagnostics {
             for (span, label) in &d.secondary {
                 labels.push(Label::secondary(span.file, span.start..span.end).with_message(label));
             }
-            cs = cs.with_labels(labels).with_notes(d.notes.iter().map(|n| format!("help: {n}")).collect());
+            cs = cs
+                .with_labels(labels)
+                .with_notes(d.notes.iter().map(|n| format!("help: {n}")).collect());
             // Rendering only fails on an invalid span; fall back to a plain line then.
             if term::emit_to_write_style(out, &config, &files, &cs).is_err() {
                 let _ = writeln!(out, "error: {}", d.message);
@@ -233,7 +238,6 @@ impl Diagnostics {
         }
     }
 }
-
 
 impl From<Diagnostic> for Diagnostics {
     fn from(d: Diagnostic) -> Self {
@@ -261,7 +265,10 @@ mod tests {
 
     #[test]
     fn suggestion_only_when_close() {
-        assert_eq!(did_you_mean("budgte", ["budget", "band"]).as_deref(), Some("budget"));
+        assert_eq!(
+            did_you_mean("budgte", ["budget", "band"]).as_deref(),
+            Some("budget")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["budget", "band"]), None);
     }
 }

@@ -108,12 +108,18 @@ pub enum ExprKind {
     /// A bare name: a variable, a stage (as an input), or a symbol such as `exact_match`.
     Name(String),
     /// `stage[var=value, …]`: one instance (or a sub-family) of a swept stage.
-    Index { base: Ident, selectors: Vec<(Ident, Expr)> },
+    Index {
+        base: Ident,
+        selectors: Vec<(Ident, Expr)>,
+    },
     List(Vec<Expr>),
     /// `a..b`, inclusive at both ends.
     Range(Box<Expr>, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Neg(Box<Expr>),
     /// `f(args)` such as `column("ops")`.
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
 }

@@ -81,7 +81,11 @@ pub(crate) mod testutil {
                 func.span = Span::default();
                 args.iter_mut().for_each(expr);
             }
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {}
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Name(_) => {}
         }
     }
 }
@@ -119,7 +123,10 @@ mod tests {
     fn every_example_in_the_language_reference_parses() {
         let dsl = doc_blocks("sieve");
         let yml = doc_blocks("yaml");
-        assert!(dsl.len() >= 4 && yml.len() >= 6, "examples not found in docs/language.md");
+        assert!(
+            dsl.len() >= 4 && yml.len() >= 6,
+            "examples not found in docs/language.md"
+        );
         for b in &dsl {
             if let Err(d) = parser::parse_file(b, 0) {
                 panic!("DSL example does not parse:\n{b}\n{d:?}");
@@ -179,8 +186,10 @@ mod tests {
 
     #[test]
     fn the_side_by_side_example_is_the_same_pipeline() {
-        let (Some(dsl), Some(yml)) = (doc_blocks("sieve").into_iter().next(), doc_blocks("yaml").into_iter().next())
-        else {
+        let (Some(dsl), Some(yml)) = (
+            doc_blocks("sieve").into_iter().next(),
+            doc_blocks("yaml").into_iter().next(),
+        ) else {
             panic!("examples not found in docs/language.md");
         };
         let vars = ["seed"];

@@ -16,16 +16,55 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     /// Announces the run: number of stages.
-    Begin { pipeline: &'a str, total: usize },
-    Started { stage: &'a str, key: &'a str, kind: &'a str },
-    Cached { stage: &'a str, key: &'a str },
-    Progress { stage: &'a str, key: &'a str, done: u64, total: Option<u64>, unit: &'a str, metrics: &'a [(&'a str, f64)] },
-    Message { stage: &'a str, key: &'a str, message: &'a str },
-    Finished { stage: &'a str, key: &'a str, seconds: f64 },
-    Failed { stage: &'a str, key: Option<&'a str>, error: &'a str, log: Option<&'a Path> },
+    Begin {
+        pipeline: &'a str,
+        total: usize,
+    },
+    Started {
+        stage: &'a str,
+        key: &'a str,
+        kind: &'a str,
+    },
+    Cached {
+        stage: &'a str,
+        key: &'a str,
+    },
+    Progress {
+        stage: &'a str,
+        key: &'a str,
+        done: u64,
+        total: Option<u64>,
+        unit: &'a str,
+        metrics: &'a [(&'a str, f64)],
+    },
+    Message {
+        stage: &'a str,
+        key: &'a str,
+        message: &'a str,
+    },
+    Finished {
+        stage: &'a str,
+        key: &'a str,
+        seconds: f64,
+    },
+    Failed {
+        stage: &'a str,
+        key: Option<&'a str>,
+        error: &'a str,
+        log: Option<&'a Path>,
+    },
     /// Not run because an input failed (or the run stopped).
-    Skipped { stage: &'a str, reason: &'a str },
-    End { executed: usize, cached: usize, failed: usize, skipped: usize, seconds: f64 },
+    Skipped {
+        stage: &'a str,
+        reason: &'a str,
+    },
+    End {
+        executed: usize,
+        cached: usize,
+        failed: usize,
+        skipped: usize,
+        seconds: f64,
+    },
 }
 
 /// Receives events (from the scheduler and from stages' progress handles).
@@ -40,7 +79,9 @@ pub struct JsonReporter {
 
 impl JsonReporter {
     pub fn new() -> Self {
-        JsonReporter { out: Mutex::new(std::io::stdout()) }
+        JsonReporter {
+            out: Mutex::new(std::io::stdout()),
+        }
     }
 }
 
@@ -54,7 +95,11 @@ fn metrics_json(metrics: &[(&str, f64)]) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (k, v) in metrics {
         // JSON has no NaN/inf: keep the line valid, say what it was.
-        let val = if v.is_finite() { json!(v) } else { json!(v.to_string()) };
+        let val = if v.is_finite() {
+            json!(v)
+        } else {
+            json!(v.to_string())
+        };
         m.insert((*k).to_string(), val);
     }
     serde_json::Value::Object(m)
@@ -63,20 +108,48 @@ fn metrics_json(metrics: &[(&str, f64)]) -> serde_json::Value {
 /// The JSON object of an event.
 pub fn event_json(e: &Event) -> serde_json::Value {
     match e {
-        Event::Begin { pipeline, total } => json!({"event": "begin", "stage": null, "key": null, "pipeline": pipeline, "total": total}),
-        Event::Started { stage, key, kind } => json!({"event": "started", "stage": stage, "key": key, "kind": kind}),
+        Event::Begin { pipeline, total } => {
+            json!({"event": "begin", "stage": null, "key": null, "pipeline": pipeline, "total": total})
+        }
+        Event::Started { stage, key, kind } => {
+            json!({"event": "started", "stage": stage, "key": key, "kind": kind})
+        }
         Event::Cached { stage, key } => json!({"event": "cached", "stage": stage, "key": key}),
-        Event::Progress { stage, key, done, total, unit, metrics } => json!({
+        Event::Progress {
+            stage,
+            key,
+            done,
+            total,
+            unit,
+            metrics,
+        } => json!({
             "event": "progress", "stage": stage, "key": key, "done": done, "total": total, "unit": unit,
             "metrics": metrics_json(metrics),
         }),
-        Event::Message { stage, key, message } => json!({"event": "message", "stage": stage, "key": key, "message": message}),
-        Event::Finished { stage, key, seconds } => json!({"event": "finished", "stage": stage, "key": key, "seconds": seconds}),
-        Event::Failed { stage, key, error, log } => json!({
+        Event::Message { stage, key, message } => {
+            json!({"event": "message", "stage": stage, "key": key, "message": message})
+        }
+        Event::Finished { stage, key, seconds } => {
+            json!({"event": "finished", "stage": stage, "key": key, "seconds": seconds})
+        }
+        Event::Failed {
+            stage,
+            key,
+            error,
+            log,
+        } => json!({
             "event": "failed", "stage": stage, "key": key, "error": error, "log": log.map(|p| p.display().to_string()),
         }),
-        Event::Skipped { stage, reason } => json!({"event": "skipped", "stage": stage, "key": null, "reason": reason}),
-        Event::End { executed, cached, failed, skipped, seconds } => json!({
+        Event::Skipped { stage, reason } => {
+            json!({"event": "skipped", "stage": stage, "key": null, "reason": reason})
+        }
+        Event::End {
+            executed,
+            cached,
+            failed,
+            skipped,
+            seconds,
+        } => json!({
             "event": "end", "stage": null, "key": null, "executed": executed, "cached": cached, "failed": failed,
             "skipped": skipped, "seconds": seconds,
         }),
@@ -93,11 +166,19 @@ impl Reporter for JsonReporter {
 }
 
 fn fmt_metrics(metrics: &[(&str, f64)]) -> String {
-    metrics.iter().map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect::<Vec<_>>().join(" ")
+    metrics
+        .iter()
+        .map(|(k, v)| format!("{k}={}", fmt_num(*v)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.abs() >= 1000.0 || v == v.trunc() { format!("{v:.0}") } else { format!("{v:.4}") }
+    if v.abs() >= 1000.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 /// Plain lines on stderr (for logs and CI); progress at most every few seconds per stage.
@@ -108,7 +189,10 @@ pub struct PlainReporter {
 
 impl PlainReporter {
     pub fn new() -> Self {
-        PlainReporter { last_progress: Mutex::new(HashMap::new()), interval: Duration::from_secs(5) }
+        PlainReporter {
+            last_progress: Mutex::new(HashMap::new()),
+            interval: Duration::from_secs(5),
+        }
     }
 }
 
@@ -124,10 +208,19 @@ impl Reporter for PlainReporter {
             Event::Begin { pipeline, total } => format!("pipeline {pipeline}: {total} stages"),
             Event::Started { stage, kind, .. } => format!("started   {stage} ({kind})"),
             Event::Cached { stage, .. } => format!("cached    {stage}"),
-            Event::Progress { stage, done, total, unit, metrics, .. } => {
+            Event::Progress {
+                stage,
+                done,
+                total,
+                unit,
+                metrics,
+                ..
+            } => {
                 let now = Instant::now();
                 let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
-                let due = last.get(*stage).is_none_or(|t| now.duration_since(*t) >= self.interval);
+                let due = last
+                    .get(*stage)
+                    .is_none_or(|t| now.duration_since(*t) >= self.interval);
                 if !due && total.is_none_or(|t| *done < t) {
                     return;
                 }
@@ -137,13 +230,23 @@ impl Reporter for PlainReporter {
             }
             Event::Message { stage, message, .. } => format!("          {stage}: {message}"),
             Event::Finished { stage, seconds, .. } => format!("finished  {stage} in {seconds:.2}s"),
-            Event::Failed { stage, error, log, .. } => match log {
+            Event::Failed {
+                stage, error, log, ..
+            } => match log {
                 Some(l) => format!("FAILED    {stage}: {error}\n          log: {}", l.display()),
                 None => format!("FAILED    {stage}: {error}"),
             },
             Event::Skipped { stage, reason } => format!("skipped   {stage}: {reason}"),
-            Event::End { executed, cached, failed, skipped, seconds } => {
-                format!("done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s")
+            Event::End {
+                executed,
+                cached,
+                failed,
+                skipped,
+                seconds,
+            } => {
+                format!(
+                    "done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s"
+                )
             }
         };
         eprintln!("{line}");
@@ -167,13 +270,20 @@ impl BarsReporter {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         overall.enable_steady_tick(Duration::from_millis(120));
-        BarsReporter { multi, overall, bars: Mutex::new(HashMap::new()), counts: Mutex::new((0, 0, 0)) }
+        BarsReporter {
+            multi,
+            overall,
+            bars: Mutex::new(HashMap::new()),
+            counts: Mutex::new((0, 0, 0)),
+        }
     }
 
     fn refresh(&self) {
         let (done, cached, failed) = *self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let running = self.bars.lock().map(|b| b.len()).unwrap_or(0);
-        self.overall.set_message(format!("(run {done}, cached {cached}, running {running}, failed {failed})"));
+        self.overall.set_message(format!(
+            "(run {done}, cached {cached}, running {running}, failed {failed})"
+        ));
     }
 
     fn finish_bar(&self, stage: &str) {
@@ -197,13 +307,24 @@ impl Reporter for BarsReporter {
             Event::Started { stage, kind, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("  {spinner} {prefix} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template("  {spinner} {prefix} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_prefix(format!("{stage} ({kind})"));
                 bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert((*stage).to_string(), bar);
+                self.bars
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((*stage).to_string(), bar);
             }
-            Event::Progress { stage, done, total, unit, metrics, .. } => {
+            Event::Progress {
+                stage,
+                done,
+                total,
+                unit,
+                metrics,
+                ..
+            } => {
                 if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(*stage) {
                     if let Some(t) = total
                         && bar.length() != Some(*t)
@@ -233,21 +354,33 @@ impl Reporter for BarsReporter {
                 self.overall.inc(1);
                 let _ = self.multi.println(format!("finished  {stage} in {seconds:.2}s"));
             }
-            Event::Failed { stage, error, log, .. } => {
+            Event::Failed {
+                stage, error, log, ..
+            } => {
                 self.finish_bar(stage);
                 self.counts.lock().unwrap_or_else(|p| p.into_inner()).2 += 1;
                 self.overall.inc(1);
-                let log = log.map(|l| format!("\n          log: {}", l.display())).unwrap_or_default();
+                let log = log
+                    .map(|l| format!("\n          log: {}", l.display()))
+                    .unwrap_or_default();
                 let _ = self.multi.println(format!("FAILED    {stage}: {error}{log}"));
             }
             Event::Skipped { stage, reason } => {
                 self.overall.inc(1);
                 let _ = self.multi.println(format!("skipped   {stage}: {reason}"));
             }
-            Event::End { executed, cached, failed, skipped, seconds } => {
+            Event::End {
+                executed,
+                cached,
+                failed,
+                skipped,
+                seconds,
+            } => {
                 self.overall.finish_and_clear();
                 let _ = self.multi.clear();
-                eprintln!("done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s");
+                eprintln!(
+                    "done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s"
+                );
                 return;
             }
         }

@@ -10,9 +10,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// A stage's status before running.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    Cached { key: String, digest: String },
-    Stale { key: String, reasons: Vec<String> },
-    Blocked { waits_on: Vec<String>, reasons: Vec<String> },
+    Cached {
+        key: String,
+        digest: String,
+    },
+    Stale {
+        key: String,
+        reasons: Vec<String>,
+    },
+    Blocked {
+        waits_on: Vec<String>,
+        reasons: Vec<String>,
+    },
 }
 
 impl Status {
@@ -50,7 +59,11 @@ impl Status {
 
 fn quote_list(names: &[String]) -> String {
     let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
-    if names.len() > 3 { format!("{} and {} more", shown.join(", "), names.len() - 3) } else { shown.join(", ") }
+    if names.len() > 3 {
+        format!("{} and {} more", shown.join(", "), names.len() - 3)
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// The status of one plan node.
@@ -77,11 +90,17 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
                 digest: digests.get(src)?.clone(),
             });
         }
-        inputs.push(KeyInput { slot: inp.slot.clone(), members });
+        inputs.push(KeyInput {
+            slot: inp.slot.clone(),
+            members,
+        });
     }
     let mut env = BTreeMap::new();
     if kind.device_sensitive() {
-        env.insert("libtorch".to_string(), crate::device::LIBTORCH_VERSION.to_string());
+        env.insert(
+            "libtorch".to_string(),
+            crate::device::LIBTORCH_VERSION.to_string(),
+        );
         let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
         env.insert("device".to_string(), crate::device::class(dev));
     }
@@ -93,19 +112,36 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
             files.insert(spec.name.to_string(), file_digest(&plan.base_dir.join(path)));
         }
     }
-    Some(KeyMaterial { kind: st.kind.clone(), version: kind.version(), params: st.params.0.clone(), inputs, env, files })
+    Some(KeyMaterial {
+        kind: st.kind.clone(),
+        version: kind.version(),
+        params: st.params.0.clone(),
+        inputs,
+        env,
+        files,
+    })
 }
 
 /// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot be read (the stage then
 /// fails at run time with the real error; the key changes once the file appears).
 fn file_digest(path: &std::path::Path) -> String {
     use crate::cache::digest;
-    let d = if path.is_dir() { digest::dir_files(path).map(|f| digest::combine(&f)) } else { digest::file_digest(path) };
+    let d = if path.is_dir() {
+        digest::dir_files(path).map(|f| digest::combine(&f))
+    } else {
+        digest::file_digest(path)
+    };
     d.unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
 }
 
 /// Why a stage with this key material is not cached.
-pub(crate) fn stale_reasons(store: &Store, pipeline: &str, instance: &str, km: &KeyMaterial, key: &str) -> Vec<String> {
+pub(crate) fn stale_reasons(
+    store: &Store,
+    pipeline: &str,
+    instance: &str,
+    km: &KeyMaterial,
+    key: &str,
+) -> Vec<String> {
     let Some(old_key) = store.read_ref(pipeline, instance) else {
         return vec!["never run".into()];
     };
@@ -115,14 +151,23 @@ pub(crate) fn stale_reasons(store: &Store, pipeline: &str, instance: &str, km: &
     match store.get(&old_key) {
         Some(old) => {
             let why = km.explain_change(&old.manifest.material);
-            if why.is_empty() { vec!["key material changed".into()] } else { why }
+            if why.is_empty() {
+                vec!["key material changed".into()]
+            } else {
+                why
+            }
         }
         None => vec!["changed since the last run (its previous result is no longer in the store)".into()],
     }
 }
 
 /// Own parameter changes of a blocked stage (its inputs are not known yet).
-fn param_reasons(store: &Store, pipeline: &str, instance: &str, km_params: &BTreeMap<String, Value>) -> Vec<String> {
+fn param_reasons(
+    store: &Store,
+    pipeline: &str,
+    instance: &str,
+    km_params: &BTreeMap<String, Value>,
+) -> Vec<String> {
     let Some(old) = store.read_ref(pipeline, instance).and_then(|k| store.get(&k)) else {
         return Vec::new();
     };
@@ -153,15 +198,27 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
             .into_iter()
             .collect();
         let status = if !waits_on.is_empty() {
-            Status::Blocked { waits_on, reasons: param_reasons(store, &plan.pipeline, &st.instance, &st.params.0) }
+            Status::Blocked {
+                waits_on,
+                reasons: param_reasons(store, &plan.pipeline, &st.instance, &st.params.0),
+            }
         } else {
             match key_material(plan, id, &digests) {
-                None => Status::Blocked { waits_on: vec![], reasons: vec!["unknown stage kind".into()] },
+                None => Status::Blocked {
+                    waits_on: vec![],
+                    reasons: vec!["unknown stage kind".into()],
+                },
                 Some(km) => {
                     let key = km.key();
                     match (force.contains(&id), store.get(&key)) {
-                        (false, Some(entry)) => Status::Cached { key, digest: entry.manifest.digest },
-                        (true, _) => Status::Stale { key, reasons: vec!["forced with --force".into()] },
+                        (false, Some(entry)) => Status::Cached {
+                            key,
+                            digest: entry.manifest.digest,
+                        },
+                        (true, _) => Status::Stale {
+                            key,
+                            reasons: vec!["forced with --force".into()],
+                        },
                         (false, None) => {
                             let reasons = stale_reasons(store, &plan.pipeline, &st.instance, &km, &key);
                             Status::Stale { key, reasons }
@@ -178,7 +235,12 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
                 not_ready.insert(st.instance.clone());
             }
         }
-        out.push(StageStatus { node: id, instance: st.instance.clone(), kind: st.kind.clone(), status });
+        out.push(StageStatus {
+            node: id,
+            instance: st.instance.clone(),
+            kind: st.kind.clone(),
+            status,
+        });
     }
     out
 }

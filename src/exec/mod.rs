@@ -16,5 +16,5 @@ mod scheduler;
 mod tests;
 
 pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
-pub use freshness::{Status, StageStatus, assess, key_material};
+pub use freshness::{StageStatus, Status, assess, key_material};
 pub use scheduler::{RunOptions, RunSummary, run};

@@ -38,7 +38,13 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        RunOptions { jobs, force: HashSet::new(), keep_going: false, locked: None, gpu_slots: 1 }
+        RunOptions {
+            jobs,
+            force: HashSet::new(),
+            keep_going: false,
+            locked: None,
+            gpu_slots: 1,
+        }
     }
 }
 
@@ -63,14 +69,31 @@ impl RunSummary {
 }
 
 enum Outcome {
-    Done { key: String, digest: String, dir: PathBuf, ran: bool },
-    Failed { key: Option<String>, error: String },
+    Done {
+        key: String,
+        digest: String,
+        dir: PathBuf,
+        ran: bool,
+    },
+    Failed {
+        key: Option<String>,
+        error: String,
+    },
 }
 
 /// Runs the plan. Returns when every stage is done, failed, skipped or cancelled.
-pub fn run(plan: &Plan, store: &Store, opts: &RunOptions, reporter: &dyn Reporter, cancel: &AtomicBool) -> RunSummary {
+pub fn run(
+    plan: &Plan,
+    store: &Store,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+    cancel: &AtomicBool,
+) -> RunSummary {
     let start = Instant::now();
-    reporter.event(&Event::Begin { pipeline: &plan.pipeline, total: plan.len() });
+    reporter.event(&Event::Begin {
+        pipeline: &plan.pipeline,
+        total: plan.len(),
+    });
     let position: HashMap<NodeId, usize> = plan.order().iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let mut missing: HashMap<NodeId, usize> = HashMap::new();
     let mut ready: BTreeSet<(usize, NodeId)> = BTreeSet::new();
@@ -111,15 +134,51 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions, reporter: &dyn Reporte
                 let outcome = prepare(plan, store, opts, id, &digests);
                 match outcome {
                     Prepared::Cached(o) => {
-                        let Outcome::Done { key, .. } = &o else { unreachable!("prepare only returns Done as cached") };
-                        reporter.event(&Event::Cached { stage: &st.instance, key });
-                        settle(plan, id, o, &mut summary, &mut digests, &mut dirs, &mut missing, &mut ready, &position, &mut finished, store, reporter);
+                        let Outcome::Done { key, .. } = &o else {
+                            unreachable!("prepare only returns Done as cached")
+                        };
+                        reporter.event(&Event::Cached {
+                            stage: &st.instance,
+                            key,
+                        });
+                        settle(
+                            plan,
+                            id,
+                            o,
+                            &mut summary,
+                            &mut digests,
+                            &mut dirs,
+                            &mut missing,
+                            &mut ready,
+                            &position,
+                            &mut finished,
+                            store,
+                            reporter,
+                        );
                     }
                     Prepared::Fail(o) => {
                         if let Outcome::Failed { key, error } = &o {
-                            reporter.event(&Event::Failed { stage: &st.instance, key: key.as_deref(), error, log: None });
+                            reporter.event(&Event::Failed {
+                                stage: &st.instance,
+                                key: key.as_deref(),
+                                error,
+                                log: None,
+                            });
                         }
-                        settle(plan, id, o, &mut summary, &mut digests, &mut dirs, &mut missing, &mut ready, &position, &mut finished, store, reporter);
+                        settle(
+                            plan,
+                            id,
+                            o,
+                            &mut summary,
+                            &mut digests,
+                            &mut dirs,
+                            &mut missing,
+                            &mut ready,
+                            &position,
+                            &mut finished,
+                            store,
+                            reporter,
+                        );
                         if !opts.keep_going {
                             stop = true;
                         }
@@ -152,7 +211,20 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions, reporter: &dyn Reporte
                         *b -= 1;
                     }
                     let failed = matches!(o, Outcome::Failed { .. });
-                    settle(plan, id, o, &mut summary, &mut digests, &mut dirs, &mut missing, &mut ready, &position, &mut finished, store, reporter);
+                    settle(
+                        plan,
+                        id,
+                        o,
+                        &mut summary,
+                        &mut digests,
+                        &mut dirs,
+                        &mut missing,
+                        &mut ready,
+                        &position,
+                        &mut finished,
+                        store,
+                        reporter,
+                    );
                     if failed && !opts.keep_going {
                         stop = true;
                     }
@@ -164,11 +236,18 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions, reporter: &dyn Reporte
     });
 
     // Whatever never ran was skipped (after a failure without --keep-going, or Ctrl-C).
-    let why = if summary.cancelled { "run cancelled" } else { "run stopped after a failure (use --keep-going to continue independent stages)" };
+    let why = if summary.cancelled {
+        "run cancelled"
+    } else {
+        "run stopped after a failure (use --keep-going to continue independent stages)"
+    };
     for &id in plan.order() {
         if !finished.contains(&id) {
             let st = &plan.node(id).stage;
-            reporter.event(&Event::Skipped { stage: &st.instance, reason: why });
+            reporter.event(&Event::Skipped {
+                stage: &st.instance,
+                reason: why,
+            });
             summary.skipped.push(st.instance.clone());
         }
     }
@@ -190,10 +269,19 @@ enum Prepared {
 }
 
 /// Computes a ready node's key and decides: cached, run, or fail (lock mismatch).
-fn prepare(plan: &Plan, store: &Store, opts: &RunOptions, id: NodeId, digests: &HashMap<String, String>) -> Prepared {
+fn prepare(
+    plan: &Plan,
+    store: &Store,
+    opts: &RunOptions,
+    id: NodeId,
+    digests: &HashMap<String, String>,
+) -> Prepared {
     let st = &plan.node(id).stage;
     let Some(km) = key_material(plan, id, digests) else {
-        return Prepared::Fail(Outcome::Failed { key: None, error: format!("unknown stage kind `{}`", st.kind) });
+        return Prepared::Fail(Outcome::Failed {
+            key: None,
+            error: format!("unknown stage kind `{}`", st.kind),
+        });
     };
     let key = km.key();
     if let Some(lock) = &opts.locked {
@@ -202,7 +290,11 @@ fn prepare(plan: &Plan, store: &Store, opts: &RunOptions, id: NodeId, digests: &
             Some(l) => {
                 return Prepared::Fail(Outcome::Failed {
                     key: Some(key.clone()),
-                    error: format!("--locked: key {} differs from the lock's {}", short(&key), short(&l.key)),
+                    error: format!(
+                        "--locked: key {} differs from the lock's {}",
+                        short(&key),
+                        short(&l.key)
+                    ),
                 });
             }
             None => {
@@ -216,7 +308,12 @@ fn prepare(plan: &Plan, store: &Store, opts: &RunOptions, id: NodeId, digests: &
     if !opts.force.contains(&id)
         && let Some(e) = store.get(&key)
     {
-        return Prepared::Cached(Outcome::Done { dir: e.out_dir(), digest: e.manifest.digest, key, ran: false });
+        return Prepared::Cached(Outcome::Done {
+            dir: e.out_dir(),
+            digest: e.manifest.digest,
+            key,
+            ran: false,
+        });
     }
     Prepared::Run(km)
 }
@@ -253,7 +350,12 @@ fn settle(
     let st = &plan.node(id).stage;
     finished.insert(id);
     match outcome {
-        Outcome::Done { key, digest, dir, ran } => {
+        Outcome::Done {
+            key,
+            digest,
+            dir,
+            ran,
+        } => {
             if store.read_ref(&plan.pipeline, &st.instance).as_deref() != Some(key.as_str()) {
                 let _ = store.write_ref(&plan.pipeline, &st.instance, &key);
             }
@@ -262,7 +364,9 @@ fn settle(
             } else {
                 summary.cached.push(st.instance.clone());
             }
-            summary.results.insert(st.instance.clone(), (st.kind.clone(), key, digest.clone()));
+            summary
+                .results
+                .insert(st.instance.clone(), (st.kind.clone(), key, digest.clone()));
             digests.insert(st.instance.clone(), digest);
             dirs.insert(st.instance.clone(), dir);
             let dependents: HashSet<NodeId> = plan.dependents(id).collect();
@@ -283,7 +387,10 @@ fn settle(
                 if finished.insert(d) {
                     let ds = &plan.node(d).stage;
                     let reason = format!("input `{}` failed", st.instance);
-                    reporter.event(&Event::Skipped { stage: &ds.instance, reason: &reason });
+                    reporter.event(&Event::Skipped {
+                        stage: &ds.instance,
+                        reason: &reason,
+                    });
                     summary.skipped.push(ds.instance.clone());
                     stack.extend(plan.dependents(d));
                 }
@@ -307,7 +414,9 @@ fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<
                     InputArtifact {
                         instance: src.clone(),
                         coords: producer.map(|p| p.coords.clone()).unwrap_or_default(),
-                        kind: producer.map(|p| p.output).unwrap_or(crate::stages::ArtifactKind::Dataset),
+                        kind: producer
+                            .map(|p| p.output)
+                            .unwrap_or(crate::stages::ArtifactKind::Dataset),
                         dir: dirs.get(src).cloned().unwrap_or_default(),
                     }
                 })
@@ -331,8 +440,16 @@ fn execute(
     let st = &plan.node(id).stage;
     let key = km.key();
     let fail = |error: String, log: Option<PathBuf>| {
-        reporter.event(&Event::Failed { stage: &st.instance, key: Some(&key), error: &error, log: log.as_deref() });
-        Outcome::Failed { key: Some(key.clone()), error }
+        reporter.event(&Event::Failed {
+            stage: &st.instance,
+            key: Some(&key),
+            error: &error,
+            log: log.as_deref(),
+        });
+        Outcome::Failed {
+            key: Some(key.clone()),
+            error,
+        }
     };
     let _lock = match store.lock(&key) {
         Ok(l) => l,
@@ -340,8 +457,16 @@ fn execute(
     };
     // Another process may have computed it while we waited for the lock.
     if !force && let Some(e) = store.get(&key) {
-        reporter.event(&Event::Cached { stage: &st.instance, key: &key });
-        return Outcome::Done { dir: e.out_dir(), digest: e.manifest.digest, key, ran: false };
+        reporter.event(&Event::Cached {
+            stage: &st.instance,
+            key: &key,
+        });
+        return Outcome::Done {
+            dir: e.out_dir(),
+            digest: e.manifest.digest,
+            key,
+            ran: false,
+        };
     }
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
@@ -351,7 +476,11 @@ fn execute(
         Err(e) => return fail(format!("cannot create a temp folder in the store: {e}"), None),
     };
     let work = store.work_dir(&key);
-    reporter.event(&Event::Started { stage: &st.instance, key: &key, kind: &st.kind });
+    reporter.event(&Event::Started {
+        stage: &st.instance,
+        key: &key,
+        kind: &st.kind,
+    });
     let started_at = now_unix();
     let t0 = Instant::now();
     let log_path = pending.log_path();
@@ -360,7 +489,11 @@ fn execute(
         .params
         .get("device")
         .and_then(Value::as_str)
-        .map(|d| crate::device::resolve(d).map(crate::device::describe).unwrap_or_else(|_| d.to_string()))
+        .map(|d| {
+            crate::device::resolve(d)
+                .map(crate::device::describe)
+                .unwrap_or_else(|_| d.to_string())
+        })
         .unwrap_or_else(|| "cpu".to_string());
     let result = StageContext::new(
         st.instance.clone(),
@@ -374,13 +507,25 @@ fn execute(
     )
     .map_err(StageError::from)
     .and_then(|ctx| {
-        ctx.log(&format!("sieve {} — stage {} ({} v{})", env!("CARGO_PKG_VERSION"), st.instance, st.kind, kind.version()));
+        ctx.log(&format!(
+            "sieve {} — stage {} ({} v{})",
+            env!("CARGO_PKG_VERSION"),
+            st.instance,
+            st.kind,
+            kind.version()
+        ));
         ctx.log(&format!("key {key}"));
-        ctx.log(&format!("params {}", serde_json::to_string(&st.params.0).unwrap_or_default()));
+        ctx.log(&format!(
+            "params {}",
+            serde_json::to_string(&st.params.0).unwrap_or_default()
+        ));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
         let r = match r {
             Ok(r) => r,
-            Err(payload) => Err(StageError::Failed(format!("stage panicked: {}", panic_message(payload.as_ref())))),
+            Err(payload) => Err(StageError::Failed(format!(
+                "stage panicked: {}",
+                panic_message(payload.as_ref())
+            ))),
         };
         if let Err(e) = &r {
             ctx.log(&format!("error: {e}"));
@@ -409,8 +554,17 @@ fn execute(
     };
     match store.commit(pending, manifest, force) {
         Ok(entry) => {
-            reporter.event(&Event::Finished { stage: &st.instance, key: &key, seconds });
-            Outcome::Done { dir: entry.out_dir(), digest: entry.manifest.digest, key, ran: true }
+            reporter.event(&Event::Finished {
+                stage: &st.instance,
+                key: &key,
+                seconds,
+            });
+            Outcome::Done {
+                dir: entry.out_dir(),
+                digest: entry.manifest.digest,
+                key,
+                ran: true,
+            }
         }
         Err(e) => fail(format!("cannot commit the result to the store: {e}"), None),
     }
@@ -418,11 +572,17 @@ fn execute(
 
 /// The parameters a stage receives: file parameters resolved against the pipeline's folder
 /// (the key and the IR keep them as written, so moving a project keeps its cache).
-fn resolve_file_params(kind: &dyn crate::stages::StageKind, params: &crate::stages::Params, base: &std::path::Path) -> crate::stages::Params {
+fn resolve_file_params(
+    kind: &dyn crate::stages::StageKind,
+    params: &crate::stages::Params,
+    base: &std::path::Path,
+) -> crate::stages::Params {
     let mut out = params.clone();
     for spec in kind.params() {
-        if matches!(spec.ty, crate::stages::ParamType::InputFile | crate::stages::ParamType::OutputFile)
-            && let Some(Value::Str(p)) = out.0.get(spec.name)
+        if matches!(
+            spec.ty,
+            crate::stages::ParamType::InputFile | crate::stages::ParamType::OutputFile
+        ) && let Some(Value::Str(p)) = out.0.get(spec.name)
         {
             let resolved = base.join(p).to_string_lossy().into_owned();
             out.0.insert(spec.name.to_string(), Value::Str(resolved));
@@ -454,7 +614,11 @@ struct StageProgress<'r> {
 
 impl<'r> StageProgress<'r> {
     fn new(reporter: &'r dyn Reporter, stage: &str, key: &str, log_path: &std::path::Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).ok();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .ok();
         StageProgress {
             reporter,
             stage: stage.to_string(),
@@ -484,15 +648,31 @@ impl Progress for StageProgress<'_> {
         }
         if let Some(f) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let m: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(f, "progress {done}/{} {unit} {}", total.map(|t| t.to_string()).unwrap_or("?".into()), m.join(" "));
+            let _ = writeln!(
+                f,
+                "progress {done}/{} {unit} {}",
+                total.map(|t| t.to_string()).unwrap_or("?".into()),
+                m.join(" ")
+            );
         }
-        self.reporter.event(&Event::Progress { stage: &self.stage, key: &self.key, done, total, unit: &unit, metrics });
+        self.reporter.event(&Event::Progress {
+            stage: &self.stage,
+            key: &self.key,
+            done,
+            total,
+            unit: &unit,
+            metrics,
+        });
     }
 
     fn message(&self, msg: &str) {
         if let Some(f) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = writeln!(f, "{msg}");
         }
-        self.reporter.event(&Event::Message { stage: &self.stage, key: &self.key, message: msg });
+        self.reporter.event(&Event::Message {
+            stage: &self.stage,
+            key: &self.key,
+            message: msg,
+        });
     }
 }

@@ -39,7 +39,11 @@ fn second_run_is_fully_cached() {
     assert_eq!(s1.executed.len(), plan.len());
     let s2 = run_plan(&plan, &store, &RunOptions::default());
     assert_eq!((s2.executed.len(), s2.cached.len()), (0, plan.len()));
-    assert!(assess(&plan, &store, &HashSet::new()).iter().all(|s| s.status.name() == "cached"));
+    assert!(
+        assess(&plan, &store, &HashSet::new())
+            .iter()
+            .all(|s| s.status.name() == "cached")
+    );
 }
 
 #[test]
@@ -79,7 +83,11 @@ fn identical_upstream_output_keeps_downstream_cached() {
     let store = Store::open(dir.path()).unwrap();
     run_plan(&plan_of(PIPE), &store, &RunOptions::default());
     // `note` changes src's key but not its bytes: only src reruns.
-    let s = run_plan(&plan_of(&PIPE.replace("note = \"a\"", "note = \"b\"")), &store, &RunOptions::default());
+    let s = run_plan(
+        &plan_of(&PIPE.replace("note = \"a\"", "note = \"b\"")),
+        &store,
+        &RunOptions::default(),
+    );
     assert_eq!(s.executed, vec!["src"]);
     assert!(s.ok());
 }
@@ -96,13 +104,19 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let plan = plan_of(text);
-    let opts = RunOptions { keep_going: true, jobs: 1, ..RunOptions::default() };
+    let opts = RunOptions {
+        keep_going: true,
+        jobs: 1,
+        ..RunOptions::default()
+    };
     let s = run_plan(&plan, &store, &opts);
     assert_eq!(s.failed.len(), 1);
     assert_eq!(s.skipped, vec!["tr"]);
     assert!(s.results.contains_key("ok"));
     // The failure's log is kept.
-    let key = crate::exec::key_material(&plan, plan.find("bad").unwrap(), &Default::default()).unwrap().key();
+    let key = crate::exec::key_material(&plan, plan.find("bad").unwrap(), &Default::default())
+        .unwrap()
+        .key();
     let log = std::fs::read_to_string(dir.path().join("failed").join(&key).join("log.txt")).unwrap();
     assert!(log.contains("failing on purpose"), "{log}");
 }
@@ -111,7 +125,11 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
 fn panics_become_stage_failures() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let s = run_plan(&plan_of("pipeline p { stage x = t.panic() }"), &store, &RunOptions::default());
+    let s = run_plan(
+        &plan_of("pipeline p { stage x = t.panic() }"),
+        &store,
+        &RunOptions::default(),
+    );
     assert_eq!(s.failed.len(), 1);
     assert!(s.failed[0].1.contains("panicking on purpose"), "{:?}", s.failed);
     assert!(store.list().unwrap().is_empty());
@@ -124,7 +142,14 @@ fn forced_stage_reruns() {
     let plan = plan_of(PIPE);
     run_plan(&plan, &store, &RunOptions::default());
     let force: HashSet<_> = plan.select("m").into_iter().collect();
-    let s = run_plan(&plan, &store, &RunOptions { force, ..RunOptions::default() });
+    let s = run_plan(
+        &plan,
+        &store,
+        &RunOptions {
+            force,
+            ..RunOptions::default()
+        },
+    );
     // m reproduces the same bytes, so its consumers stay cached.
     assert_eq!(s.executed, vec!["m"]);
 }

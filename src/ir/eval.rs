@@ -47,16 +47,26 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
                     .at(e.span, "not defined")
                     .with_suggestion(n, scope.keys().map(String::as_str));
                 if stages.is_stage(n) {
-                    d = d.with_note(format!("`{n}` is a stage; stage outputs are inputs, passed positionally"));
+                    d = d.with_note(format!(
+                        "`{n}` is a stage; stage outputs are inputs, passed positionally"
+                    ));
                 }
                 Err(d)
             }
         }
-        ExprKind::Index { base, .. } => Err(Diagnostic::error(format!("stage reference `{}[…]` used as a value", base.name))
-            .at(e.span, "a stage output, not a value")
-            .with_note("stage outputs are inputs: pass them as positional arguments before the named parameters")),
+        ExprKind::Index { base, .. } => Err(Diagnostic::error(format!(
+            "stage reference `{}[…]` used as a value",
+            base.name
+        ))
+        .at(e.span, "a stage output, not a value")
+        .with_note(
+            "stage outputs are inputs: pass them as positional arguments before the named parameters",
+        )),
         ExprKind::List(items) => {
-            let vals = items.iter().map(|i| eval(i, scope, stages, true)).collect::<Result<Vec<_>, _>>()?;
+            let vals = items
+                .iter()
+                .map(|i| eval(i, scope, stages, true))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::List(vals))
         }
         ExprKind::Range(a, b) => {
@@ -85,8 +95,14 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
         }
         ExprKind::Call { func, args } if func.name == "choose" => choose(e, args, scope, stages),
         ExprKind::Call { func, args } => {
-            let args = args.iter().map(|a| eval(a, scope, stages, true)).collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::Call(CallValue { call: func.name.clone(), args }))
+            let args = args
+                .iter()
+                .map(|a| eval(a, scope, stages, true))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::Call(CallValue {
+                call: func.name.clone(),
+                args,
+            }))
         }
     }
 }
@@ -97,9 +113,11 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
 fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames) -> Result<Value, Diagnostic> {
     let usage = "write choose(key, \"a\", value_a, \"b\", value_b, …)";
     if args.len() < 3 || args.len().is_multiple_of(2) {
-        return Err(Diagnostic::error("choose() needs a key followed by pairs of options and values")
-            .at(e.span, "wrong number of arguments")
-            .with_note(usage));
+        return Err(
+            Diagnostic::error("choose() needs a key followed by pairs of options and values")
+                .at(e.span, "wrong number of arguments")
+                .with_note(usage),
+        );
     }
     let key = eval(&args[0], scope, stages, true)?;
     let mut options = Vec::new();
@@ -110,9 +128,11 @@ fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames) -> Re
         }
         options.push(option.coord_string());
     }
-    Err(Diagnostic::error(format!("choose(): no option `{}`", key.coord_string()))
-        .at(args[0].span, "not among the options")
-        .with_note(format!("the options are: {}", options.join(", "))))
+    Err(
+        Diagnostic::error(format!("choose(): no option `{}`", key.coord_string()))
+            .at(args[0].span, "not among the options")
+            .with_note(format!("the options are: {}", options.join(", "))),
+    )
 }
 
 /// Range bounds must be ints (`2.0..4` is rejected).
@@ -133,7 +153,9 @@ fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
     };
     let overflow = || format!("integer overflow in `{sym}`");
     match (op, a, b) {
-        (BinOp::Div, x, y) if y.as_f64() == Some(0.0) && x.as_f64().is_some() => Err("division by zero".into()),
+        (BinOp::Div, x, y) if y.as_f64() == Some(0.0) && x.as_f64().is_some() => {
+            Err("division by zero".into())
+        }
         // `/` always yields a float (an integral float is accepted where an int is expected).
         (BinOp::Div, x, y) if x.as_f64().is_some() && y.as_f64().is_some() => {
             Ok(Float(x.as_f64().unwrap_or(0.0) / y.as_f64().unwrap_or(1.0)))
@@ -158,6 +180,10 @@ fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
             x.extend(y);
             Ok(List(x))
         }
-        (_, x, y) => Err(format!("cannot apply `{sym}` to {} and {}", x.type_name(), y.type_name())),
+        (_, x, y) => Err(format!(
+            "cannot apply `{sym}` to {} and {}",
+            x.type_name(),
+            y.type_name()
+        )),
     }
 }

@@ -62,13 +62,24 @@ impl StageNames for HashMap<String, usize> {
 
 /// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
 pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagnostics> {
-    let mut l = Lowerer { diags: Vec::new(), seen: HashSet::new(), decls: Vec::new(), by_name: HashMap::new(), bindings: Vec::new(), checked_sweeps: HashSet::new() };
+    let mut l = Lowerer {
+        diags: Vec::new(),
+        seen: HashSet::new(),
+        decls: Vec::new(),
+        by_name: HashMap::new(),
+        bindings: Vec::new(),
+        checked_sweeps: HashSet::new(),
+    };
     let name = match &file.name {
         Some(n) => n.name.clone(),
         None => {
-            l.error(Diagnostic::error("missing pipeline name").at(Span::new(file.span.file, 0, 0), "here").with_note(
-                "start the file with `pipeline NAME { … }` (DSL) or a `pipeline: NAME` key (YAML)",
-            ));
+            l.error(
+                Diagnostic::error("missing pipeline name")
+                    .at(Span::new(file.span.file, 0, 0), "here")
+                    .with_note(
+                        "start the file with `pipeline NAME { … }` (DSL) or a `pipeline: NAME` key (YAML)",
+                    ),
+            );
             String::from("unnamed")
         }
     };
@@ -82,7 +93,12 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         l.check_cycles(&stages);
     }
     if l.diags.is_empty() {
-        Ok(Pipeline { name, base_dir: std::path::PathBuf::from("."), vars: globals, stages })
+        Ok(Pipeline {
+            name,
+            base_dir: std::path::PathBuf::from("."),
+            vars: globals,
+            stages,
+        })
     } else {
         Err(Diagnostics(l.diags))
     }
@@ -90,7 +106,10 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
 
 impl<'a> Lowerer<'a> {
     fn error(&mut self, d: Diagnostic) {
-        let key = (d.message.clone(), d.primary.as_ref().map(|(s, _)| (s.file, s.start, s.end)));
+        let key = (
+            d.message.clone(),
+            d.primary.as_ref().map(|(s, _)| (s.file, s.start, s.end)),
+        );
         if self.seen.insert(key) {
             self.diags.push(d);
         }
@@ -111,7 +130,10 @@ impl<'a> Lowerer<'a> {
                         continue;
                     }
                     self.by_name.insert(s.name.name.clone(), self.decls.len());
-                    self.decls.push(Decl { stage: s, sweeps: sweeps.clone() });
+                    self.decls.push(Decl {
+                        stage: s,
+                        sweeps: sweeps.clone(),
+                    });
                 }
                 Item::Sweep(sw) => {
                     sweeps.push(sw);
@@ -123,7 +145,10 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn split_overrides<'o>(&mut self, overrides: &'o [Override]) -> (HashMap<String, &'o Override>, Vec<&'o Override>) {
+    fn split_overrides<'o>(
+        &mut self,
+        overrides: &'o [Override],
+    ) -> (HashMap<String, &'o Override>, Vec<&'o Override>) {
         let mut vars = HashMap::new();
         let mut params = Vec::new();
         for o in overrides {
@@ -178,7 +203,11 @@ impl<'a> Lowerer<'a> {
                     Err(d) => self.error(d),
                 }
             } else {
-                let known: Vec<&str> = defined.keys().map(String::as_str).chain(CONVENTIONAL_VARS.iter().copied()).collect();
+                let known: Vec<&str> = defined
+                    .keys()
+                    .map(String::as_str)
+                    .chain(CONVENTIONAL_VARS.iter().copied())
+                    .collect();
                 self.error(
                     Diagnostic::error(format!("--set: unknown variable `{name}`"))
                         .at(o.span, "not a variable of this pipeline")
@@ -194,7 +223,10 @@ impl<'a> Lowerer<'a> {
     fn expand_sweeps(&mut self, globals: &Scope) {
         // Bindings per sweep, keyed by the sweep's address: each sweep is expanded once.
         let mut memo: HashMap<*const ast::Sweep, Vec<Binding>> = HashMap::new();
-        let root = vec![Binding { coords: Vec::new(), scope: globals.clone() }];
+        let root = vec![Binding {
+            coords: Vec::new(),
+            scope: globals.clone(),
+        }];
         for i in 0..self.decls.len() {
             let sweeps = self.decls[i].sweeps.clone();
             let mut current = root.clone();
@@ -220,30 +252,45 @@ impl<'a> Lowerer<'a> {
         for v in &sw.vars {
             if !names.insert(v.name.name.as_str()) {
                 self.error(
-                    Diagnostic::error(format!("sweep variable `{}` appears twice in one sweep", v.name.name))
-                        .at(v.name.span, "repeated here"),
+                    Diagnostic::error(format!(
+                        "sweep variable `{}` appears twice in one sweep",
+                        v.name.name
+                    ))
+                    .at(v.name.span, "repeated here"),
                 );
                 return Vec::new();
             }
             if self.by_name.contains_key(&v.name.name) {
                 self.error(
-                    Diagnostic::error(format!("sweep variable `{}` has the name of a stage", v.name.name))
-                        .at(v.name.span, "rename this variable"),
+                    Diagnostic::error(format!(
+                        "sweep variable `{}` has the name of a stage",
+                        v.name.name
+                    ))
+                    .at(v.name.span, "rename this variable"),
                 );
                 return Vec::new();
             }
         }
         for parent in parents {
-            if let Some(v) = sw.vars.iter().find(|v| parent.coords.iter().any(|(k, _)| *k == v.name.name)) {
+            if let Some(v) = sw
+                .vars
+                .iter()
+                .find(|v| parent.coords.iter().any(|(k, _)| *k == v.name.name))
+            {
                 self.error(
-                    Diagnostic::error(format!("sweep variable `{}` is already swept by an enclosing sweep", v.name.name))
-                        .at(v.name.span, "shadows the outer sweep variable"),
+                    Diagnostic::error(format!(
+                        "sweep variable `{}` is already swept by an enclosing sweep",
+                        v.name.name
+                    ))
+                    .at(v.name.span, "shadows the outer sweep variable"),
                 );
                 return Vec::new();
             }
             let mut cells = vec![parent.clone()];
             for var in &sw.vars {
-                let Some(values) = self.sweep_values(var, &parent.scope) else { return Vec::new() };
+                let Some(values) = self.sweep_values(var, &parent.scope) else {
+                    return Vec::new();
+                };
                 let mut next = Vec::with_capacity(cells.len() * values.len());
                 for cell in &cells {
                     for val in &values {
@@ -289,8 +336,13 @@ impl<'a> Lowerer<'a> {
             let Item::Let(l) = item else { continue };
             let name = l.name.name.as_str();
             let problem = if let Some(prev) = seen.get(name) {
-                Some(("is defined twice in this sweep".to_string(), Some((*prev, "first defined here"))))
-            } else if sw.vars.iter().any(|v| v.name.name == name) || parent.coords.iter().any(|(k, _)| k == name) {
+                Some((
+                    "is defined twice in this sweep".to_string(),
+                    Some((*prev, "first defined here")),
+                ))
+            } else if sw.vars.iter().any(|v| v.name.name == name)
+                || parent.coords.iter().any(|(k, _)| k == name)
+            {
                 Some(("redefines a sweep variable".to_string(), None))
             } else if self.by_name.contains_key(name) {
                 Some(("names both a variable and a stage".to_string(), None))
@@ -299,7 +351,8 @@ impl<'a> Lowerer<'a> {
             };
             seen.insert(name, l.name.span);
             if let Some((msg, secondary)) = problem {
-                let mut d = Diagnostic::error(format!("`{name}` {msg}")).at(l.name.span, "rename this variable");
+                let mut d =
+                    Diagnostic::error(format!("`{name}` {msg}")).at(l.name.span, "rename this variable");
                 if let Some((span, label)) = secondary {
                     d = d.with_secondary(span, label);
                 }
@@ -324,9 +377,15 @@ impl<'a> Lowerer<'a> {
             Value::Range(r) => (r.start..=r.end).map(Value::Int).collect(),
             other => {
                 self.error(
-                    Diagnostic::error(format!("a sweep needs a list of values, found {} `{other}`", other.type_name()))
-                        .at(var.values.span, "not a list")
-                        .with_note(format!("write e.g. `sweep {} in [1, 2, 3]` or a range `1..3`", var.name.name)),
+                    Diagnostic::error(format!(
+                        "a sweep needs a list of values, found {} `{other}`",
+                        other.type_name()
+                    ))
+                    .at(var.values.span, "not a list")
+                    .with_note(format!(
+                        "write e.g. `sweep {} in [1, 2, 3]` or a range `1..3`",
+                        var.name.name
+                    )),
                 );
                 return None;
             }
@@ -342,15 +401,22 @@ impl<'a> Lowerer<'a> {
         for v in &values {
             if matches!(v, Value::List(_) | Value::Range(_) | Value::Call(_)) {
                 self.error(
-                    Diagnostic::error(format!("sweep values must be numbers, strings or bools, found {} `{v}`", v.type_name()))
-                        .at(var.values.span, "here"),
+                    Diagnostic::error(format!(
+                        "sweep values must be numbers, strings or bools, found {} `{v}`",
+                        v.type_name()
+                    ))
+                    .at(var.values.span, "here"),
                 );
                 return None;
             }
             if seen.iter().any(|s| same_value(s, v)) {
                 self.error(
-                    Diagnostic::error(format!("sweep variable `{}` lists the value `{}` twice", var.name.name, v.coord_string()))
-                        .at(var.values.span, "duplicate value"),
+                    Diagnostic::error(format!(
+                        "sweep variable `{}` lists the value `{}` twice",
+                        var.name.name,
+                        v.coord_string()
+                    ))
+                    .at(var.values.span, "duplicate value"),
                 );
                 return None;
             }
@@ -402,7 +468,10 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Checks `--set STAGE.PARAM=…` targets once; returns them grouped by stage.
-    fn check_param_overrides<'o>(&mut self, overrides: &[&'o Override]) -> HashMap<&'o str, Vec<(&'o str, &'o Override)>> {
+    fn check_param_overrides<'o>(
+        &mut self,
+        overrides: &[&'o Override],
+    ) -> HashMap<&'o str, Vec<(&'o str, &'o Override)>> {
         let mut out: HashMap<&str, Vec<(&str, &Override)>> = HashMap::new();
         for o in overrides {
             let (stage, param) = o.key.split_once('.').unwrap_or((o.key.as_str(), ""));
@@ -421,9 +490,11 @@ impl<'a> Lowerer<'a> {
             {
                 let params = kind.params();
                 self.error(
-                    Diagnostic::error(format!("--set: stage `{stage}` ({kind_name}) has no parameter `{param}`"))
-                        .at(o.span, "unknown parameter")
-                        .with_suggestion(param, params.iter().map(|p| p.name)),
+                    Diagnostic::error(format!(
+                        "--set: stage `{stage}` ({kind_name}) has no parameter `{param}`"
+                    ))
+                    .at(o.span, "unknown parameter")
+                    .with_suggestion(param, params.iter().map(|p| p.name)),
                 );
                 continue;
             }
@@ -445,8 +516,12 @@ impl<'a> Lowerer<'a> {
         let mut given: HashMap<&str, Span> = HashMap::new();
         for arg in &decl.params {
             let Some(spec) = specs.iter().find(|s| s.name == arg.name.name) else {
-                let mut d = Diagnostic::error(format!("unknown parameter `{}` for `{}`", arg.name.name, kind.name()))
-                    .at(arg.name.span, "unknown parameter");
+                let mut d = Diagnostic::error(format!(
+                    "unknown parameter `{}` for `{}`",
+                    arg.name.name,
+                    kind.name()
+                ))
+                .at(arg.name.span, "unknown parameter");
                 d = match did_you_mean(&arg.name.name, specs.iter().map(|s| s.name)) {
                     Some(h) => d.with_note(format!("did you mean `{h}`?")),
                     None => d.with_note(format!(
@@ -487,7 +562,9 @@ impl<'a> Lowerer<'a> {
             if values.contains_key(spec.name) || given.contains_key(spec.name) {
                 continue;
             }
-            let conventional = matches!(spec.name, "seed" | "device").then(|| binding.scope.get(spec.name)).flatten();
+            let conventional = matches!(spec.name, "seed" | "device")
+                .then(|| binding.scope.get(spec.name))
+                .flatten();
             match (conventional, &spec.default) {
                 (Some(v), _) => match spec.ty.coerce(v.clone()) {
                     Ok(v) => {
@@ -495,8 +572,10 @@ impl<'a> Lowerer<'a> {
                     }
                     Err(msg) => {
                         self.error(
-                            Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name))
-                                .at(decl.name.span, format!("used as the default `{}` of this stage", spec.name)),
+                            Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name)).at(
+                                decl.name.span,
+                                format!("used as the default `{}` of this stage", spec.name),
+                            ),
                         );
                         ok = false;
                     }
@@ -506,9 +585,18 @@ impl<'a> Lowerer<'a> {
                 }
                 (None, None) => {
                     self.error(
-                        Diagnostic::error(format!("missing required parameter `{}` for `{}`", spec.name, kind.name()))
-                            .at(decl.kind.span, format!("`{}` is required", spec.name))
-                            .with_note(format!("`{}`: {} — {}", spec.name, spec.ty.describe(), spec.doc)),
+                        Diagnostic::error(format!(
+                            "missing required parameter `{}` for `{}`",
+                            spec.name,
+                            kind.name()
+                        ))
+                        .at(decl.kind.span, format!("`{}` is required", spec.name))
+                        .with_note(format!(
+                            "`{}`: {} — {}",
+                            spec.name,
+                            spec.ty.describe(),
+                            spec.doc
+                        )),
                     );
                     ok = false;
                 }
@@ -526,9 +614,16 @@ impl<'a> Lowerer<'a> {
         }
         for (param, msg) in problems {
             let span = param
-                .and_then(|p| decl.params.iter().find(|a| a.name.name == p).map(|a| a.value.span))
+                .and_then(|p| {
+                    decl.params
+                        .iter()
+                        .find(|a| a.name.name == p)
+                        .map(|a| a.value.span)
+                })
                 .unwrap_or(decl.kind.span);
-            let label = param.map(|p| format!("invalid `{p}`")).unwrap_or_else(|| "invalid parameters".into());
+            let label = param
+                .map(|p| format!("invalid `{p}`"))
+                .unwrap_or_else(|| "invalid parameters".into());
             self.error(Diagnostic::error(format!("`{}`: {msg}", decl.name.name)).at(span, label));
             ok = false;
         }
@@ -567,7 +662,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Binds positional arguments to the kind's input slots.
-    fn inputs(&mut self, decl: &ast::StageDecl, kind: &dyn StageKind, binding: &Binding) -> Option<Vec<Input>> {
+    fn inputs(
+        &mut self,
+        decl: &ast::StageDecl,
+        kind: &dyn StageKind,
+        binding: &Binding,
+    ) -> Option<Vec<Input>> {
         let specs = kind.inputs();
         let mut ok = true;
         let mut bound: Vec<(InputSpec, Vec<String>, Span)> = Vec::new();
@@ -607,9 +707,17 @@ impl<'a> Lowerer<'a> {
             let given = decl.inputs.len() > i;
             if spec.arity != Arity::Optional && !given && !bound.iter().any(|(s, _, _)| s.name == spec.name) {
                 self.error(
-                    Diagnostic::error(format!("`{}` is missing its input `{}` ({})", kind.name(), spec.name, spec.kind))
-                        .at(decl.kind.span, format!("needs {} as input", spec.kind.with_article()))
-                        .with_note(input_signature(kind)),
+                    Diagnostic::error(format!(
+                        "`{}` is missing its input `{}` ({})",
+                        kind.name(),
+                        spec.name,
+                        spec.kind
+                    ))
+                    .at(
+                        decl.kind.span,
+                        format!("needs {} as input", spec.kind.with_article()),
+                    )
+                    .with_note(input_signature(kind)),
                 );
                 ok = false;
             }
@@ -625,21 +733,40 @@ impl<'a> Lowerer<'a> {
                         sources.len()
                     ))
                     .at(*span, "several instances")
-                    .with_note("pick one instance, e.g. `name[var=value]`, or move this stage into the sweep"),
+                    .with_note(
+                        "pick one instance, e.g. `name[var=value]`, or move this stage into the sweep",
+                    ),
                 );
                 ok = false;
             }
         }
-        ok.then(|| bound.into_iter().map(|(s, sources, _)| Input { slot: s.name.to_string(), sources }).collect())
+        ok.then(|| {
+            bound
+                .into_iter()
+                .map(|(s, sources, _)| Input {
+                    slot: s.name.to_string(),
+                    sources,
+                })
+                .collect()
+        })
     }
 
     /// Resolves a reference (`name` or `name[var=value,…]`) to producer instances,
     /// aligning on sweep variables shared with the consumer.
-    fn resolve_ref(&mut self, arg: &Expr, binding: &Binding, spec: &InputSpec, kind: &dyn StageKind) -> Option<Vec<String>> {
+    fn resolve_ref(
+        &mut self,
+        arg: &Expr,
+        binding: &Binding,
+        spec: &InputSpec,
+        kind: &dyn StageKind,
+    ) -> Option<Vec<String>> {
         let (base, selectors): (&ast::Ident, &[(ast::Ident, Expr)]) = match &arg.kind {
             ExprKind::Name(n) => {
                 // A bare name: reuse the Index path with no selectors.
-                let ident = ast::Ident { name: n.clone(), span: arg.span };
+                let ident = ast::Ident {
+                    name: n.clone(),
+                    span: arg.span,
+                };
                 return self.resolve_named(&ident, &[], arg.span, binding, spec, kind);
             }
             ExprKind::Index { base, selectors } => (base, selectors),
@@ -647,7 +774,9 @@ impl<'a> Lowerer<'a> {
                 self.error(
                     Diagnostic::error(format!("input of `{}` must be a stage reference", kind.name()))
                         .at(arg.span, "not a stage name")
-                        .with_note("positional arguments are stage outputs; parameters are written `name = value`"),
+                        .with_note(
+                            "positional arguments are stage outputs; parameters are written `name = value`",
+                        ),
                 );
                 return None;
             }
@@ -665,7 +794,8 @@ impl<'a> Lowerer<'a> {
         kind: &dyn StageKind,
     ) -> Option<Vec<String>> {
         let Some(&pi) = self.by_name.get(&base.name) else {
-            let mut d = Diagnostic::error(format!("undefined stage `{}`", base.name)).at(base.span, "no stage of this name");
+            let mut d = Diagnostic::error(format!("undefined stage `{}`", base.name))
+                .at(base.span, "no stage of this name");
             if binding.scope.contains_key(&base.name) {
                 d = d.with_note(format!("`{}` is a variable; inputs must be stages", base.name));
             } else {
@@ -689,7 +819,10 @@ impl<'a> Lowerer<'a> {
                     pk.output().with_article()
                 ))
                 .at(span, pk.output().with_article())
-                .with_secondary(producer.name.span, format!("`{}` is a stage of kind `{}`", base.name, producer.kind.name))
+                .with_secondary(
+                    producer.name.span,
+                    format!("`{}` is a stage of kind `{}`", base.name, producer.kind.name),
+                )
                 .with_note(input_signature(kind)),
             );
             return None;
@@ -699,15 +832,22 @@ impl<'a> Lowerer<'a> {
             // The producer's sweep failed to expand; that error is already reported.
             return None;
         }
-        let vars: Vec<String> =
-            family.first().map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        let vars: Vec<String> = family
+            .first()
+            .map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default();
         let mut wanted: Vec<(String, Value)> = Vec::new();
         for (sel, e) in selectors {
             if !vars.contains(&sel.name) {
                 let msg = if vars.is_empty() {
                     format!("`{}` is not swept; it has no variable `{}`", base.name, sel.name)
                 } else {
-                    format!("`{}` is swept over {}, not `{}`", base.name, vars.join(", "), sel.name)
+                    format!(
+                        "`{}` is swept over {}, not `{}`",
+                        base.name,
+                        vars.join(", "),
+                        sel.name
+                    )
                 };
                 self.error(
                     Diagnostic::error(msg)
@@ -732,13 +872,21 @@ impl<'a> Lowerer<'a> {
         }
         let matches: Vec<String> = family
             .iter()
-            .filter(|b| wanted.iter().all(|(k, v)| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v))))
+            .filter(|b| {
+                wanted
+                    .iter()
+                    .all(|(k, v)| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
+            })
             .map(|b| instance_name(&base.name, &b.coords))
             .collect();
         if matches.is_empty() {
             let (k, v) = wanted
                 .iter()
-                .find(|(k, v)| !family.iter().any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v))))
+                .find(|(k, v)| {
+                    !family
+                        .iter()
+                        .any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
+                })
                 .cloned()
                 .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
             // The variable's values in declaration order, each once.
@@ -765,7 +913,10 @@ impl<'a> Lowerer<'a> {
     fn check_cycles(&mut self, stages: &BTreeMap<String, Stage>) {
         use petgraph::graph::DiGraph;
         let mut g = DiGraph::<&str, ()>::new();
-        let idx: HashMap<&str, _> = stages.keys().map(|k| (k.as_str(), g.add_node(k.as_str()))).collect();
+        let idx: HashMap<&str, _> = stages
+            .keys()
+            .map(|k| (k.as_str(), g.add_node(k.as_str())))
+            .collect();
         for st in stages.values() {
             for inp in &st.inputs {
                 for src in &inp.sources {

@@ -13,7 +13,11 @@ fn lower_src(text: &str, sets: &[(&str, &str)]) -> (Result<Pipeline, crate::diag
     for (k, v) in sets {
         let id = sm.add(format!("--set {k}={v}"), None, *v);
         let value = dsl::parser::parse_expr(v, id).expect("parse --set");
-        overrides.push(Override { key: k.to_string(), value, span: crate::diag::Span::new(id, 0, v.len()) });
+        overrides.push(Override {
+            key: k.to_string(),
+            value,
+            span: crate::diag::Span::new(id, 0, v.len()),
+        });
     }
     (lower(&file, &overrides), sm)
 }
@@ -65,7 +69,10 @@ fn index_selects_a_sub_family() {
         stage some = t.collect(ev[b=x])
     }"#);
     assert_eq!(p.stages["one"].inputs[0].sources, vec!["tr[a=2,b=y]"]);
-    assert_eq!(p.stages["some"].inputs[0].sources, vec!["ev[a=1,b=x]", "ev[a=2,b=x]"]);
+    assert_eq!(
+        p.stages["some"].inputs[0].sources,
+        vec!["ev[a=1,b=x]", "ev[a=2,b=x]"]
+    );
 }
 
 #[test]
@@ -84,8 +91,14 @@ fn overrides_apply_to_variables_and_parameters() {
     let (r, sm) = lower_src(text, &[("sede", "3"), ("tr.lrr", "1")]);
     let Err(d) = r else { panic!("expected errors") };
     let out = d.render(&sm);
-    assert!(out.contains("unknown variable `sede`") && out.contains("did you mean `seed`?"), "{out}");
-    assert!(out.contains("has no parameter `lrr`") && out.contains("did you mean `lr`?"), "{out}");
+    assert!(
+        out.contains("unknown variable `sede`") && out.contains("did you mean `seed`?"),
+        "{out}"
+    );
+    assert!(
+        out.contains("has no parameter `lrr`") && out.contains("did you mean `lr`?"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -108,7 +121,10 @@ fn all_errors_are_reported_at_once() {
         "stage `tr` is defined twice",
         "undefined stage `nope`",
     ] {
-        assert!(!out.contains("is missing its input"), "cascading error in:\n{out}");
+        assert!(
+            !out.contains("is missing its input"),
+            "cascading error in:\n{out}"
+        );
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
     assert!(out.contains("t.sieve:2:21"), "positions: {out}");
@@ -165,7 +181,10 @@ fn undefined_variables_in_arithmetic_suggest() {
         stage src = t.source(n = 1, seed = sed + 1)
     }"#,
     );
-    assert!(out.contains("undefined variable `sed`") && out.contains("did you mean `seed`?"), "{out}");
+    assert!(
+        out.contains("undefined variable `sed`") && out.contains("did you mean `seed`?"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -193,7 +212,10 @@ fn choose_switches_settings_by_one_variable() {
     let (r, sm) = lower_src(text, &[("profile", "huge")]);
     let Err(d) = r else { panic!("expected errors") };
     let out = d.render(&sm);
-    assert!(out.contains("no option `huge`") && out.contains("quick, full"), "{out}");
+    assert!(
+        out.contains("no option `huge`") && out.contains("quick, full"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -221,5 +243,8 @@ fn sweep_local_lets_cannot_clash() {
     assert!(out.contains("`k` redefines a sweep variable"), "{out}");
     assert!(out.contains("`m` is defined twice in this sweep"), "{out}");
     let out = errors("pipeline p { sweep v in [1, 1.0] { stage d = t.source(n = v) } }");
-    assert!(out.contains("lists the value `1.0` twice") || out.contains("twice"), "{out}");
+    assert!(
+        out.contains("lists the value `1.0` twice") || out.contains("twice"),
+        "{out}"
+    );
 }

@@ -51,7 +51,13 @@ impl Plan {
             }
         }
         let order = stable_topo(&graph);
-        Plan { pipeline: p.name.clone(), base_dir: p.base_dir.clone(), graph, order, by_instance }
+        Plan {
+            pipeline: p.name.clone(),
+            base_dir: p.base_dir.clone(),
+            graph,
+            order,
+            by_instance,
+        }
     }
 
     /// Nodes in deterministic topological order.
@@ -90,7 +96,11 @@ impl Plan {
         if let Some(id) = self.find(name) {
             return vec![id];
         }
-        self.order.iter().copied().filter(|&id| self.graph[id].stage.name == name).collect()
+        self.order
+            .iter()
+            .copied()
+            .filter(|&id| self.graph[id].stage.name == name)
+            .collect()
     }
 
     /// Plain text: one line per stage in run order, with its inputs.
@@ -99,7 +109,11 @@ impl Plan {
         for &id in &self.order {
             let st = &self.graph[id].stage;
             let _ = write!(out, "{} = {}", st.instance, st.kind);
-            let inputs: Vec<String> = st.inputs.iter().map(|i| format!("{}: {}", i.slot, i.sources.join(" "))).collect();
+            let inputs: Vec<String> = st
+                .inputs
+                .iter()
+                .map(|i| format!("{}: {}", i.slot, i.sources.join(" ")))
+                .collect();
             if !inputs.is_empty() {
                 let _ = write!(out, "  <- {}", inputs.join("; "));
             }
@@ -110,10 +124,19 @@ impl Plan {
 
     /// Graphviz DOT.
     pub fn render_dot(&self) -> String {
-        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n", esc(&self.pipeline));
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+            esc(&self.pipeline)
+        );
         for &id in &self.order {
             let st = &self.graph[id].stage;
-            let _ = writeln!(out, "  n{} [label=\"{}\\n{}\"];", id.index(), esc(&st.instance), esc(&st.kind));
+            let _ = writeln!(
+                out,
+                "  n{} [label=\"{}\\n{}\"];",
+                id.index(),
+                esc(&st.instance),
+                esc(&st.kind)
+            );
         }
         for e in self.graph.edge_indices() {
             if let Some((a, b)) = self.graph.edge_endpoints(e) {
@@ -148,7 +171,10 @@ fn esc(s: &str) -> String {
 /// Kahn's algorithm with a name-ordered ready set: deterministic topological order.
 fn stable_topo(g: &DiGraph<Node, ()>) -> Vec<NodeId> {
     use std::collections::BTreeSet;
-    let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, Direction::Incoming).count()).collect();
+    let mut indeg: Vec<usize> = g
+        .node_indices()
+        .map(|n| g.neighbors_directed(n, Direction::Incoming).count())
+        .collect();
     let mut ready: BTreeSet<(&str, NodeId)> = g
         .node_indices()
         .filter(|n| indeg[n.index()] == 0)

@@ -93,7 +93,16 @@ impl<'a> StageContext<'a> {
             Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
             None => None,
         };
-        Ok(StageContext { instance, params, inputs, out_dir, work_dir, progress, log: Mutex::new(log), cancel })
+        Ok(StageContext {
+            instance,
+            params,
+            inputs,
+            out_dir,
+            work_dir,
+            progress,
+            log: Mutex::new(log),
+            cancel,
+        })
     }
 
     pub fn params(&self) -> &Params {
@@ -118,15 +127,24 @@ impl<'a> StageContext<'a> {
 
     /// The artifacts of input slot `name` (empty if an optional slot is unbound).
     pub fn slot(&self, name: &str) -> &[InputArtifact] {
-        self.inputs.iter().find(|s| s.name == name).map(|s| s.members.as_slice()).unwrap_or(&[])
+        self.inputs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.members.as_slice())
+            .unwrap_or(&[])
     }
 
     /// The single artifact of a one-artifact slot.
     pub fn input(&self, name: &str) -> Result<&InputArtifact, StageError> {
         match self.slot(name) {
             [one] => Ok(one),
-            [] => Err(StageError::Failed(format!("internal: input `{name}` is not bound"))),
-            many => Err(StageError::Input(format!("input `{name}` expects one artifact, got {}", many.len()))),
+            [] => Err(StageError::Failed(format!(
+                "internal: input `{name}` is not bound"
+            ))),
+            many => Err(StageError::Input(format!(
+                "input `{name}` expects one artifact, got {}",
+                many.len()
+            ))),
         }
     }
 
@@ -145,6 +163,10 @@ impl<'a> StageContext<'a> {
 
     /// Returns `Err(Cancelled)` once the user interrupted the run.
     pub fn check_cancelled(&self) -> Result<(), StageError> {
-        if self.is_cancelled() { Err(StageError::Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(StageError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 }

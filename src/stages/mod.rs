@@ -42,13 +42,28 @@ pub struct InputSpec {
 
 impl InputSpec {
     pub const fn one(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
-        InputSpec { name, kind, arity: Arity::One, doc }
+        InputSpec {
+            name,
+            kind,
+            arity: Arity::One,
+            doc,
+        }
     }
     pub const fn optional(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
-        InputSpec { name, kind, arity: Arity::Optional, doc }
+        InputSpec {
+            name,
+            kind,
+            arity: Arity::Optional,
+            doc,
+        }
     }
     pub const fn many(name: &'static str, kind: ArtifactKind, doc: &'static str) -> Self {
-        InputSpec { name, kind, arity: Arity::Many, doc }
+        InputSpec {
+            name,
+            kind,
+            arity: Arity::Many,
+            doc,
+        }
     }
 }
 
@@ -117,7 +132,10 @@ impl Registry {
         let mut kinds: BTreeMap<&'static str, Box<dyn StageKind>> = BTreeMap::new();
         for k in all_kinds() {
             let name = k.name();
-            assert!(kinds.insert(name, k).is_none(), "stage kind `{name}` registered twice");
+            assert!(
+                kinds.insert(name, k).is_none(),
+                "stage kind `{name}` registered twice"
+            );
         }
         Registry { kinds }
     }
@@ -157,11 +175,11 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
 }
 
 pub mod data;
+pub mod evaluate;
+pub mod model;
+pub mod report;
 pub mod score;
 pub mod select;
-pub mod evaluate;
-pub mod report;
-pub mod model;
-pub mod train;
 #[cfg(test)]
 mod testing;
+pub mod train;

@@ -46,7 +46,13 @@ impl ParamType {
             ParamType::Enum(words) => format!("one of {}", words.join(" | ")),
             ParamType::IntSet => "int, range a..b or list of ints".into(),
             ParamType::List(t) => format!("list of {}", t.describe()),
-            ParamType::Call(c) => format!("one of {}", c.iter().map(|c| format!("{c}(…)")).collect::<Vec<_>>().join(" | ")),
+            ParamType::Call(c) => format!(
+                "one of {}",
+                c.iter()
+                    .map(|c| format!("{c}(…)"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
             ParamType::InputFile => "path of an input file (relative to the pipeline)".into(),
             ParamType::OutputFile => "path of an output file (relative to the pipeline)".into(),
             ParamType::Any => "any value".into(),
@@ -60,10 +66,14 @@ impl ParamType {
         let mismatch = |v: &Value| format!("expected {}, found {} `{}`", self.describe(), v.type_name(), v);
         match (self, v) {
             (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
-            (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Value::Int(f as i64)),
+            (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                Ok(Value::Int(f as i64))
+            }
             (ParamType::Float, Value::Int(i)) => Ok(Value::Float(i as f64)),
             (ParamType::Float, Value::Float(f)) => Ok(Value::Float(f)),
-            (ParamType::Str | ParamType::InputFile | ParamType::OutputFile, Value::Str(s)) => Ok(Value::Str(s)),
+            (ParamType::Str | ParamType::InputFile | ParamType::OutputFile, Value::Str(s)) => {
+                Ok(Value::Str(s))
+            }
             (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
             (ParamType::Enum(words), Value::Str(s)) => {
                 if words.contains(&s.as_str()) {
@@ -72,14 +82,20 @@ impl ParamType {
                     let hint = crate::diag::did_you_mean(&s, words.iter().copied())
                         .map(|b| format!(" (did you mean `{b}`?)"))
                         .unwrap_or_default();
-                    Err(format!("expected one of {}, found `{s}`{hint}", words.join(" | ")))
+                    Err(format!(
+                        "expected one of {}, found `{s}`{hint}",
+                        words.join(" | ")
+                    ))
                 }
             }
             (ParamType::IntSet, v @ (Value::Int(_) | Value::Range(_))) => {
                 if let Value::Range(r) = &v
                     && r.start > r.end
                 {
-                    return Err(format!("empty range {}..{} (ranges include both ends)", r.start, r.end));
+                    return Err(format!(
+                        "empty range {}..{} (ranges include both ends)",
+                        r.start, r.end
+                    ));
                 }
                 Ok(v)
             }
@@ -87,18 +103,28 @@ impl ParamType {
                 Ok(Value::List(items))
             }
             (ParamType::List(inner), Value::List(items)) => {
-                let items = items.into_iter().map(|i| inner.coerce(i)).collect::<Result<Vec<_>, _>>()?;
+                let items = items
+                    .into_iter()
+                    .map(|i| inner.coerce(i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(Value::List(items))
             }
             (ParamType::Call(names), Value::Call(c)) => {
                 if names.contains(&c.call.as_str()) {
                     Ok(Value::Call(c))
                 } else {
-                    Err(format!("expected one of {}, found `{}(…)`", names.join(" | "), c.call))
+                    Err(format!(
+                        "expected one of {}, found `{}(…)`",
+                        names.join(" | "),
+                        c.call
+                    ))
                 }
             }
             (ParamType::Call(names), Value::Str(s)) if names.contains(&s.as_str()) => {
-                Ok(Value::Call(crate::value::CallValue { call: s, args: Vec::new() }))
+                Ok(Value::Call(crate::value::CallValue {
+                    call: s,
+                    args: Vec::new(),
+                }))
             }
             (ParamType::Any, v) => Ok(v),
             (_, v) => Err(mismatch(&v)),
@@ -118,17 +144,32 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     pub fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
-        ParamSpec { name, ty, default: None, doc }
+        ParamSpec {
+            name,
+            ty,
+            default: None,
+            doc,
+        }
     }
 
     pub fn optional(name: &'static str, ty: ParamType, default: Value, doc: &'static str) -> Self {
-        ParamSpec { name, ty, default: Some(default), doc }
+        ParamSpec {
+            name,
+            ty,
+            default: Some(default),
+            doc,
+        }
     }
 
     /// The conventional `seed` parameter: defaults to the pipeline's `seed` variable when
     /// one is defined, else 0.
     pub fn seed() -> Self {
-        Self::optional("seed", ParamType::Int, Value::Int(0), "random seed (defaults to the pipeline's `seed` variable)")
+        Self::optional(
+            "seed",
+            ParamType::Int,
+            Value::Int(0),
+            "random seed (defaults to the pipeline's `seed` variable)",
+        )
     }
 
     /// The conventional `device` parameter: defaults to the pipeline's `device` variable
@@ -153,11 +194,16 @@ impl Params {
     }
 
     fn need(&self, name: &str) -> Result<&Value, StageError> {
-        self.0.get(name).ok_or_else(|| StageError::Failed(format!("internal: parameter `{name}` was not resolved")))
+        self.0
+            .get(name)
+            .ok_or_else(|| StageError::Failed(format!("internal: parameter `{name}` was not resolved")))
     }
 
     fn wrong(name: &str, want: &str, v: &Value) -> StageError {
-        StageError::Failed(format!("internal: parameter `{name}` should be {want}, is {} `{v}`", v.type_name()))
+        StageError::Failed(format!(
+            "internal: parameter `{name}` should be {want}, is {} `{v}`",
+            v.type_name()
+        ))
     }
 
     pub fn i64(&self, name: &str) -> Result<i64, StageError> {
@@ -189,7 +235,9 @@ impl Params {
     /// An int set (int, range or list) as its sorted, de-duplicated integers.
     pub fn int_set(&self, name: &str) -> Result<Vec<i64>, StageError> {
         let v = self.need(name)?;
-        let mut xs = v.as_int_list().ok_or_else(|| Self::wrong(name, "an int set", v))?;
+        let mut xs = v
+            .as_int_list()
+            .ok_or_else(|| Self::wrong(name, "an int set", v))?;
         xs.sort_unstable();
         xs.dedup();
         Ok(xs)
@@ -203,9 +251,20 @@ mod tests {
     #[test]
     fn coerce_widens_and_checks() {
         assert_eq!(ParamType::Float.coerce(Value::Int(3)), Ok(Value::Float(3.0)));
-        assert!(ParamType::Int.coerce(Value::Str("x".into())).unwrap_err().contains("expected int"));
-        let e = ParamType::Enum(&["exact_match", "boxed"]).coerce(Value::Str("exact_mach".into())).unwrap_err();
+        assert!(
+            ParamType::Int
+                .coerce(Value::Str("x".into()))
+                .unwrap_err()
+                .contains("expected int")
+        );
+        let e = ParamType::Enum(&["exact_match", "boxed"])
+            .coerce(Value::Str("exact_mach".into()))
+            .unwrap_err();
         assert!(e.contains("did you mean `exact_match`"), "{e}");
-        assert!(ParamType::IntSet.coerce(Value::Range(crate::value::RangeValue { start: 5, end: 2 })).is_err());
+        assert!(
+            ParamType::IntSet
+                .coerce(Value::Range(crate::value::RangeValue { start: 5, end: 2 }))
+                .is_err()
+        );
     }
 }

@@ -60,18 +60,43 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
             params: || {
                 vec![
                     ParamSpec::required("n", ParamType::Int, "rows"),
-                    ParamSpec::optional("note", ParamType::Str, Value::Str(String::new()), "not in the output"),
+                    ParamSpec::optional(
+                        "note",
+                        ParamType::Str,
+                        Value::Str(String::new()),
+                        "not in the output",
+                    ),
                     ParamSpec::seed(),
                 ]
             },
             output: Dataset,
         }),
-        Box::new(Kind { name: "t.fail", inputs: Vec::new, params: Vec::new, output: Dataset }),
-        Box::new(Kind { name: "t.panic", inputs: Vec::new, params: Vec::new, output: Dataset }),
-        Box::new(Kind { name: "t.model", inputs: Vec::new, params: || vec![ParamSpec::seed()], output: Model }),
+        Box::new(Kind {
+            name: "t.fail",
+            inputs: Vec::new,
+            params: Vec::new,
+            output: Dataset,
+        }),
+        Box::new(Kind {
+            name: "t.panic",
+            inputs: Vec::new,
+            params: Vec::new,
+            output: Dataset,
+        }),
+        Box::new(Kind {
+            name: "t.model",
+            inputs: Vec::new,
+            params: || vec![ParamSpec::seed()],
+            output: Model,
+        }),
         Box::new(Kind {
             name: "t.train",
-            inputs: || vec![InputSpec::one("model", Model, "base"), InputSpec::one("data", Dataset, "data")],
+            inputs: || {
+                vec![
+                    InputSpec::one("model", Model, "base"),
+                    InputSpec::one("data", Dataset, "data"),
+                ]
+            },
             params: || {
                 vec![
                     ParamSpec::optional("lr", ParamType::Float, Value::Float(1e-3), "learning rate"),
@@ -83,7 +108,12 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
         }),
         Box::new(Kind {
             name: "t.eval",
-            inputs: || vec![InputSpec::one("model", Model, "model"), InputSpec::one("data", Dataset, "data")],
+            inputs: || {
+                vec![
+                    InputSpec::one("model", Model, "model"),
+                    InputSpec::one("data", Dataset, "data"),
+                ]
+            },
             params: Vec::new,
             output: Metrics,
         }),
