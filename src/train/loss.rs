@@ -1,6 +1,7 @@
 //! Token losses over the LM head without materialising the `[tokens, vocab]` logits:
 //! the head is applied to a chunk of response positions at a time, each chunk's
-//! gradient with respect to its logits is formed at once (`w · (softmax − onehot)`),
+//! gradient with respect to its logits is formed at once (`w · (softmax − onehot)`, in
+//! place in the chunk's f32 log-probabilities: three passes over it in all),
 //! turned into gradients of the hidden states and of the head weight, and dropped; the
 //! trunk is then back-propagated once from those hidden-state gradients.
 //!
@@ -114,22 +115,28 @@ fn head_gradients(
         let pos = batch.target_pos.narrow(0, start, len);
         let y = batch.target_ids.narrow(0, start, len).unsqueeze(1);
         let hc = hd.index_select(0, &pos);
-        let mut z = hc.linear::<Tensor>(&w, None).to_kind(Kind::Float);
-        let lse = z.logsumexp([-1], true);
-        let nll = &lse - z.gather(1, &y, false);
-        let wt = match weighting {
-            Weighting::Uniform => Tensor::full([len, 1], 1.0 / denom, (Kind::Float, dev)),
-            Weighting::Probability => (-&nll).exp() / denom,
-        };
-        loss += (&nll * &wt).sum(Kind::Float);
-        ce += nll.sum(Kind::Float) / denom;
-        // ∂(w · nll)/∂z = w · (softmax(z) − onehot(y)), formed in place in z.
-        let _ = z.g_sub_(&lse);
-        let _ = z.exp_();
-        let _ = z.g_mul_(&wt);
-        let _ = z.scatter_add_(1, &y, &(-&wt));
-        let dz = z.to_kind(kind);
-        drop(z);
+        // f32 log-probabilities; the model-dtype logits are dropped at once.
+        let mut lp = hc.linear::<Tensor>(&w, None).log_softmax(-1, Kind::Float);
+        let nll = -lp.gather(1, &y, false);
+        ce += nll.sum(Kind::Float);
+        // ∂(w · nll)/∂z = w · (softmax(z) − onehot(y)), formed in place in lp. With
+        // uniform weights the common factor 1/denom is applied to the (much smaller)
+        // products below instead of to every logit.
+        let _ = lp.exp_();
+        match weighting {
+            Weighting::Uniform => {
+                loss += nll.sum(Kind::Float);
+                let _ = lp.scatter_add_(1, &y, &Tensor::full([len, 1], -1.0, (Kind::Float, dev)));
+            }
+            Weighting::Probability => {
+                let wt = (-&nll).exp() / denom;
+                loss += (&nll * &wt).sum(Kind::Float);
+                let _ = lp.g_mul_(&wt);
+                let _ = lp.scatter_add_(1, &y, &(-&wt));
+            }
+        }
+        let dz = lp.to_kind(kind);
+        drop(lp);
         let _ = grad_h.index_add_(0, &pos, &dz.mm(&w));
         if kind == Kind::Float {
             let _ = grad_w.addmm_(&dz.tr(), &hc);
@@ -137,6 +144,12 @@ fn head_gradients(
             let _ = grad_w.g_add_(&dz.tr().mm(&hc));
         }
         start += len;
+    }
+    let _ = ce.g_div_scalar_(denom);
+    if weighting == Weighting::Uniform {
+        let _ = loss.g_div_scalar_(denom);
+        let _ = grad_h.g_div_scalar_(denom);
+        let _ = grad_w.g_div_scalar_(denom);
     }
     (grad_h, grad_w, LossTerms { loss, ce })
 }
