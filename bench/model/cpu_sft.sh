@@ -12,6 +12,7 @@
 #                  (MKL's vendor check answered "Intel" through an LD_PRELOAD shim, glibc
 #                  malloc thresholds; see src/model/cpu.rs), to separate what those
 #                  settings give from what sieve's own code gives (needs a C compiler);
+#   sieve-noenv    sieve without those settings (SIEVE_MKL_VENDOR_CHECK=1 SIEVE_MALLOC_TUNING=0);
 #   sieve-base     optional: an older sieve binary (SIEVE_BASELINE_BIN) for before/after.
 #
 # Usage: bench/model/cpu_sft.sh   (env: THREADS=1 ROUNDS=5 STEPS=15 WARMUP=2 OUT=DIR
@@ -47,6 +48,7 @@ run() {
 
 for _ in $(seq "$ROUNDS"); do
     run sieve "$BIN" bench model "${COMMON[@]}" --json
+    run sieve-noenv env SIEVE_MKL_VENDOR_CHECK=1 SIEVE_MALLOC_TUNING=0 "$BIN" bench model "${COMMON[@]}" --json
     run torch "$PY" scripts/bench/torch_cpu_sft.py --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP"
     if [ -n "$SHIM" ]; then
         run torch+env env LD_PRELOAD="$SHIM" MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
@@ -70,14 +72,14 @@ def stat(v, key):
 print(f"tiny SFT step, batch 16 x 128, f32, {runs['sieve'][0]['threads'] if runs['sieve'] else '?'} thread(s); "
       f"seconds per step, min / median over {max(len(v) for v in runs.values())} alternating runs")
 best = {}
-for name in ["sieve", "sieve-base", "torch", "torch+env"]:
+for name in ["sieve", "sieve-noenv", "sieve-base", "torch", "torch+env"]:
     if name not in runs:
         continue
     w, c = stat(runs[name], "s_per_step"), stat(runs[name], "cpu_s_per_step")
     best[name] = c
     print(f"  {name:11s} wall {w[0]:.4f} / {w[1]:.4f}   cpu {c[0]:.4f} / {c[1]:.4f}")
 if "sieve" in best:
-    for name in ["torch", "torch+env", "sieve-base"]:
+    for name in ["torch", "torch+env", "sieve-noenv", "sieve-base"]:
         if name in best:
             print(f"  sieve vs {name:10s}: {best[name][0] / best['sieve'][0]:.2f}x (min)  "
                   f"{best[name][1] / best['sieve'][1]:.2f}x (median), CPU time")
