@@ -94,20 +94,7 @@ pub fn run(
         pipeline: &plan.pipeline,
         total: plan.len(),
     });
-    let position: HashMap<NodeId, usize> = plan.order().iter().enumerate().map(|(i, &id)| (id, i)).collect();
-    let mut missing: HashMap<NodeId, usize> = HashMap::new();
-    let mut ready: BTreeSet<(usize, NodeId)> = BTreeSet::new();
-    for &id in plan.order() {
-        let n = plan.deps(id).collect::<HashSet<_>>().len();
-        missing.insert(id, n);
-        if n == 0 {
-            ready.insert((position[&id], id));
-        }
-    }
-    let mut digests: HashMap<String, String> = HashMap::new();
-    let mut dirs: HashMap<String, PathBuf> = HashMap::new();
-    let mut summary = RunSummary::default();
-    let mut finished: HashSet<NodeId> = HashSet::new();
+    let mut l = Ledger::new(plan, store, reporter);
     let mut stop = false;
     let mut gpu_busy: HashMap<usize, usize> = HashMap::new();
     let mut running: HashMap<NodeId, Option<usize>> = HashMap::new();
@@ -115,14 +102,16 @@ pub fn run(
 
     std::thread::scope(|scope| {
         loop {
-            if cancel.load(Ordering::Relaxed) && !summary.cancelled {
-                summary.cancelled = true;
+            if cancel.load(Ordering::Relaxed) && !l.summary.cancelled {
+                l.summary.cancelled = true;
                 stop = true;
             }
             // Start (or resolve from cache) as many ready stages as allowed.
             let mut deferred = Vec::new();
             while !stop && running.len() < opts.jobs.max(1) {
-                let Some((pos, id)) = ready.pop_first() else { break };
+                let Some((pos, id)) = l.ready.pop_first() else {
+                    break;
+                };
                 let st = &plan.node(id).stage;
                 let gpu = gpu_index(&st.params);
                 if let Some(g) = gpu
@@ -131,7 +120,7 @@ pub fn run(
                     deferred.push((pos, id));
                     continue;
                 }
-                let outcome = prepare(plan, store, opts, id, &digests);
+                let outcome = prepare(plan, store, opts, id, &l.digests);
                 match outcome {
                     Prepared::Cached(o) => {
                         let Outcome::Done { key, .. } = &o else {
@@ -141,20 +130,7 @@ pub fn run(
                             stage: &st.instance,
                             key,
                         });
-                        settle(
-                            plan,
-                            id,
-                            o,
-                            &mut summary,
-                            &mut digests,
-                            &mut dirs,
-                            &mut missing,
-                            &mut ready,
-                            &position,
-                            &mut finished,
-                            store,
-                            reporter,
-                        );
+                        l.settle(id, o);
                     }
                     Prepared::Fail(o) => {
                         if let Outcome::Failed { key, error } = &o {
@@ -165,20 +141,7 @@ pub fn run(
                                 log: None,
                             });
                         }
-                        settle(
-                            plan,
-                            id,
-                            o,
-                            &mut summary,
-                            &mut digests,
-                            &mut dirs,
-                            &mut missing,
-                            &mut ready,
-                            &position,
-                            &mut finished,
-                            store,
-                            reporter,
-                        );
+                        l.settle(id, o);
                         if !opts.keep_going {
                             stop = true;
                         }
@@ -188,7 +151,7 @@ pub fn run(
                             *gpu_busy.entry(g).or_default() += 1;
                         }
                         running.insert(id, gpu);
-                        let inputs = input_slots(plan, id, &dirs);
+                        let inputs = input_slots(plan, id, &l.dirs);
                         let tx = tx.clone();
                         let force = opts.force.contains(&id);
                         scope.spawn(move || {
@@ -198,8 +161,8 @@ pub fn run(
                     }
                 }
             }
-            ready.extend(deferred);
-            if running.is_empty() && (stop || ready.is_empty()) {
+            l.ready.extend(deferred);
+            if running.is_empty() && (stop || l.ready.is_empty()) {
                 break;
             }
             // Wait for a running stage (with a timeout so Ctrl-C is noticed).
@@ -211,20 +174,7 @@ pub fn run(
                         *b -= 1;
                     }
                     let failed = matches!(o, Outcome::Failed { .. });
-                    settle(
-                        plan,
-                        id,
-                        o,
-                        &mut summary,
-                        &mut digests,
-                        &mut dirs,
-                        &mut missing,
-                        &mut ready,
-                        &position,
-                        &mut finished,
-                        store,
-                        reporter,
-                    );
+                    l.settle(id, o);
                     if failed && !opts.keep_going {
                         stop = true;
                     }
@@ -236,21 +186,22 @@ pub fn run(
     });
 
     // Whatever never ran was skipped (after a failure without --keep-going, or Ctrl-C).
-    let why = if summary.cancelled {
+    let why = if l.summary.cancelled {
         "run cancelled"
     } else {
         "run stopped after a failure (use --keep-going to continue independent stages)"
     };
     for &id in plan.order() {
-        if !finished.contains(&id) {
+        if !l.finished.contains(&id) {
             let st = &plan.node(id).stage;
             reporter.event(&Event::Skipped {
                 stage: &st.instance,
                 reason: why,
             });
-            summary.skipped.push(st.instance.clone());
+            l.summary.skipped.push(st.instance.clone());
         }
     }
+    let mut summary = l.summary;
     summary.seconds = start.elapsed().as_secs_f64();
     reporter.event(&Event::End {
         executed: summary.executed.len(),
@@ -331,68 +282,102 @@ fn gpu_index(params: &crate::stages::Params) -> Option<usize> {
     }
 }
 
-/// Records an outcome and releases (or skips) dependents.
-#[allow(clippy::too_many_arguments)]
-fn settle(
-    plan: &Plan,
-    id: NodeId,
-    outcome: Outcome,
-    summary: &mut RunSummary,
-    digests: &mut HashMap<String, String>,
-    dirs: &mut HashMap<String, PathBuf>,
-    missing: &mut HashMap<NodeId, usize>,
-    ready: &mut BTreeSet<(usize, NodeId)>,
-    position: &HashMap<NodeId, usize>,
-    finished: &mut HashSet<NodeId>,
-    store: &Store,
-    reporter: &dyn Reporter,
-) {
-    let st = &plan.node(id).stage;
-    finished.insert(id);
-    match outcome {
-        Outcome::Done {
-            key,
-            digest,
-            dir,
-            ran,
-        } => {
-            if store.read_ref(&plan.pipeline, &st.instance).as_deref() != Some(key.as_str()) {
-                let _ = store.write_ref(&plan.pipeline, &st.instance, &key);
+/// The scheduler's book-keeping: what is ready, what each finished stage produced, and
+/// the summary being built.
+struct Ledger<'a> {
+    plan: &'a Plan,
+    store: &'a Store,
+    reporter: &'a dyn Reporter,
+    /// Position of each node in the plan's order (ready stages start in that order).
+    position: HashMap<NodeId, usize>,
+    /// Inputs each node still waits for.
+    missing: HashMap<NodeId, usize>,
+    ready: BTreeSet<(usize, NodeId)>,
+    /// Output digest and folder of every finished stage, by instance.
+    digests: HashMap<String, String>,
+    dirs: HashMap<String, PathBuf>,
+    finished: HashSet<NodeId>,
+    summary: RunSummary,
+}
+
+impl<'a> Ledger<'a> {
+    fn new(plan: &'a Plan, store: &'a Store, reporter: &'a dyn Reporter) -> Self {
+        let position: HashMap<NodeId, usize> =
+            plan.order().iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let mut missing = HashMap::new();
+        let mut ready = BTreeSet::new();
+        for &id in plan.order() {
+            let n = plan.deps(id).collect::<HashSet<_>>().len();
+            missing.insert(id, n);
+            if n == 0 {
+                ready.insert((position[&id], id));
             }
-            if ran {
-                summary.executed.push(st.instance.clone());
-            } else {
-                summary.cached.push(st.instance.clone());
-            }
-            summary
-                .results
-                .insert(st.instance.clone(), (st.kind.clone(), key, digest.clone()));
-            digests.insert(st.instance.clone(), digest);
-            dirs.insert(st.instance.clone(), dir);
-            let dependents: HashSet<NodeId> = plan.dependents(id).collect();
-            for d in dependents {
-                if let Some(m) = missing.get_mut(&d) {
-                    *m -= 1;
-                    if *m == 0 {
-                        ready.insert((position[&d], d));
+        }
+        Ledger {
+            plan,
+            store,
+            reporter,
+            position,
+            missing,
+            ready,
+            digests: HashMap::new(),
+            dirs: HashMap::new(),
+            finished: HashSet::new(),
+            summary: RunSummary::default(),
+        }
+    }
+
+    /// Records an outcome and releases (or skips) dependents.
+    fn settle(&mut self, id: NodeId, outcome: Outcome) {
+        let (plan, store, reporter) = (self.plan, self.store, self.reporter);
+        let summary = &mut self.summary;
+        let st = &plan.node(id).stage;
+        self.finished.insert(id);
+        match outcome {
+            Outcome::Done {
+                key,
+                digest,
+                dir,
+                ran,
+            } => {
+                if store.read_ref(&plan.pipeline, &st.instance).as_deref() != Some(key.as_str()) {
+                    let _ = store.write_ref(&plan.pipeline, &st.instance, &key);
+                }
+                if ran {
+                    summary.executed.push(st.instance.clone());
+                } else {
+                    summary.cached.push(st.instance.clone());
+                }
+                summary
+                    .results
+                    .insert(st.instance.clone(), (st.kind.clone(), key, digest.clone()));
+                self.digests.insert(st.instance.clone(), digest);
+                self.dirs.insert(st.instance.clone(), dir);
+                let dependents: HashSet<NodeId> = plan.dependents(id).collect();
+                for d in dependents {
+                    if let Some(m) = self.missing.get_mut(&d) {
+                        *m -= 1;
+                        if *m == 0 {
+                            self.ready.insert((self.position[&d], d));
+                        }
                     }
                 }
             }
-        }
-        Outcome::Failed { error, .. } => {
-            summary.failed.push((st.instance.clone(), error));
-            // Skip everything downstream.
-            let mut stack: Vec<NodeId> = plan.dependents(id).collect();
-            while let Some(d) = stack.pop() {
-                if finished.insert(d) {
-                    let ds = &plan.node(d).stage;
-                    let reason = format!("input `{}` failed", st.instance);
-                    reporter.event(&Event::Skipped {
-                        stage: &ds.instance,
-                        reason: &reason,
-                    });
-                    summary.skipped.push(ds.instance.clone());
-                    stack.extend(plan.dependents(d));
+            Outcome::Failed { error, .. } => {
+                summary.failed.push((st.instance.clone(), error));
+                // Skip everything downstream.
+                let mut stack: Vec<NodeId> = plan.dependents(id).collect();
+                while let Some(d) = stack.pop() {
+                    if self.finished.insert(d) {
+                        let ds = &plan.node(d).stage;
+                        let reason = format!("input `{}` failed", st.instance);
+                        reporter.event(&Event::Skipped {
+                            stage: &ds.instance,
+                            reason: &reason,
+                        });
+                        summary.skipped.push(ds.instance.clone());
+                        stack.extend(plan.dependents(d));
+                    }
                 }
             }
         }

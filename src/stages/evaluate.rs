@@ -30,16 +30,6 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
 
 struct Evaluate;
 
-/// Seed of sample `j` of example `id` (SplitMix64 finaliser over the three).
-fn sample_seed(seed: u64, id: i64, j: usize) -> u64 {
-    let mut z = seed
-        ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (j as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl StageKind for Evaluate {
     fn name(&self) -> &'static str {
         "evaluate"
@@ -210,7 +200,7 @@ impl StageKind for Evaluate {
             let batch: Vec<Vec<i64>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
             let seeds: Vec<u64> = chunk
                 .iter()
-                .map(|&(i, j)| sample_seed(seed, cols.ids[i], j))
+                .map(|&(i, j)| crate::eval::model_scores::sample_seed(seed, cols.ids[i], j))
                 .collect();
             let gens = generate_with_seeds(&loaded.model, tok, &batch, &seeds, &opts).map_err(model_err)?;
             for (&(i, j), g) in chunk.iter().zip(gens) {
