@@ -12,6 +12,9 @@ pub mod parser;
 pub mod schema;
 pub mod yaml;
 
+#[cfg(test)]
+mod test_edits;
+
 pub use load::{load_pipeline, load_str};
 
 /// Test helpers shared by the front ends' tests.

@@ -1257,22 +1257,7 @@ pipeline difficulty_budget {
         use super::*;
         use proptest::prelude::*;
 
-        /// Random edits of a valid pipeline: (position, kind, character).
-        fn mutate(base: &str, edits: &[(usize, u8, char)]) -> String {
-            let mut chars: Vec<char> = base.chars().collect();
-            for &(pos, kind, c) in edits {
-                let at = pos % (chars.len() + 1);
-                match kind % 3 {
-                    0 => chars.insert(at, c),
-                    1 if at < chars.len() => {
-                        chars.remove(at);
-                    }
-                    _ if at < chars.len() => chars[at] = c,
-                    _ => chars.push(c),
-                }
-            }
-            chars.into_iter().collect()
-        }
+        use crate::dsl::test_edits::mutate;
 
         fn syntax_char() -> impl Strategy<Value = char> {
             prop_oneof![
