@@ -13,14 +13,16 @@ PIPELINE ?= pipelines/difficulty_budget.sieve
 help:
 	@echo 'make demo        set up (first run: torch 2.11.0 into ~/.cache/sieve), run $(PIPELINE)'
 	@echo 'make test        set up, then run the whole test suite (cargo nextest, else cargo test)'
-	@echo 'make gpu-binary  build target/release/sieve to carry to a GPU machine (see docs / GPU.md)'
+	@echo 'make gpu-binary  build target/release/sieve and sieve-torch to carry to a GPU machine (docs/gpu.md)'
 	@echo 'make setup       only the per-machine set-up (scripts/setup.sh)'
 
 setup:
 	bash scripts/setup.sh
 
+# `cargo run` would build only `sieve`; the run also needs `sieve-torch` beside it.
 demo: setup
-	$(CARGO) run --release -- run $(PIPELINE)
+	$(CARGO) build --release --bins
+	target/release/sieve run $(PIPELINE)
 
 test: setup
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -31,7 +33,9 @@ test: setup
 	fi
 
 gpu-binary: setup
-	$(CARGO) build --release
-	readelf -d target/release/sieve | grep 'libtorch_cuda\.so' || \
-	  { echo 'make: target/release/sieve does not link libtorch_cuda.so (see build.rs)' >&2; exit 1; }
-	ls -l target/release/sieve
+	$(CARGO) build --release --bins
+	readelf -d target/release/sieve-torch | grep 'libtorch_cuda\.so' || \
+	  { echo 'make: target/release/sieve-torch does not link libtorch_cuda.so (see build.rs)' >&2; exit 1; }
+	! readelf -d target/release/sieve | grep 'NEEDED.*libtorch' || \
+	  { echo 'make: target/release/sieve links libtorch (see src/stages/torch.rs)' >&2; exit 1; }
+	ls -l target/release/sieve target/release/sieve-torch

@@ -1,5 +1,6 @@
-//! Build script: makes every binary this crate links (the `sieve` CLI, the test and
-//! example binaries) load libtorch with no `LD_LIBRARY_PATH`, and really link CUDA.
+//! Build script: makes every binary this crate links (the `sieve` and `sieve-torch`
+//! CLIs, the test and example binaries) find libtorch with no `LD_LIBRARY_PATH`, and
+//! lets the libtorch runtime really link CUDA.
 //!
 //! torch-sys (`links = "tch"`) prints `cargo:libtorch_lib=<dir>`, which cargo hands to
 //! us as `DEP_TCH_LIBTORCH_LIB` because we depend on torch-sys directly. We emit:
@@ -7,21 +8,27 @@
 //! - an rpath (`DT_RUNPATH`, via `--enable-new-dtags`) to that directory, so binaries
 //!   find `libtorch*.so` where they were built; being a RUNPATH, an explicit
 //!   `LD_LIBRARY_PATH` still wins, which is how a binary carried to a GPU machine is
-//!   pointed at that machine's libtorch (see `GPU.md`);
-//! - `-Wl,--no-as-needed -ltorch_cuda -Wl,--as-needed` when the directory has
-//!   `libtorch_cuda.so`: nothing references its symbols directly, so with the default
-//!   `--as-needed` the linker drops it, and then libtorch never registers its CUDA
-//!   backend and tch reports no GPU. On a CPU-only machine it loads and simply sees
-//!   no device.
+//!   pointed at that machine's libtorch (see `GPU.md`). A RUNPATH loads nothing by
+//!   itself, so the `sieve` binary, which has no libtorch `DT_NEEDED`, is unaffected;
+//! - `--exclude-libs ALL` for the `sieve` binary only, so it has no libtorch `DT_NEEDED`
+//!   (why: `src/stages/torch.rs` and the comment below);
+//! - `cfg(sieve_libtorch_cuda)` and a link search path when the directory has
+//!   `libtorch_cuda.so`: `src/torch_runtime.rs` then references one of its symbols,
+//!   so every binary that installs the libtorch runtime (`sieve-torch`, tests) records
+//!   `libtorch_cuda.so` as needed and libtorch registers its CUDA backend. (An explicit
+//!   `-Wl,--no-as-needed -ltorch_cuda` would do the same but cannot be limited to those
+//!   binaries: cargo has no link-argument target for the library's unit tests.)
+//!   On a CPU-only machine it loads and simply sees no device.
 //!
-//! Invariant: only `cargo:rustc-link-arg` is used, which applies to bins, tests,
-//! examples and benches (not to the rlib, not to doctests).
+//! Invariant: only `cargo:rustc-link-arg` is used for the rpath, which applies to bins,
+//! tests, examples and benches (not to the rlib, not to doctests).
 
 use std::env;
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rustc-check-cfg=cfg(sieve_libtorch_cuda)");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
 
     let Some(dir) = env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from) else {
@@ -44,13 +51,16 @@ fn main() {
         return;
     }
 
+    // The `sieve` binary exports nothing: otherwise lld exports (for interposition) the
+    // C++ inline functions of torch-sys's wrapper objects that libtorch_cpu.so also
+    // uses, which keeps those objects live and libtorch_cpu.so needed (see
+    // `src/stages/torch.rs`).
+    println!("cargo:rustc-link-arg-bin=sieve=-Wl,--exclude-libs,ALL");
     println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{dir_str}");
 
     if dir.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-L{dir_str}");
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        println!("cargo:rustc-link-search=native={dir_str}");
+        println!("cargo:rustc-cfg=sieve_libtorch_cuda");
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot device check on a lent GPU machine (see /work/shared/GPU.md and
 # docs/performance.md). Builds nothing: it uses the carried release binary
-# (target/release/sieve) and the machine's PyTorch / transformers, writes everything
+# (target/release/sieve and sieve-torch beside it) and the machine's PyTorch / transformers, writes everything
 # under $OUT and prints a summary table last.
 #
 # Parts (each time-boxed with `timeout`; a failing part never stops the others):
@@ -138,8 +138,8 @@ fi
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
     "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())' 2>&1
-    ls -la "$BIN" 2>&1
-    (readelf -d "$BIN" 2>/dev/null | grep -E "NEEDED.*torch") || echo "readelf unavailable"
+    ls -la "$BIN" "$BIN-torch" 2>&1
+    (readelf -d "$BIN-torch" 2>/dev/null | grep -E "NEEDED.*torch") || echo "readelf unavailable"
 } >>"$LOG" 2>&1
 
 # sanity: the CLI end to end on the device

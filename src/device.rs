@@ -1,8 +1,17 @@
 //! Device selection: `auto | cpu | cuda | cuda:N`, shared by the pipeline-level `device`
 //! variable and every stage's `device` parameter.
 //!
-//! Invariant: `auto` means CUDA device 0 when libtorch sees one, else CPU; asking for a
+//! Invariants: `auto` means CUDA device 0 when one is visible, else CPU; asking for a
 //! CUDA device that does not exist is an error, never a silent fallback.
+//!
+//! Who counts the devices: a process with libtorch loaded (`sieve-torch`, tests) asks
+//! libtorch; the `sieve` binary, which never loads libtorch (see [`crate::stages::torch`]),
+//! counts the NVIDIA device nodes (`/dev/nvidiaN`) filtered by `CUDA_VISIBLE_DEVICES`.
+//! The two agree wherever libtorch can use the driver; where they differ (a CPU-only
+//! libtorch next to a GPU, a broken driver) `sieve` may judge a CUDA-keyed stage stale and
+//! hand the run to `sieve-torch`, which decides with libtorch's answer — never the reverse
+//! mistake of reusing a result computed for another device class, because the class
+//! sits in the cache key.
 
 use std::sync::OnceLock;
 
@@ -10,27 +19,91 @@ use std::sync::OnceLock;
 /// the cache key of device-sensitive stages.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
-/// Number of CUDA devices libtorch sees (probed once per process).
+/// A resolved device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(usize),
+}
+
+impl Device {
+    /// The libtorch device.
+    pub fn to_tch(self) -> tch::Device {
+        match self {
+            Device::Cpu => tch::Device::Cpu,
+            Device::Cuda(i) => tch::Device::Cuda(i),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// Number of visible CUDA devices (probed once per process).
 pub fn cuda_devices() -> i64 {
     static N: OnceLock<i64> = OnceLock::new();
-    *N.get_or_init(|| {
-        if tch::Cuda::is_available() {
-            tch::Cuda::device_count()
-        } else {
-            0
-        }
+    *N.get_or_init(|| match crate::stages::torch::runtime() {
+        Some(rt) => (rt.cuda_devices)(),
+        None => driver_devices(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()),
     })
 }
 
+/// NVIDIA devices the driver exposes, as CUDA would number them under
+/// `CUDA_VISIBLE_DEVICES` (`visible`).
+fn driver_devices(visible: Option<&str>) -> i64 {
+    let nodes = std::fs::read_dir("/dev")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.strip_prefix("nvidia")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .count() as i64
+        })
+        .unwrap_or(0);
+    visible_count(nodes, visible)
+}
+
+/// CUDA's reading of `CUDA_VISIBLE_DEVICES`: entries up to the first invalid one; an
+/// index must exist, a `GPU-…`/`MIG-…` UUID is taken as valid.
+fn visible_count(nodes: i64, visible: Option<&str>) -> i64 {
+    let Some(list) = visible else {
+        return nodes;
+    };
+    if nodes == 0 {
+        return 0;
+    }
+    let mut n = 0;
+    for entry in list.split(',').map(str::trim) {
+        let valid = match entry.parse::<i64>() {
+            Ok(i) => (0..nodes).contains(&i),
+            Err(_) => entry.starts_with("GPU-") || entry.starts_with("MIG-"),
+        };
+        if !valid {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Parses and resolves a device spec.
-pub fn resolve(spec: &str) -> Result<tch::Device, String> {
+pub fn resolve(spec: &str) -> Result<Device, String> {
     let spec = spec.trim();
     match spec {
-        "cpu" => Ok(tch::Device::Cpu),
+        "cpu" => Ok(Device::Cpu),
         "auto" => Ok(if cuda_devices() > 0 {
-            tch::Device::Cuda(0)
+            Device::Cuda(0)
         } else {
-            tch::Device::Cpu
+            Device::Cpu
         }),
         "cuda" => cuda(0),
         _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
@@ -42,13 +115,18 @@ pub fn resolve(spec: &str) -> Result<tch::Device, String> {
     }
 }
 
-fn cuda(i: usize) -> Result<tch::Device, String> {
+/// [`resolve`] as a libtorch device (for stage bodies).
+pub fn resolve_tch(spec: &str) -> Result<tch::Device, String> {
+    resolve(spec).map(Device::to_tch)
+}
+
+fn cuda(i: usize) -> Result<Device, String> {
     let n = cuda_devices();
     if (i as i64) < n {
-        Ok(tch::Device::Cuda(i))
+        Ok(Device::Cuda(i))
     } else if n == 0 {
         Err(format!(
-            "device cuda:{i} requested but libtorch sees no CUDA device (use device = \"cpu\" or \"auto\")"
+            "device cuda:{i} requested but no CUDA device is visible (use device = \"cpu\" or \"auto\")"
         ))
     } else {
         Err(format!(
@@ -76,17 +154,8 @@ pub fn check_syntax(spec: &str) -> Result<(), String> {
 /// The device class folded into cache keys: `cpu` or `cuda`.
 pub fn class(spec: &str) -> String {
     match resolve(spec) {
-        Ok(tch::Device::Cpu) | Err(_) => "cpu".into(),
-        Ok(_) => "cuda".into(),
-    }
-}
-
-/// Human name of a resolved device for manifests and logs.
-pub fn describe(d: tch::Device) -> String {
-    match d {
-        tch::Device::Cpu => "cpu".into(),
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
+        Ok(Device::Cpu) | Err(_) => "cpu".into(),
+        Ok(Device::Cuda(_)) => "cuda".into(),
     }
 }
 
@@ -98,7 +167,36 @@ mod tests {
     fn specs_parse() {
         assert!(check_syntax("cuda:1").is_ok());
         assert!(check_syntax("gpu").is_err());
-        assert_eq!(resolve("cpu"), Ok(tch::Device::Cpu));
+        assert_eq!(resolve("cpu"), Ok(Device::Cpu));
+        assert_eq!(resolve_tch("cpu"), Ok(tch::Device::Cpu));
         assert!(resolve("tpu").is_err());
+        assert_eq!(Device::Cuda(1).to_string(), "cuda:1");
+    }
+
+    #[test]
+    fn visible_devices_follow_cuda_rules() {
+        assert_eq!(visible_count(2, None), 2);
+        assert_eq!(visible_count(0, Some("0")), 0);
+        assert_eq!(visible_count(2, Some("")), 0);
+        assert_eq!(visible_count(2, Some("1")), 1);
+        assert_eq!(visible_count(2, Some("1,0")), 2);
+        // CUDA stops at the first invalid entry.
+        assert_eq!(visible_count(2, Some("0,5,1")), 1);
+        assert_eq!(visible_count(2, Some("-1")), 0);
+        assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
+    }
+
+    #[test]
+    fn driver_probe_agrees_with_libtorch_here() {
+        // Both count zero on a machine without NVIDIA devices; on a GPU machine both see
+        // the same devices (unless libtorch is a CPU-only build).
+        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        let driver = driver_devices(visible.as_deref());
+        let torch = if tch::Cuda::is_available() {
+            tch::Cuda::device_count()
+        } else {
+            0
+        };
+        assert_eq!(driver, torch);
     }
 }

@@ -21,5 +21,6 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod stages;
+pub mod torch_runtime;
 pub mod train;
 pub mod value;

@@ -1,4 +1,6 @@
-//! The `sieve` command-line entry point: everything lives in [`sieve::cli`].
+//! The `sieve` command-line entry point: everything lives in [`sieve::cli`]. This binary
+//! never loads libtorch (see [`sieve::stages::torch`]); runs that need it continue in
+//! `sieve-torch`.
 
 use std::io::Write;
 
@@ -6,9 +8,7 @@ fn main() {
     let code = sieve::cli::main();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    // Exit without running libtorch's static destructors (100–160 ms on every command,
-    // measured in docs/performance.md): every file sieve writes is complete and closed by
-    // now, and the kernel releases the rest.
-    // SAFETY: `_exit` only terminates the process; nothing runs after it.
+    // SAFETY: `_exit` only terminates the process; nothing runs after it. (Skips static
+    // destructors; every file sieve writes is complete and closed by now.)
     unsafe { libc::_exit(code) }
 }

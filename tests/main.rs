@@ -9,3 +9,4 @@ mod docs;
 mod fuzz;
 mod golden;
 mod recipes;
+mod torch_split;

@@ -53,7 +53,10 @@ pub fn dispatch(cmd: Command) -> i32 {
             );
             0
         }
-        Command::Bench { what } => crate::bench::run(what),
+        Command::Bench { what } => match crate::stages::torch::runtime() {
+            Some(rt) => (rt.bench)(what),
+            None => hand_to_torch("`sieve bench`"),
+        },
     }
 }
 
@@ -205,6 +208,12 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         }
         opts.force.extend(nodes);
     }
+    // Nothing has been written yet, so the run can still move to the libtorch binary.
+    if crate::stages::torch::runtime().is_none()
+        && let Some(why) = torch_work(&c.plan, &store, &opts.force)
+    {
+        return hand_to_torch(&why);
+    }
     let lock_file = lock_path(&args.file);
     let previous_lock = match LockFile::read(&lock_file) {
         Ok(l) => l,
@@ -296,6 +305,52 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         return EXIT_FAILED;
     }
     code
+}
+
+/// The first stage of the plan that runs libtorch code and is not cached, described
+/// for an error message (`None`: this process can do the whole run without libtorch).
+fn torch_work(
+    plan: &crate::plan::Plan,
+    store: &crate::cache::Store,
+    force: &HashSet<crate::plan::NodeId>,
+) -> Option<String> {
+    let needs = |id: crate::plan::NodeId| {
+        let st = &plan.node(id).stage;
+        registry()
+            .get(&st.kind)
+            .is_some_and(|k| k.needs_torch(&st.params))
+    };
+    if !plan.order().iter().any(|&id| needs(id)) {
+        return None;
+    }
+    exec::assess(plan, store, force)
+        .into_iter()
+        .find(|s| !matches!(s.status, Status::Cached { .. }) && needs(s.node))
+        .map(|s| format!("stage `{}` ({}, {})", s.instance, s.kind, s.status.name()))
+}
+
+/// Replaces this process by `sieve-torch` with the same arguments (only returns, with
+/// exit code 1, when that binary cannot be started). `sieve-torch` sits next to `sieve`;
+/// `SIEVE_TORCH_BIN` names another.
+fn hand_to_torch(what: &str) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::var_os("SIEVE_TORCH_BIN")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .map(|e| e.with_file_name("sieve-torch"))
+        })
+        .unwrap_or_else(|| "sieve-torch".into());
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!(
+        "error: {what} needs libtorch, which runs in the `sieve-torch` binary, but {} cannot be started: {err}\n\
+         hint: build it next to `sieve` (`cargo build --release` builds both) or set SIEVE_TORCH_BIN",
+        exe.display()
+    );
+    EXIT_FAILED
 }
 
 /// Up-front `--locked` check of every stage whose key is already known.

@@ -96,7 +96,7 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
         });
     }
     let mut env = BTreeMap::new();
-    if kind.device_sensitive() {
+    if kind.device_sensitive(&st.params) {
         env.insert(
             "libtorch".to_string(),
             crate::device::LIBTORCH_VERSION.to_string(),

@@ -12,7 +12,7 @@ use crate::cache::lockfile::LockFile;
 use crate::cache::store::{Manifest, now_unix};
 use crate::cache::{KeyMaterial, Store};
 use crate::plan::{NodeId, Plan};
-use crate::stages::{InputArtifact, InputSlot, Progress, StageContext, StageError, registry};
+use crate::stages::{InputArtifact, InputSlot, Progress, StageContext, StageError, StageKind, registry};
 use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -113,7 +113,7 @@ pub fn run(
                     break;
                 };
                 let st = &plan.node(id).stage;
-                let gpu = gpu_index(&st.params);
+                let gpu = registry().get(&st.kind).and_then(|k| gpu_index(k, &st.params));
                 if let Some(g) = gpu
                     && gpu_busy.get(&g).copied().unwrap_or(0) >= opts.gpu_slots.max(1)
                 {
@@ -273,11 +273,15 @@ fn short(key: &str) -> &str {
     &key[..key.len().min(12)]
 }
 
-/// The CUDA device a stage will occupy, if any.
-fn gpu_index(params: &crate::stages::Params) -> Option<usize> {
+/// The CUDA device a stage will occupy, if any: only stages that run libtorch code
+/// take a GPU slot, whatever their `device` parameter says.
+fn gpu_index(kind: &dyn StageKind, params: &crate::stages::Params) -> Option<usize> {
+    if !kind.needs_torch(params) {
+        return None;
+    }
     let spec = params.get("device").and_then(Value::as_str)?;
     match crate::device::resolve(spec) {
-        Ok(tch::Device::Cuda(i)) => Some(i),
+        Ok(crate::device::Device::Cuda(i)) => Some(i),
         _ => None,
     }
 }
@@ -476,7 +480,7 @@ fn execute(
         .and_then(Value::as_str)
         .map(|d| {
             crate::device::resolve(d)
-                .map(crate::device::describe)
+                .map(|d| d.to_string())
                 .unwrap_or_else(|_| d.to_string())
         })
         .unwrap_or_else(|| "cpu".to_string());

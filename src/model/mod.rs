@@ -68,7 +68,7 @@ impl ModelError {
 /// Parses `auto | cpu | cuda | cuda:N` (see [`crate::device::resolve`]): `auto` is CUDA
 /// device 0 when available, else CPU; an absent CUDA device is an error.
 pub fn parse_device(s: &str) -> Result<Device, ModelError> {
-    crate::device::resolve(s).map_err(ModelError::Device)
+    crate::device::resolve_tch(s).map_err(ModelError::Device)
 }
 
 /// The compute dtype sieve uses on a device: bf16 on CUDA, f32 on CPU.

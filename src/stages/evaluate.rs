@@ -104,7 +104,7 @@ impl StageKind for Evaluate {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Metrics
     }
-    fn device_sensitive(&self) -> bool {
+    fn needs_torch(&self, _params: &super::Params) -> bool {
         true
     }
     fn validate(&self, p: &super::Params) -> Vec<(Option<&'static str>, String)> {
@@ -135,179 +135,184 @@ impl StageKind for Evaluate {
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
-        let p = ctx.params();
-        let metric_name = p.str("metric")?;
-        let metric = Metric::parse(metric_name)
-            .ok_or_else(|| StageError::Input(format!("unknown metric `{metric_name}`")))?;
-        let samples = p.usize("samples")?;
-        let k = match p.usize("k")? {
-            0 => samples,
-            k => k,
-        };
-        let slice_by = p.str("slice_by")?.to_string();
-        let device = device_param(ctx)?;
-        let loaded =
-            load_pretrained(&ctx.input("model")?.dir, device, default_kind(device)).map_err(model_err)?;
-        let tok = &loaded.tok;
-        let optional: Vec<&str> = if slice_by.is_empty() {
-            vec![]
-        } else {
-            vec![slice_by.as_str()]
-        };
-        let cols = read_columns(
-            &ctx.input("data")?.file(DATASET_FILE),
-            &["prompt", "answer"],
-            &optional,
-        )?;
-        if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && cols.len() > 0 {
-            return Err(StageError::Input(format!(
-                "slice_by: the test data has no column `{slice_by}`"
-            )));
-        }
-        let stop: Vec<String> = match p.get("stop") {
-            Some(Value::List(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let opts = GenerateOptions {
-            max_new_tokens: p.usize("max_new_tokens")?,
-            temperature: p.f64("temperature")?,
-            top_p: p.f64("top_p")?,
-            top_k: p.usize("top_k")?,
-            stop_ids: loaded.stop_ids(),
-            stop_strings: stop,
-            seed: 0,
-        };
-        let seed = p.i64("seed")? as u64;
-        let chat = p.bool("chat")?;
-        let n = cols.len();
-        let prompts = cols.get("prompt");
-        let answers = cols.get("answer");
-        let encoded: Vec<Vec<i64>> = prompts
-            .iter()
-            .map(|pr| encode_prompt(tok, pr.as_deref().unwrap_or(""), chat))
-            .collect::<Result<_, _>>()?;
-        // Rows (example, sample) sorted by prompt length, so batches pad little.
-        let mut rows: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..samples).map(move |j| (i, j))).collect();
-        rows.sort_by_key(|&(i, j)| (encoded[i].len(), i, j));
-        let mut outputs: Vec<Vec<String>> = vec![vec![String::new(); samples]; n];
-        ctx.progress().set_total(rows.len() as u64, "sample");
-        let mut done = 0u64;
-        for chunk in rows.chunks(p.usize("batch_size")?) {
-            ctx.check_cancelled()?;
-            let batch: Vec<Vec<i64>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
-            let seeds: Vec<u64> = chunk
-                .iter()
-                .map(|&(i, j)| crate::eval::model_scores::sample_seed(seed, cols.ids[i], j))
-                .collect();
-            let gens = generate_with_seeds(&loaded.model, tok, &batch, &seeds, &opts).map_err(model_err)?;
-            for (&(i, j), g) in chunk.iter().zip(gens) {
-                outputs[i][j] = g.text;
-            }
-            done += chunk.len() as u64;
-            ctx.progress().update(done, &[]);
-        }
-        let judged: Vec<Vec<bool>> = (0..n)
-            .map(|i| {
-                let gold = answers[i].as_deref().unwrap_or("");
-                outputs[i]
-                    .iter()
-                    .map(|o| answers[i].is_some() && metric.is_correct(o, gold))
-                    .collect()
-            })
-            .collect();
-        let overall = summarize(&judged, k);
-        let mut summary = json!({
-            "metric": metric_name,
-            "accuracy": overall.accuracy,
-            "n": overall.n,
-            "samples": samples,
-            "k": k,
-            format!("pass@{k}"): overall.pass_at_k,
-            format!("avg@{k}"): overall.avg_at_k,
-            "temperature": opts.temperature,
-            "max_new_tokens": opts.max_new_tokens,
-        });
-        let keys: Vec<String> = if slice_by.is_empty() {
-            Vec::new()
-        } else {
-            cols.get(&slice_by)
-                .iter()
-                .map(|v| v.clone().unwrap_or_else(|| "null".into()))
-                .collect()
-        };
-        if !slice_by.is_empty() {
-            let mut slices = serde_json::Map::new();
-            for (key, s) in summarize_by(&judged, &keys, k) {
-                slices.insert(
-                    key,
-                    json!({"n": s.n, "accuracy": s.accuracy, format!("pass@{k}"): s.pass_at_k, format!("avg@{k}"): s.avg_at_k}),
-                );
-            }
-            summary["slice_by"] = json!(slice_by);
-            summary["slices"] = serde_json::Value::Object(slices);
-        }
-        std::fs::write(
-            ctx.out_dir().join(METRICS_FILE),
-            serde_json::to_vec_pretty(&summary)?,
-        )?;
-
-        let mut fields = vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("prompt", DataType::Utf8, true),
-            Field::new("answer", DataType::Utf8, true),
-            Field::new("output", DataType::Utf8, false),
-            Field::new("extracted", DataType::Utf8, true),
-            Field::new("correct", DataType::Boolean, false),
-            Field::new("n_correct", DataType::Int64, false),
-            Field::new("outputs", DataType::Utf8, false),
-        ];
-        let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(cols.ids.clone())),
-            Arc::new(StringArray::from(prompts.to_vec())),
-            Arc::new(StringArray::from(answers.to_vec())),
-            Arc::new(StringArray::from(
-                outputs.iter().map(|o| o[0].clone()).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                outputs.iter().map(|o| metric.extract(&o[0])).collect::<Vec<_>>(),
-            )),
-            Arc::new(BooleanArray::from(
-                judged.iter().map(|j| j[0]).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                judged
-                    .iter()
-                    .map(|j| j.iter().filter(|&&b| b).count() as i64)
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                outputs
-                    .iter()
-                    .map(|o| serde_json::to_string(o).unwrap_or_default())
-                    .collect::<Vec<_>>(),
-            )),
-        ];
-        if !slice_by.is_empty() {
-            fields.push(Field::new(slice_by.as_str(), DataType::Utf8, true));
-            arrays.push(Arc::new(StringArray::from(cols.get(&slice_by).to_vec())));
-        }
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        let table = ctx.out_dir().join(METRICS_TABLE_FILE);
-        let mut sink = crate::data::io::ParquetSink::create(&table, schema)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
-        sink.write(&batch)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
-        sink.finish().map_err(|e| StageError::Failed(e.to_string()))?;
-        ctx.log(&format!(
-            "evaluate: {metric_name} accuracy {:.4} on {n} prompts × {samples} samples",
-            overall.accuracy
-        ));
-        Ok(())
+        super::torch::run(self.name(), ctx)
     }
+}
+
+/// The libtorch body of `evaluate` (installed by [`crate::torch_runtime`]).
+pub(crate) fn evaluate_body(ctx: &StageContext) -> StageResult {
+    let p = ctx.params();
+    let metric_name = p.str("metric")?;
+    let metric = Metric::parse(metric_name)
+        .ok_or_else(|| StageError::Input(format!("unknown metric `{metric_name}`")))?;
+    let samples = p.usize("samples")?;
+    let k = match p.usize("k")? {
+        0 => samples,
+        k => k,
+    };
+    let slice_by = p.str("slice_by")?.to_string();
+    let device = device_param(ctx)?;
+    let loaded =
+        load_pretrained(&ctx.input("model")?.dir, device, default_kind(device)).map_err(model_err)?;
+    let tok = &loaded.tok;
+    let optional: Vec<&str> = if slice_by.is_empty() {
+        vec![]
+    } else {
+        vec![slice_by.as_str()]
+    };
+    let cols = read_columns(
+        &ctx.input("data")?.file(DATASET_FILE),
+        &["prompt", "answer"],
+        &optional,
+    )?;
+    if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && cols.len() > 0 {
+        return Err(StageError::Input(format!(
+            "slice_by: the test data has no column `{slice_by}`"
+        )));
+    }
+    let stop: Vec<String> = match p.get("stop") {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let opts = GenerateOptions {
+        max_new_tokens: p.usize("max_new_tokens")?,
+        temperature: p.f64("temperature")?,
+        top_p: p.f64("top_p")?,
+        top_k: p.usize("top_k")?,
+        stop_ids: loaded.stop_ids(),
+        stop_strings: stop,
+        seed: 0,
+    };
+    let seed = p.i64("seed")? as u64;
+    let chat = p.bool("chat")?;
+    let n = cols.len();
+    let prompts = cols.get("prompt");
+    let answers = cols.get("answer");
+    let encoded: Vec<Vec<i64>> = prompts
+        .iter()
+        .map(|pr| encode_prompt(tok, pr.as_deref().unwrap_or(""), chat))
+        .collect::<Result<_, _>>()?;
+    // Rows (example, sample) sorted by prompt length, so batches pad little.
+    let mut rows: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..samples).map(move |j| (i, j))).collect();
+    rows.sort_by_key(|&(i, j)| (encoded[i].len(), i, j));
+    let mut outputs: Vec<Vec<String>> = vec![vec![String::new(); samples]; n];
+    ctx.progress().set_total(rows.len() as u64, "sample");
+    let mut done = 0u64;
+    for chunk in rows.chunks(p.usize("batch_size")?) {
+        ctx.check_cancelled()?;
+        let batch: Vec<Vec<i64>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
+        let seeds: Vec<u64> = chunk
+            .iter()
+            .map(|&(i, j)| crate::eval::model_scores::sample_seed(seed, cols.ids[i], j))
+            .collect();
+        let gens = generate_with_seeds(&loaded.model, tok, &batch, &seeds, &opts).map_err(model_err)?;
+        for (&(i, j), g) in chunk.iter().zip(gens) {
+            outputs[i][j] = g.text;
+        }
+        done += chunk.len() as u64;
+        ctx.progress().update(done, &[]);
+    }
+    let judged: Vec<Vec<bool>> = (0..n)
+        .map(|i| {
+            let gold = answers[i].as_deref().unwrap_or("");
+            outputs[i]
+                .iter()
+                .map(|o| answers[i].is_some() && metric.is_correct(o, gold))
+                .collect()
+        })
+        .collect();
+    let overall = summarize(&judged, k);
+    let mut summary = json!({
+        "metric": metric_name,
+        "accuracy": overall.accuracy,
+        "n": overall.n,
+        "samples": samples,
+        "k": k,
+        format!("pass@{k}"): overall.pass_at_k,
+        format!("avg@{k}"): overall.avg_at_k,
+        "temperature": opts.temperature,
+        "max_new_tokens": opts.max_new_tokens,
+    });
+    let keys: Vec<String> = if slice_by.is_empty() {
+        Vec::new()
+    } else {
+        cols.get(&slice_by)
+            .iter()
+            .map(|v| v.clone().unwrap_or_else(|| "null".into()))
+            .collect()
+    };
+    if !slice_by.is_empty() {
+        let mut slices = serde_json::Map::new();
+        for (key, s) in summarize_by(&judged, &keys, k) {
+            slices.insert(
+                key,
+                json!({"n": s.n, "accuracy": s.accuracy, format!("pass@{k}"): s.pass_at_k, format!("avg@{k}"): s.avg_at_k}),
+            );
+        }
+        summary["slice_by"] = json!(slice_by);
+        summary["slices"] = serde_json::Value::Object(slices);
+    }
+    std::fs::write(
+        ctx.out_dir().join(METRICS_FILE),
+        serde_json::to_vec_pretty(&summary)?,
+    )?;
+
+    let mut fields = vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("prompt", DataType::Utf8, true),
+        Field::new("answer", DataType::Utf8, true),
+        Field::new("output", DataType::Utf8, false),
+        Field::new("extracted", DataType::Utf8, true),
+        Field::new("correct", DataType::Boolean, false),
+        Field::new("n_correct", DataType::Int64, false),
+        Field::new("outputs", DataType::Utf8, false),
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(cols.ids.clone())),
+        Arc::new(StringArray::from(prompts.to_vec())),
+        Arc::new(StringArray::from(answers.to_vec())),
+        Arc::new(StringArray::from(
+            outputs.iter().map(|o| o[0].clone()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            outputs.iter().map(|o| metric.extract(&o[0])).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            judged.iter().map(|j| j[0]).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            judged
+                .iter()
+                .map(|j| j.iter().filter(|&&b| b).count() as i64)
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            outputs
+                .iter()
+                .map(|o| serde_json::to_string(o).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )),
+    ];
+    if !slice_by.is_empty() {
+        fields.push(Field::new(slice_by.as_str(), DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from(cols.get(&slice_by).to_vec())));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    let table = ctx.out_dir().join(METRICS_TABLE_FILE);
+    let mut sink = crate::data::io::ParquetSink::create(&table, schema)
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    sink.write(&batch)
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    sink.finish().map_err(|e| StageError::Failed(e.to_string()))?;
+    ctx.log(&format!(
+        "evaluate: {metric_name} accuracy {:.4} on {n} prompts × {samples} samples",
+        overall.accuracy
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

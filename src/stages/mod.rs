@@ -108,10 +108,15 @@ pub trait StageKind: Send + Sync {
     fn params(&self) -> Vec<ParamSpec>;
     /// The artifact kind this stage produces.
     fn output(&self) -> ArtifactKind;
-    /// Training-like kinds fold the libtorch version and the device class into their key
-    /// (numerics differ across them).
-    fn device_sensitive(&self) -> bool {
+    /// Whether this instance runs libtorch code. Such kinds implement [`StageKind::run`]
+    /// through [`torch::run`]; `sieve run` hands a run with one of them to `sieve-torch`.
+    fn needs_torch(&self, _params: &Params) -> bool {
         false
+    }
+    /// Whether this instance folds the libtorch version and the device class into its
+    /// key (numerics differ across them): every instance that runs libtorch code.
+    fn device_sensitive(&self, params: &Params) -> bool {
+        self.needs_torch(params)
     }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.
@@ -182,4 +187,5 @@ pub mod score;
 pub mod select;
 #[cfg(test)]
 mod testing;
+pub mod torch;
 pub mod train;

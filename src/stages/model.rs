@@ -283,59 +283,71 @@ impl StageKind for Init {
         }
         errs
     }
-    fn run(&self, ctx: &StageContext) -> StageResult {
-        let p = ctx.params();
-        let tok = match p.str("tokenizer")? {
-            "chars" => {
-                let a = match p.str("alphabet")? {
-                    "" => default_alphabet(),
-                    a => a.to_string(),
-                };
-                Tok::chars(&a).map_err(model_err)?
-            }
-            dir => Tok::from_dir(Path::new(dir)).map_err(model_err)?,
-        };
-        let arch = p.str("arch")?;
-        let mut sizes =
-            Sizes::preset(arch).ok_or_else(|| StageError::Input(format!("unknown arch `{arch}`")))?;
-        let over = |name: &str, v: &mut usize| -> Result<(), StageError> {
-            let x = p.usize(name)?;
-            if x > 0 {
-                *v = x;
-            }
-            Ok(())
-        };
-        over("hidden_size", &mut sizes.hidden_size)?;
-        over("intermediate_size", &mut sizes.intermediate_size)?;
-        over("layers", &mut sizes.num_hidden_layers)?;
-        over("heads", &mut sizes.num_attention_heads)?;
-        over("kv_heads", &mut sizes.num_key_value_heads)?;
-        over("max_positions", &mut sizes.max_position_embeddings)?;
-        sizes.rope_theta = p.f64("rope_theta")?;
-        sizes.tie_word_embeddings = p.bool("tie_embeddings")?;
-        let family = if p.str("family")? == "qwen2" {
-            Family::Qwen2
-        } else {
-            Family::Llama
-        };
-        let cfg = ModelConfig::new(
-            family,
-            &sizes,
-            tok.vocab_size(),
-            tok.bos_id(),
-            tok.eos_id(),
-            Some(tok.pad_id()),
-        );
-        let model = Transformer::new(cfg, Device::Cpu, Kind::Float).map_err(model_err)?;
-        model.init_weights(p.i64("seed")? as u64);
-        crate::model::save_pretrained(&model, &tok, None, ctx.out_dir(), Kind::Float).map_err(model_err)?;
-        ctx.log(&format!(
-            "model.init: {arch} {family:?}, {} parameters, vocab {}",
-            model.num_parameters(),
-            tok.vocab_size()
-        ));
-        Ok(())
+    /// Weights are drawn on the CPU from the seed, so the output does not depend on the
+    /// device class (no `device_sensitive`), but drawing them needs libtorch.
+    fn needs_torch(&self, _params: &super::Params) -> bool {
+        true
     }
+    fn device_sensitive(&self, _params: &super::Params) -> bool {
+        false
+    }
+    fn run(&self, ctx: &StageContext) -> StageResult {
+        super::torch::run(self.name(), ctx)
+    }
+}
+
+/// The libtorch body of `model.init` (installed by [`crate::torch_runtime`]).
+pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
+    let p = ctx.params();
+    let tok = match p.str("tokenizer")? {
+        "chars" => {
+            let a = match p.str("alphabet")? {
+                "" => default_alphabet(),
+                a => a.to_string(),
+            };
+            Tok::chars(&a).map_err(model_err)?
+        }
+        dir => Tok::from_dir(Path::new(dir)).map_err(model_err)?,
+    };
+    let arch = p.str("arch")?;
+    let mut sizes = Sizes::preset(arch).ok_or_else(|| StageError::Input(format!("unknown arch `{arch}`")))?;
+    let over = |name: &str, v: &mut usize| -> Result<(), StageError> {
+        let x = p.usize(name)?;
+        if x > 0 {
+            *v = x;
+        }
+        Ok(())
+    };
+    over("hidden_size", &mut sizes.hidden_size)?;
+    over("intermediate_size", &mut sizes.intermediate_size)?;
+    over("layers", &mut sizes.num_hidden_layers)?;
+    over("heads", &mut sizes.num_attention_heads)?;
+    over("kv_heads", &mut sizes.num_key_value_heads)?;
+    over("max_positions", &mut sizes.max_position_embeddings)?;
+    sizes.rope_theta = p.f64("rope_theta")?;
+    sizes.tie_word_embeddings = p.bool("tie_embeddings")?;
+    let family = if p.str("family")? == "qwen2" {
+        Family::Qwen2
+    } else {
+        Family::Llama
+    };
+    let cfg = ModelConfig::new(
+        family,
+        &sizes,
+        tok.vocab_size(),
+        tok.bos_id(),
+        tok.eos_id(),
+        Some(tok.pad_id()),
+    );
+    let model = Transformer::new(cfg, Device::Cpu, Kind::Float).map_err(model_err)?;
+    model.init_weights(p.i64("seed")? as u64);
+    crate::model::save_pretrained(&model, &tok, None, ctx.out_dir(), Kind::Float).map_err(model_err)?;
+    ctx.log(&format!(
+        "model.init: {arch} {family:?}, {} parameters, vocab {}",
+        model.num_parameters(),
+        tok.vocab_size()
+    ));
+    Ok(())
 }
 
 /// `model.load`: a local Hugging Face folder, checked and copied into the cache.

@@ -242,11 +242,13 @@ impl StageKind for Score {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Scores
     }
-    /// Always true, because sensitivity is per kind and the model-based methods' numerics
-    /// depend on libtorch and the device class; for the plain methods it only adds
-    /// those two to the cache key.
-    fn device_sensitive(&self) -> bool {
-        true
+    /// Only the model-based methods (`loss`, `ifd`, `pass_rate`) run libtorch; the plain
+    /// ones neither load it nor fold the device class into their key.
+    fn needs_torch(&self, params: &Params) -> bool {
+        params
+            .get("by")
+            .map(parse_by)
+            .is_some_and(|b| b.is_ok_and(|b| b.needs_model()))
     }
     fn validate(&self, params: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
@@ -295,23 +297,7 @@ impl StageKind for Score {
         let data = ctx.input("data")?.file(DATASET_FILE);
         let bands = p.usize("bands")?;
         if by.needs_model() {
-            let method = by.model_method();
-            let Some(model) = ctx.slot("model").first() else {
-                return Err(StageError::Input(format!(
-                    "score(by = {method}) needs a model input: score(data, model, by = {method})"
-                )));
-            };
-            let (ids, scores) = score_with_model(ctx, &model.dir, &data, &by)?;
-            write_scores(ctx.out_dir(), &data, &ids, &scores, &method, bands).map_err(data_err)?;
-            let present: Vec<f64> = scores.iter().flatten().copied().collect();
-            ctx.log(&format!(
-                "score: {method} over {}: {} rows, {} unscorable, mean {:.5}",
-                data.display(),
-                scores.len(),
-                scores.len() - present.len(),
-                present.iter().sum::<f64>() / present.len().max(1) as f64
-            ));
-            return Ok(());
+            return super::torch::run(self.name(), ctx);
         }
         let counter = |unit: Option<&str>| -> Result<TokenCounter, StageError> {
             match unit.unwrap_or("tokens") {
@@ -330,6 +316,35 @@ impl StageKind for Score {
         ctx.log(&format!("score: {name} over {}", data.display()));
         Ok(())
     }
+}
+
+/// The libtorch body of `score` with a model-based method (installed by
+/// [`crate::torch_runtime`]).
+pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
+    let p = ctx.params();
+    let by = p
+        .get("by")
+        .ok_or_else(|| StageError::Failed("internal: `by` unresolved".into()))?;
+    let by = parse_by(by).map_err(StageError::Input)?;
+    let data = ctx.input("data")?.file(DATASET_FILE);
+    let bands = p.usize("bands")?;
+    let method = by.model_method();
+    let Some(model) = ctx.slot("model").first() else {
+        return Err(StageError::Input(format!(
+            "score(by = {method}) needs a model input: score(data, model, by = {method})"
+        )));
+    };
+    let (ids, scores) = score_with_model(ctx, &model.dir, &data, &by)?;
+    write_scores(ctx.out_dir(), &data, &ids, &scores, &method, bands).map_err(data_err)?;
+    let present: Vec<f64> = scores.iter().flatten().copied().collect();
+    ctx.log(&format!(
+        "score: {method} over {}: {} rows, {} unscorable, mean {:.5}",
+        data.display(),
+        scores.len(),
+        scores.len() - present.len(),
+        present.iter().sum::<f64>() / present.len().max(1) as f64
+    ));
+    Ok(())
 }
 
 /// Ids and scores (null = unscorable) of every row of `data` by a model-based method.

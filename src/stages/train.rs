@@ -187,7 +187,7 @@ impl StageKind for Sft {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Model
     }
-    fn device_sensitive(&self) -> bool {
+    fn needs_torch(&self, _params: &super::Params) -> bool {
         true
     }
     fn validate(&self, p: &super::Params) -> Vec<(Option<&'static str>, String)> {
@@ -211,106 +211,111 @@ impl StageKind for Sft {
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
-        let p = ctx.params();
-        let device = device_param(ctx)?;
-        let kind = default_kind(device);
-        let src = ctx.input("model")?;
-        let loaded = load_pretrained(&src.dir, device, kind).map_err(model_err)?;
-        let tok = &loaded.tok;
-        let max_len = p.usize("max_seq_len")?;
-        let chat = p.bool("chat")?;
-        let data = read_columns(
-            &ctx.input("data")?.file(DATASET_FILE),
-            &["prompt", "response"],
-            &[],
-        )?;
-        let train = prepare_examples(examples_from(&data, tok, chat)?, max_len);
-        if train.is_empty() {
-            return Err(StageError::Input(
-                "no row has both a prompt and a non-empty response".into(),
-            ));
-        }
-        let eval = match ctx.slot("eval").first() {
-            Some(e) => {
-                let cols = read_columns(&e.file(DATASET_FILE), &["prompt", "response"], &[])?;
-                prepare_examples(examples_from(&cols, tok, chat)?, max_len)
-            }
-            None => Vec::new(),
-        };
-        let steps = p.usize("steps")?;
-        let cfg = SftConfig {
-            lr: p.f64("lr")?,
-            optim: AdamWConfig {
-                beta1: p.f64("beta1")?,
-                beta2: p.f64("beta2")?,
-                eps: 1e-8,
-                weight_decay: p.f64("weight_decay")?,
-            },
-            schedule: ScheduleKind::parse(p.str("schedule")?).unwrap_or(ScheduleKind::Cosine),
-            warmup_ratio: p.f64("warmup_ratio")?,
-            min_lr_ratio: p.f64("min_lr_ratio")?,
-            batch_size: p.usize("batch_size")?,
-            grad_accum: p.usize("grad_accum")?,
-            max_grad_norm: p.f64("max_grad_norm")?,
-            epochs: p.usize("epochs")?,
-            steps: (steps > 0).then_some(steps),
-            packing: p.bool("packing")?,
-            max_seq_len: max_len,
-            loss: if p.str("loss")? == "dft" {
-                LossKind::Dft
-            } else {
-                LossKind::CrossEntropy
-            },
-            eval_every: p.usize("eval_every")?,
-            save_every: p.usize("save_every")?,
-            log_every: 1,
-            seed: p.i64("seed")? as u64,
-        };
-        ctx.log(&format!(
-            "sft: {} examples ({} eval), {} parameters on {device:?} ({kind:?})",
-            train.len(),
-            eval.len(),
-            loaded.model.num_parameters()
-        ));
-        let work = ctx.work_dir()?.join("sft");
-        let mut hooks = StageHooks { ctx };
-        let out = train_sft(
-            &loaded.model,
-            &train,
-            &eval,
-            tok.pad_id(),
-            &cfg,
-            Some(&work),
-            &mut hooks,
-        )
-        .map_err(train_err)?;
-        save_pretrained(
-            &loaded.model,
-            tok,
-            loaded.generation_config.as_ref(),
-            ctx.out_dir(),
-            kind,
-        )
-        .map_err(model_err)?;
-        out.log
-            .write_jsonl(&ctx.out_dir().join("training_metrics.jsonl"))
-            .map_err(train_err)?;
-        out.log
-            .write_parquet(&ctx.out_dir().join("training_metrics.parquet"))
-            .map_err(train_err)?;
-        ctx.log(&format!(
-            "sft: {} steps, final loss {:.5}{}{}",
-            out.steps,
-            out.final_loss,
-            out.eval_loss
-                .map(|e| format!(", eval loss {e:.5}"))
-                .unwrap_or_default(),
-            out.resumed_from
-                .map(|s| format!(" (resumed from step {s})"))
-                .unwrap_or_default()
-        ));
-        Ok(())
+        super::torch::run(self.name(), ctx)
     }
+}
+
+/// The libtorch body of `sft` (installed by [`crate::torch_runtime`]).
+pub(crate) fn sft_body(ctx: &StageContext) -> StageResult {
+    let p = ctx.params();
+    let device = device_param(ctx)?;
+    let kind = default_kind(device);
+    let src = ctx.input("model")?;
+    let loaded = load_pretrained(&src.dir, device, kind).map_err(model_err)?;
+    let tok = &loaded.tok;
+    let max_len = p.usize("max_seq_len")?;
+    let chat = p.bool("chat")?;
+    let data = read_columns(
+        &ctx.input("data")?.file(DATASET_FILE),
+        &["prompt", "response"],
+        &[],
+    )?;
+    let train = prepare_examples(examples_from(&data, tok, chat)?, max_len);
+    if train.is_empty() {
+        return Err(StageError::Input(
+            "no row has both a prompt and a non-empty response".into(),
+        ));
+    }
+    let eval = match ctx.slot("eval").first() {
+        Some(e) => {
+            let cols = read_columns(&e.file(DATASET_FILE), &["prompt", "response"], &[])?;
+            prepare_examples(examples_from(&cols, tok, chat)?, max_len)
+        }
+        None => Vec::new(),
+    };
+    let steps = p.usize("steps")?;
+    let cfg = SftConfig {
+        lr: p.f64("lr")?,
+        optim: AdamWConfig {
+            beta1: p.f64("beta1")?,
+            beta2: p.f64("beta2")?,
+            eps: 1e-8,
+            weight_decay: p.f64("weight_decay")?,
+        },
+        schedule: ScheduleKind::parse(p.str("schedule")?).unwrap_or(ScheduleKind::Cosine),
+        warmup_ratio: p.f64("warmup_ratio")?,
+        min_lr_ratio: p.f64("min_lr_ratio")?,
+        batch_size: p.usize("batch_size")?,
+        grad_accum: p.usize("grad_accum")?,
+        max_grad_norm: p.f64("max_grad_norm")?,
+        epochs: p.usize("epochs")?,
+        steps: (steps > 0).then_some(steps),
+        packing: p.bool("packing")?,
+        max_seq_len: max_len,
+        loss: if p.str("loss")? == "dft" {
+            LossKind::Dft
+        } else {
+            LossKind::CrossEntropy
+        },
+        eval_every: p.usize("eval_every")?,
+        save_every: p.usize("save_every")?,
+        log_every: 1,
+        seed: p.i64("seed")? as u64,
+    };
+    ctx.log(&format!(
+        "sft: {} examples ({} eval), {} parameters on {device:?} ({kind:?})",
+        train.len(),
+        eval.len(),
+        loaded.model.num_parameters()
+    ));
+    let work = ctx.work_dir()?.join("sft");
+    let mut hooks = StageHooks { ctx };
+    let out = train_sft(
+        &loaded.model,
+        &train,
+        &eval,
+        tok.pad_id(),
+        &cfg,
+        Some(&work),
+        &mut hooks,
+    )
+    .map_err(train_err)?;
+    save_pretrained(
+        &loaded.model,
+        tok,
+        loaded.generation_config.as_ref(),
+        ctx.out_dir(),
+        kind,
+    )
+    .map_err(model_err)?;
+    out.log
+        .write_jsonl(&ctx.out_dir().join("training_metrics.jsonl"))
+        .map_err(train_err)?;
+    out.log
+        .write_parquet(&ctx.out_dir().join("training_metrics.parquet"))
+        .map_err(train_err)?;
+    ctx.log(&format!(
+        "sft: {} steps, final loss {:.5}{}{}",
+        out.steps,
+        out.final_loss,
+        out.eval_loss
+            .map(|e| format!(", eval loss {e:.5}"))
+            .unwrap_or_default(),
+        out.resumed_from
+            .map(|s| format!(" (resumed from step {s})"))
+            .unwrap_or_default()
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,90 @@
+//! The libtorch split (`src/stages/torch.rs`): the `sieve` binary never loads libtorch;
+//! a run with a libtorch stage to execute continues in `sieve-torch`; cached runs, plans
+//! and data-only runs never need it.
+
+use crate::common::*;
+
+/// The shared libraries the dynamic loader looks up when `bin --version` starts.
+fn loaded_libraries(bin: &str) -> String {
+    let out = std::process::Command::new(bin)
+        .arg("--version")
+        .env("LD_DEBUG", "libs")
+        .output()
+        .expect("run binary");
+    assert!(out.status.success(), "{bin} --version failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn sieve_binary_does_not_load_libtorch() {
+    let light = loaded_libraries(sieve_bin());
+    assert!(
+        light.contains("libc.so"),
+        "LD_DEBUG gave no loader trace:\n{light}"
+    );
+    assert!(!light.contains("libtorch"), "`sieve` loads libtorch:\n{light}");
+    assert!(!light.contains("libc10"), "`sieve` loads libc10:\n{light}");
+
+    let torch = loaded_libraries(env!("CARGO_BIN_EXE_sieve-torch"));
+    assert!(
+        torch.contains("libtorch_cpu.so"),
+        "`sieve-torch` does not load libtorch:\n{torch}"
+    );
+    // Where the libtorch we built against has CUDA, `sieve-torch` must load it too, or
+    // libtorch never registers its CUDA backend (set by .cargo/config.toml).
+    if let Some(dir) = option_env!("LIBTORCH")
+        && std::path::Path::new(dir).join("lib/libtorch_cuda.so").exists()
+    {
+        assert!(
+            torch.contains("libtorch_cuda.so"),
+            "`sieve-torch` does not load libtorch_cuda:\n{torch}"
+        );
+    }
+}
+
+const PIPE: &str = r#"pipeline split {
+  let nb = 20
+  stage data  = synth.arith(n = 64, digits = 1, op = "add", seed = 1)
+  stage other = synth.arith(n = nb, seed = 2)
+  stage init  = model.init(arch = "tiny", tokenizer = "chars", seed = 1)
+  stage tuned = sft(init, data, steps = 2, batch_size = 8, max_seq_len = 48)
+}
+"#;
+
+#[test]
+fn only_runs_with_libtorch_work_move_to_sieve_torch() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    let no_torch = |args: &[&str]| {
+        let mut c = p.cmd(args);
+        c.env("SIEVE_TORCH_BIN", p.path().join("missing/sieve-torch"));
+        c.output().expect("run sieve")
+    };
+
+    // Training must execute, and the libtorch binary is missing: a clear error, exit 1.
+    let out = no_torch(&["run", "p.sieve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stage `init` (model.init, stale) needs libtorch")
+            && err.contains("missing/sieve-torch"),
+        "{err}"
+    );
+
+    // With `sieve-torch` beside `sieve`, the run trains.
+    let out = p.run(&["run", "p.sieve", "--json"]);
+    assert_ok(&out);
+    let started = stages_with(&json_lines(&out), "started");
+    assert_eq!(started, ["data", "init", "other", "tuned"]);
+
+    // Cached: `sieve` alone answers plan and run.
+    assert_ok(&no_torch(&["plan", "p.sieve"]));
+    let out = no_torch(&["run", "p.sieve", "--json"]);
+    assert_ok(&out);
+    assert_eq!(stages_with(&json_lines(&out), "cached").len(), 4);
+
+    // A change that reruns only data stages runs in `sieve` itself.
+    let out = no_torch(&["run", "p.sieve", "--json", "--set", "nb=30"]);
+    assert_ok(&out);
+    assert_eq!(stages_with(&json_lines(&out), "started"), ["other"]);
+}
