@@ -342,8 +342,19 @@ fn hand_to_torch(what: &str) -> i32 {
                 .map(|e| e.with_file_name("sieve-torch"))
         })
         .unwrap_or_else(|| "sieve-torch".into());
+    // A `sieve-torch` that hands off again is not one (e.g. SIEVE_TORCH_BIN names `sieve`):
+    // stop instead of replacing the process forever.
+    const MARK: &str = "SIEVE_HANDED_TO_TORCH";
+    if std::env::var_os(MARK).is_some() {
+        eprintln!(
+            "error: {what} needs libtorch, but {} did not load it (is SIEVE_TORCH_BIN the `sieve-torch` binary?)",
+            exe.display()
+        );
+        return EXIT_FAILED;
+    }
     let err = std::process::Command::new(&exe)
         .args(std::env::args_os().skip(1))
+        .env(MARK, "1")
         .exec();
     eprintln!(
         "error: {what} needs libtorch, which runs in the `sieve-torch` binary, but {} cannot be started: {err}\n\

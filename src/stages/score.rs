@@ -529,6 +529,21 @@ mod tests {
     }
 
     #[test]
+    fn only_model_based_methods_run_libtorch() {
+        let with_by = |by: Value| {
+            let mut p = Params::default();
+            p.0.insert("by".into(), by);
+            p
+        };
+        for plain in [call("column", &["ops"]), call("length", &[])] {
+            let p = with_by(plain);
+            assert!(!Score.needs_torch(&p) && !Score.device_sensitive(&p));
+        }
+        let p = with_by(Value::Str("loss".into()));
+        assert!(Score.needs_torch(&p) && Score.device_sensitive(&p));
+    }
+
+    #[test]
     fn scores_by_each_plain_method() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
