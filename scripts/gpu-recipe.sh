@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the headline recipe (pipelines/difficulty_budget.sieve, `full` profile) on a lent
-# GPU machine with the carried release binary, time-boxed, and packs the results into
+# GPU machine with the carried release binaries (target/release/sieve and sieve-torch,
+# carried together: `sieve` hands training runs to `sieve-torch` beside it), time-boxed, and packs the results into
 # $OUT/recipe.tar.gz (lock file, the three reports, every evaluation's metrics, the run
 # log). Extra `--set K=V` arguments are passed through, so a shorter device window can run
 # a documented reduced version:
@@ -23,6 +24,9 @@ store=$(mktemp -d /tmp/sieve-recipe.XXXX)
 work=$(mktemp -d /tmp/sieve-recipe-src.XXXX)
 cp pipelines/difficulty_budget.sieve "$work/"
 bin=$PWD/target/release/sieve
+for b in "$bin" "$bin-torch"; do
+  [ -x "$b" ] || { echo "gpu-recipe: $b is missing (carry target/release/sieve and sieve-torch)" >&2; exit 2; }
+done
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 start=$(date +%s)
 timeout "$limit" "$bin" run "$work/difficulty_budget.sieve" --cache-dir "$store" \

@@ -8,13 +8,13 @@
 //! sample `j` of example `id` is drawn with a seed derived from (seed, id, j) only, so
 //! results do not depend on batching; prompts are batched by length to limit padding.
 
-use super::model::{device_param, model_err, read_columns};
+use super::model::{device_param, generate_options, model_err, read_columns};
 use super::train::encode_prompt;
 use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, StageContext, StageError, StageKind, StageResult,
 };
 use crate::eval::{METRICS, Metric, summarize, summarize_by};
-use crate::model::{GenerateOptions, default_kind, generate_with_seeds, load_pretrained};
+use crate::model::{default_kind, generate_with_seeds, load_pretrained};
 use crate::stages::artifact::{DATASET_FILE, METRICS_FILE, METRICS_TABLE_FILE};
 use crate::value::Value;
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
@@ -170,22 +170,7 @@ pub(crate) fn evaluate_body(ctx: &StageContext) -> StageResult {
             "slice_by: the test data has no column `{slice_by}`"
         )));
     }
-    let stop: Vec<String> = match p.get("stop") {
-        Some(Value::List(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let opts = GenerateOptions {
-        max_new_tokens: p.usize("max_new_tokens")?,
-        temperature: p.f64("temperature")?,
-        top_p: p.f64("top_p")?,
-        top_k: p.usize("top_k")?,
-        stop_ids: loaded.stop_ids(),
-        stop_strings: stop,
-        seed: 0,
-    };
+    let opts = generate_options(p, &loaded)?;
     let seed = p.i64("seed")? as u64;
     let chat = p.bool("chat")?;
     let n = cols.len();

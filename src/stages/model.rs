@@ -49,6 +49,31 @@ pub(crate) fn train_err(e: TrainError) -> StageError {
     }
 }
 
+/// Sampling options from the generation parameters shared by `evaluate` and the
+/// sampling scores (`max_new_tokens`, `temperature`, `top_p`, `top_k`, `stop`); the
+/// per-row seed is set by the caller.
+pub(crate) fn generate_options(
+    p: &super::Params,
+    loaded: &crate::model::LoadedModel,
+) -> Result<crate::model::GenerateOptions, StageError> {
+    let stop_strings = match p.get("stop") {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(crate::model::GenerateOptions {
+        max_new_tokens: p.usize("max_new_tokens")?,
+        temperature: p.f64("temperature")?,
+        top_p: p.f64("top_p")?,
+        top_k: p.usize("top_k")?,
+        stop_ids: loaded.stop_ids(),
+        stop_strings,
+        seed: 0,
+    })
+}
+
 /// The stage's `device` parameter, resolved.
 pub(crate) fn device_param(ctx: &StageContext) -> Result<Device, StageError> {
     parse_device(ctx.params().str("device")?).map_err(model_err)

@@ -19,7 +19,7 @@
 
 use super::artifact::DATASET_FILE;
 use super::data::{checker, data_err, model_input, tokenizer_param};
-use super::model::{device_param, model_err, read_columns};
+use super::model::{device_param, generate_options, model_err, read_columns};
 use super::train::encode_prompt;
 use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, Params, StageContext, StageError, StageKind, StageResult,
@@ -30,7 +30,7 @@ use crate::data::text::TokenCounter;
 use crate::eval::model_scores::{LossPair, SampleJob, batch_losses, judge_samples, loss_pair, sample_seed};
 use crate::eval::{METRICS, Metric};
 use crate::model::logprobs::Example;
-use crate::model::{GenerateOptions, LoadedModel, default_kind, load_pretrained};
+use crate::model::{LoadedModel, default_kind, load_pretrained};
 use crate::value::{CallValue, Value};
 use std::path::Path;
 
@@ -289,16 +289,10 @@ impl StageKind for Score {
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
-        let p = ctx.params();
-        let by = p
-            .get("by")
-            .ok_or_else(|| StageError::Failed("internal: `by` unresolved".into()))?;
-        let by = parse_by(by).map_err(StageError::Input)?;
-        let data = ctx.input("data")?.file(DATASET_FILE);
-        let bands = p.usize("bands")?;
-        if by.needs_model() {
+        if self.needs_torch(ctx.params()) {
             return super::torch::run(self.name(), ctx);
         }
+        let (by, data, bands) = method_data_bands(ctx)?;
         let counter = |unit: Option<&str>| -> Result<TokenCounter, StageError> {
             match unit.unwrap_or("tokens") {
                 "tokens" => super::data::counter(ctx),
@@ -318,16 +312,20 @@ impl StageKind for Score {
     }
 }
 
-/// The libtorch body of `score` with a model-based method (installed by
-/// [`crate::torch_runtime`]).
-pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
+/// The parsed `by` method, the input dataset file and `bands`, as both bodies need them.
+fn method_data_bands(ctx: &StageContext) -> Result<(By, std::path::PathBuf, usize), StageError> {
     let p = ctx.params();
     let by = p
         .get("by")
         .ok_or_else(|| StageError::Failed("internal: `by` unresolved".into()))?;
     let by = parse_by(by).map_err(StageError::Input)?;
-    let data = ctx.input("data")?.file(DATASET_FILE);
-    let bands = p.usize("bands")?;
+    Ok((by, ctx.input("data")?.file(DATASET_FILE), p.usize("bands")?))
+}
+
+/// The libtorch body of `score` with a model-based method (installed by
+/// [`crate::torch_runtime`]).
+pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
+    let (by, data, bands) = method_data_bands(ctx)?;
     let method = by.model_method();
     let Some(model) = ctx.slot("model").first() else {
         return Err(StageError::Input(format!(
@@ -462,22 +460,7 @@ fn pass_rate_scores(
     let metric_name = p.str("metric")?;
     let metric = Metric::parse(metric_name)
         .ok_or_else(|| StageError::Input(format!("unknown metric `{metric_name}`")))?;
-    let stop: Vec<String> = match p.get("stop") {
-        Some(Value::List(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let opts = GenerateOptions {
-        max_new_tokens: p.usize("max_new_tokens")?,
-        temperature: p.f64("temperature")?,
-        top_p: p.f64("top_p")?,
-        top_k: p.usize("top_k")?,
-        stop_ids: loaded.stop_ids(),
-        stop_strings: stop,
-        seed: 0,
-    };
+    let opts = generate_options(p, loaded)?;
     let seed = p.i64("seed")? as u64;
     // (row, sample index, job), sorted by prompt length like evaluate's batches.
     let mut jobs: Vec<(usize, usize, SampleJob)> = Vec::new();
