@@ -77,6 +77,16 @@ fn only_runs_with_libtorch_work_move_to_sieve_torch() {
         "{err}"
     );
 
+    // A "sieve-torch" that is really `sieve` hands off once, then stops (no exec loop).
+    let out = p
+        .cmd(&["run", "p.sieve"])
+        .env("SIEVE_TORCH_BIN", sieve_bin())
+        .output()
+        .expect("run sieve");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not load it"), "{err}");
+
     // With `sieve-torch` beside `sieve`, the run trains.
     let out = p.run(&["run", "p.sieve", "--json"]);
     assert_ok(&out);
