@@ -311,3 +311,48 @@ fn ctrl_c_stops_cleanly_and_the_rerun_completes() {
     assert_ok(&rerun);
     assert!(!started(&rerun).is_empty(), "the interrupted stages run now");
 }
+
+/// A word-level Hugging Face tokenizer with the given vocabulary.
+fn tokenizer_json(words: &[&str]) -> String {
+    let vocab: Vec<String> = std::iter::once("[UNK]")
+        .chain(words.iter().copied())
+        .enumerate()
+        .map(|(i, w)| format!("\"{w}\": {i}"))
+        .collect();
+    format!(
+        r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+  "normalizer": null, "pre_tokenizer": {{"type": "Whitespace"}}, "post_processor": null,
+  "decoder": null, "model": {{"type": "WordLevel", "vocab": {{{}}}, "unk_token": "[UNK]"}}}}"#,
+        vocab.join(", ")
+    )
+}
+
+#[test]
+fn tokenizer_files_resolve_beside_the_pipeline_and_key_their_contents() {
+    let p = Project::new();
+    p.write("proj/tok/tokenizer.json", &tokenizer_json(&["What", "is"]));
+    p.write(
+        "proj/p.sieve",
+        "pipeline t {\n stage d = synth.arith(n = 20, seed = 1)\n stage s = score(d, by = length(), tokenizer = \"tok/tokenizer.json\")\n}\n",
+    );
+    // Run from the project root: the path is relative to the pipeline, not the cwd.
+    let first = p.run(&["run", "proj/p.sieve", "--json"]);
+    assert_ok(&first);
+    assert_eq!(started(&first), vec!["d", "s"]);
+    let again = p.run(&["run", "proj/p.sieve", "--json"]);
+    assert_ok(&again);
+    assert!(started(&again).is_empty());
+
+    // Editing the tokenizer in place makes exactly the scorer stale.
+    p.write("proj/tok/tokenizer.json", &tokenizer_json(&["What", "is", "+"]));
+    let plan = p.run(&["plan", "proj/p.sieve"]);
+    assert_ok(&plan);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("stale") && text.contains("1 cached, 1 stale"),
+        "{text}"
+    );
+    let rerun = p.run(&["run", "proj/p.sieve", "--json"]);
+    assert_ok(&rerun);
+    assert_eq!(started(&rerun), vec!["s"]);
+}

@@ -3,7 +3,7 @@
 
 use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
 use crate::plan::{NodeId, Plan};
-use crate::stages::{ParamType, registry};
+use crate::stages::registry;
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -106,9 +106,7 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
     }
     let mut files = BTreeMap::new();
     for spec in kind.params() {
-        if spec.ty == ParamType::InputFile
-            && let Some(Value::Str(path)) = st.params.get(spec.name)
-        {
+        if let Some(path) = st.params.get(spec.name).and_then(|v| spec.ty.input_file(v)) {
             files.insert(spec.name.to_string(), file_digest(&plan.base_dir.join(path)));
         }
     }

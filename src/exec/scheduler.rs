@@ -568,11 +568,14 @@ fn resolve_file_params(
 ) -> crate::stages::Params {
     let mut out = params.clone();
     for spec in kind.params() {
-        if matches!(
-            spec.ty,
-            crate::stages::ParamType::InputFile | crate::stages::ParamType::OutputFile
-        ) && let Some(Value::Str(p)) = out.0.get(spec.name)
-        {
+        let Some(v) = out.0.get(spec.name) else {
+            continue;
+        };
+        let path = match (&spec.ty, v) {
+            (crate::stages::ParamType::OutputFile, Value::Str(p)) => Some(p.as_str()),
+            (ty, v) => ty.input_file(v),
+        };
+        if let Some(p) = path {
             let resolved = base.join(p).to_string_lossy().into_owned();
             out.0.insert(spec.name.to_string(), Value::Str(resolved));
         }

@@ -71,9 +71,9 @@ pub(crate) fn counter(ctx: &StageContext) -> Result<TokenCounter, StageError> {
 pub(crate) fn tokenizer_param() -> ParamSpec {
     ParamSpec::optional(
         "tokenizer",
-        ParamType::Str,
+        ParamType::WordOrInputFile(&["chars", "char", "words", "whitespace", "bytes"]),
         Value::Str("chars".into()),
-        "how tokens are counted: chars (= the built-in char tokenizer), words, bytes, or a path to a tokenizer.json / model folder; a bound `model` input's tokenizer wins",
+        "how tokens are counted: chars (= the built-in char tokenizer), words, bytes, or a path to a tokenizer.json / model folder (its contents are part of the cache key); a bound `model` input's tokenizer wins",
     )
 }
 

@@ -222,9 +222,9 @@ impl StageKind for Init {
             ),
             ParamSpec::optional(
                 "tokenizer",
-                ParamType::Str,
+                ParamType::WordOrInputFile(&["chars"]),
                 Value::Str("chars".into()),
-                "`chars` (built-in character tokenizer) or a folder holding a tokenizer.json",
+                "`chars` (built-in character tokenizer) or a folder holding a tokenizer.json, relative to the pipeline file (its contents are part of the cache key)",
             ),
             ParamSpec::optional(
                 "alphabet",
