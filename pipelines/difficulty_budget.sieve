@@ -21,12 +21,13 @@ pipeline difficulty_budget {
   let pre_n     = choose(profile, "quick", 1_000, "full", 100_000)
   let test_n    = choose(profile, "quick", 48, "full", 2_200)
   let test_ops  = choose(profile, "quick", 2..6, "full", 2..12)
-  let pre_steps = choose(profile, "quick", 40, "full", 3_000)
+  let pre_steps = choose(profile, "quick", 40, "full", 20_000)
   let budgets   = choose(profile, "quick", [16, 64], "full", [256, 1024, 4096, 16384])
   let buckets   = choose(profile, "quick", ["3-4", "5-6"], "full", ["3-4", "5-6", "7-8", "9-10"])
   let epochs    = choose(profile, "quick", 1, "full", 3)
   let max_len   = choose(profile, "quick", 512, "full", 1024)
   let new_tok   = choose(profile, "quick", 256, "full", 640)
+  let eval_bs   = choose(profile, "quick", 64, "full", 256)
   let top       = choose(profile, "quick", 64, "full", 16384)
 
   # data: a selection pool over every difficulty, a test set, and easy pretraining data
@@ -37,7 +38,8 @@ pipeline difficulty_budget {
   # the base model: pretrained from scratch on ops 2–6
   stage init     = model.init(arch = arch, tokenizer = "chars", seed = seed)
   stage base     = sft(init, pre, steps = pre_steps, lr = 1e-3, batch_size = 32, max_seq_len = max_len)
-  stage base_acc = evaluate(base, test, metric = exact_match, slice_by = "ops", max_new_tokens = new_tok)
+  stage base_acc = evaluate(base, test, metric = exact_match, slice_by = "ops", max_new_tokens = new_tok,
+                         batch_size = eval_bs)
 
   # difficulty = ops; buckets 3–4, 5–6, 7–8, 9–10 by explicit edges
   stage scored = score(pool, by = column("ops"))
@@ -46,7 +48,8 @@ pipeline difficulty_budget {
                           band = choose(bucket, "3-4", 0, "5-6", 1, "7-8", 2, "9-10", 3),
                           nested = true)
     stage tuned  = sft(base, subset, epochs = epochs, lr = 3e-4, batch_size = 16, max_seq_len = max_len)
-    stage acc    = evaluate(tuned, test, metric = exact_match, slice_by = "ops", max_new_tokens = new_tok)
+    stage acc    = evaluate(tuned, test, metric = exact_match, slice_by = "ops", max_new_tokens = new_tok,
+                            batch_size = eval_bs)
   }
 
   # accuracy gain over the base: rows = budget, columns = bucket, best bucket per row marked
