@@ -730,11 +730,50 @@ impl<'t> Cx<'t> {
             }
             ErrorVariant::CustomError { message } => format!("cannot parse this input: {message}"),
         };
+        // Three mistakes whose generic message misleads get their own.
+        if let Some(end) = unterminated_string(self.text, pos) {
+            return Diagnostic::error("unterminated string: the closing `\"` is missing")
+                .at(self.at(pos, end), "this string is never closed")
+                .with_note(
+                    "close it on the same line; strings cannot span lines (write \\n for a line break)",
+                )
+                .into();
+        }
         let label = match found_len {
             0 => "input ends here".to_string(),
             _ => "unexpected here".to_string(),
         };
         let mut d = Diagnostic::error(message).at(span, label);
+        if self.text[pos..].trim().is_empty()
+            && let Some(unclosed) = unclosed_brace(self.text)
+        {
+            d = match unclosed.misaligned_close {
+                Some(close) => d
+                    .with_secondary(
+                        self.at(unclosed.open, unclosed.open + 1),
+                        "this `{` is probably never closed",
+                    )
+                    .with_secondary(
+                        self.at(close, close + 1),
+                        "this `}` closes it, but it is indented like an outer block",
+                    )
+                    .with_note("add the missing `}` where the inner block ends"),
+                None => d
+                    .with_secondary(
+                        self.at(unclosed.open, unclosed.open + 1),
+                        "this `{` is never closed",
+                    )
+                    .with_note("add the missing `}`"),
+            };
+        }
+        if let Some(digits) = self.text[pos..].strip_prefix('.')
+            && digits.starts_with(|c: char| c.is_ascii_digit())
+        {
+            let digits: String = digits.chars().take_while(char::is_ascii_digit).collect();
+            d = d.with_note(format!(
+                "a number needs a digit before the point: write `0.{digits}`"
+            ));
+        }
         let word = &self.text[pos..pos + found_len];
         let wants_name = matches!(&err.variant, ErrorVariant::ParsingError { positives, .. }
             if positives.iter().any(|r| matches!(r,
@@ -780,6 +819,94 @@ impl<'t> Cx<'t> {
         };
         (shown, len)
     }
+}
+
+/// If a string literal opens at `pos` and is not closed before the end of its line,
+/// the end of that line (the string's extent).
+fn unterminated_string(text: &str, pos: usize) -> Option<usize> {
+    let rest = text[pos..].strip_prefix('"')?;
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => {
+                chars.next();
+            }
+            '\n' | '\r' => return Some(pos + 1 + i),
+            _ => {}
+        }
+    }
+    Some(text.len())
+}
+
+/// An unclosed `{` found by [`unclosed_brace`].
+struct UnclosedBrace {
+    /// Byte offset of the `{` that is probably missing its `}`.
+    open: usize,
+    /// A `}` that matched `open` by count but is indented like an outer block (the
+    /// usual sign of where the real `}` is missing).
+    misaligned_close: Option<usize>,
+}
+
+/// Finds the `{` a file that ends too early is probably missing the `}` of (skipping
+/// strings and comments). By count the outermost block is the unclosed one, but
+/// people lose the `}` of an inner block: when a `}` is the first thing on its line and
+/// indented differently from the line of the `{` it matches, that inner `{` is reported.
+fn unclosed_brace(text: &str) -> Option<UnclosedBrace> {
+    let indent = |at: usize| {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = &text[line_start..];
+        let width = line.len() - line.trim_start_matches([' ', '\t']).len();
+        (line_start, width)
+    };
+    let mut open: Vec<usize> = Vec::new();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '{' => open.push(i),
+            '}' => {
+                if let Some(o) = open.pop() {
+                    pairs.push((o, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    let innermost = *open.last()?;
+    let misaligned = pairs.into_iter().find(|&(o, c)| {
+        let (close_line, close_indent) = indent(c);
+        let first_on_line = close_line + close_indent == c;
+        first_on_line && close_indent != indent(o).1
+    });
+    Some(match misaligned {
+        Some((o, c)) => UnclosedBrace {
+            open: o,
+            misaligned_close: Some(c),
+        },
+        None => UnclosedBrace {
+            open: innermost,
+            misaligned_close: None,
+        },
+    })
 }
 
 /// Where the last token of a pair ends: the end of its last atomic descendant (strings
@@ -1142,7 +1269,7 @@ pipeline difficulty_budget {
         let d = err_at("pipeline p { stage x = sft(a, [1, 2) }", ") }");
         assert!(d.message.contains("`]`"), "{}", d.message);
         let d = err_at("pipeline p { let s = \"abc\n\" }", "\"abc");
-        assert!(d.message.contains("found a string"), "{}", d.message);
+        assert!(d.message.starts_with("unterminated string"), "{}", d.message);
         let d = err_at("pipeline p { sweep v in [1] { import \"x.sieve\" } }", "import");
         assert!(
             d.message.contains("`let`, `stage`, `sweep` or `}`"),
@@ -1293,5 +1420,34 @@ pipeline difficulty_budget {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unterminated_strings_are_told_apart_from_closed_ones() {
+        let t = "a = \"x\\\"y\" b = \"open\nnext";
+        assert_eq!(
+            unterminated_string(t, 4),
+            None,
+            "escaped quote inside a closed string"
+        );
+        let open = t.find("\"open").unwrap();
+        assert_eq!(unterminated_string(t, open), Some(t.find('\n').unwrap()));
+        assert_eq!(unterminated_string("s = \"end", 4), Some(8));
+        assert_eq!(unterminated_string("s = x", 4), None);
+    }
+
+    #[test]
+    fn the_unclosed_brace_is_found_past_strings_comments_and_indentation() {
+        // Braces inside strings and comments do not count; the innermost open `{` is
+        // reported when every `}` lines up with its `{`.
+        let t = "p {\n  s = f(x = \"{\")  # }\n  sweep a in [1] {\n    t = g()\n  }\n";
+        let u = unclosed_brace(t).unwrap();
+        assert_eq!((u.open, u.misaligned_close), (2, None));
+        // A `}` indented like the outer block points at the inner `{` it closes.
+        let t = "p {\n  sweep a in [1] {\n    t = g()\n\n  u = h()\n}\n";
+        let u = unclosed_brace(t).unwrap();
+        assert_eq!(u.open, t.find("] {").unwrap() + 2);
+        assert_eq!(u.misaligned_close, Some(t.rfind('}').unwrap()));
+        assert!(unclosed_brace("p {\n}\n").is_none());
     }
 }
