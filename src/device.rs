@@ -7,11 +7,13 @@
 //! Who counts the devices: a process with libtorch loaded (`sieve-torch`, tests) asks
 //! libtorch; the `sieve` binary, which never loads libtorch (see [`crate::stages::torch`]),
 //! counts the NVIDIA device nodes (`/dev/nvidiaN`) filtered by `CUDA_VISIBLE_DEVICES`.
-//! The two agree wherever libtorch can use the driver; where they differ (a CPU-only
-//! libtorch next to a GPU, a broken driver) `sieve` may judge a CUDA-keyed stage stale and
-//! hand the run to `sieve-torch`, which decides with libtorch's answer — never the reverse
-//! mistake of reusing a result computed for another device class, because the class
-//! sits in the cache key.
+//! The two agree wherever libtorch can use the driver. Where they differ:
+//! - the driver shows GPUs libtorch cannot use (a CPU-only libtorch, a driver too old for
+//!   its CUDA): `sieve` judges CUDA-keyed stages with `device = auto` stale and hands the
+//!   run to `sieve-torch`, which decides with libtorch's answer (slower, not wrong);
+//! - GPUs without `/dev/nvidiaN` nodes (WSL2's `/dev/dxg`, Tegra): [`count_is_certain`]
+//!   is false and `sieve run` hands every run with a libtorch stage to `sieve-torch`,
+//!   so a result keyed for the CPU is never reused on a machine whose libtorch sees a GPU.
 
 use std::sync::OnceLock;
 
@@ -45,12 +47,31 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// Number of visible CUDA devices (probed once per process).
+/// Number of visible CUDA devices (probed once per process); 0 where only libtorch can
+/// count them (see [`count_is_certain`]).
 pub fn cuda_devices() -> i64 {
-    static N: OnceLock<i64> = OnceLock::new();
+    probe().unwrap_or(0)
+}
+
+/// False where this process cannot count CUDA devices without libtorch: GPUs reached
+/// through WSL2's `/dev/dxg` (or Tegra's `nvhost` nodes) have no `/dev/nvidiaN`. `sieve
+/// run` then leaves every decision about libtorch stages to `sieve-torch`.
+pub fn count_is_certain() -> bool {
+    probe().is_some()
+}
+
+fn probe() -> Option<i64> {
+    static N: OnceLock<Option<i64>> = OnceLock::new();
     *N.get_or_init(|| match crate::stages::torch::runtime() {
-        Some(rt) => (rt.cuda_devices)(),
-        None => driver_devices(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()),
+        Some(rt) => Some((rt.cuda_devices)()),
+        None => {
+            let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+            let n = driver_devices(visible.as_deref());
+            let other_gpu_nodes = ["/dev/dxg", "/dev/nvhost-ctrl-gpu"]
+                .iter()
+                .any(|p| std::path::Path::new(p).exists());
+            if n == 0 && other_gpu_nodes { None } else { Some(n) }
+        }
     })
 }
 
@@ -72,8 +93,8 @@ fn driver_devices(visible: Option<&str>) -> i64 {
     visible_count(nodes, visible)
 }
 
-/// CUDA's reading of `CUDA_VISIBLE_DEVICES`: entries up to the first invalid one; an
-/// index must exist, a `GPU-…`/`MIG-…` UUID is taken as valid.
+/// CUDA's reading of `CUDA_VISIBLE_DEVICES`: entries up to the first invalid or repeated
+/// one; an index must exist, a `GPU-…`/`MIG-…` UUID is taken as valid.
 fn visible_count(nodes: i64, visible: Option<&str>) -> i64 {
     let Some(list) = visible else {
         return nodes;
@@ -81,18 +102,18 @@ fn visible_count(nodes: i64, visible: Option<&str>) -> i64 {
     if nodes == 0 {
         return 0;
     }
-    let mut n = 0;
+    let mut seen: Vec<&str> = Vec::new();
     for entry in list.split(',').map(str::trim) {
         let valid = match entry.parse::<i64>() {
             Ok(i) => (0..nodes).contains(&i),
             Err(_) => entry.starts_with("GPU-") || entry.starts_with("MIG-"),
         };
-        if !valid {
+        if !valid || seen.contains(&entry) {
             break;
         }
-        n += 1;
+        seen.push(entry);
     }
-    n
+    seen.len() as i64
 }
 
 /// Parses and resolves a device spec.
@@ -184,6 +205,7 @@ mod tests {
         assert_eq!(visible_count(2, Some("0,5,1")), 1);
         assert_eq!(visible_count(2, Some("-1")), 0);
         assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
+        assert_eq!(visible_count(2, Some("0,0,1")), 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The libtorch side of sieve, installed by the `sieve-torch` binary (and by test
-//! binaries): the bodies of the stage kinds that need libtorch, the CUDA device count,
+//! The libtorch side of sieve, installed by the `sieve-torch` binary (and used by the
+//! library's unit tests): the bodies of the stage kinds that need libtorch, the CUDA device count,
 //! and the `bench` commands. See [`crate::stages::torch`] for why this is a separate
 //! runtime rather than plain calls.
 //!

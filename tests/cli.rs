@@ -355,4 +355,13 @@ fn tokenizer_files_resolve_beside_the_pipeline_and_key_their_contents() {
     let rerun = p.run(&["run", "proj/p.sieve", "--json"]);
     assert_ok(&rerun);
     assert_eq!(started(&rerun), vec!["s"]);
+
+    // Recomputed from another working folder, the scores are the same bytes (the lock
+    // written above pins them).
+    let inside = p
+        .cmd(&["run", "p.sieve", "--locked", "--force", "s"])
+        .current_dir(p.path().join("proj"))
+        .output()
+        .expect("run sieve");
+    assert_ok(&inside);
 }

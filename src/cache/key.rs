@@ -20,10 +20,10 @@ pub struct KeyMaterial {
     /// Bound inputs, in slot order.
     pub inputs: Vec<KeyInput>,
     /// Environment that changes numerics (libtorch version, device class) for
-    /// device-sensitive kinds; empty otherwise.
+    /// instances that run libtorch code (`StageKind::device_sensitive`); empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Content digests of input files named by `InputFile` parameters (by parameter).
+    /// Content digests of input files named by `InputFile` and `TokenizerFile` parameters (by parameter).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
 }

@@ -212,6 +212,10 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     if crate::stages::torch::runtime().is_none()
         && let Some(why) = torch_work(&c.plan, &store, &opts.force)
     {
+        // A Ctrl-C while freshness was decided must not start the run anyway.
+        if CANCEL.load(Ordering::Relaxed) {
+            return EXIT_INTERRUPTED;
+        }
         return hand_to_torch(&why);
     }
     let lock_file = lock_path(&args.file);
@@ -320,8 +324,13 @@ fn torch_work(
             .get(&st.kind)
             .is_some_and(|k| k.needs_torch(&st.params))
     };
-    if !plan.order().iter().any(|&id| needs(id)) {
-        return None;
+    let first = plan.order().iter().copied().find(|&id| needs(id))?;
+    if !crate::device::count_is_certain() {
+        let st = &plan.node(first).stage;
+        return Some(format!(
+            "stage `{}` ({}; only libtorch can count this machine's GPUs)",
+            st.instance, st.kind
+        ));
     }
     exec::assess(plan, store, force)
         .into_iter()

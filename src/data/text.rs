@@ -19,6 +19,7 @@ pub enum TokenCounter {
     Words,
     /// Tokens of a Hugging Face tokenizer (no special tokens added).
     Hf {
+        /// `tokenizer.json#<first 12 hex digits of its blake3>`.
         name: String,
         tok: Box<tokenizers::Tokenizer>,
     },
@@ -55,10 +56,14 @@ impl TokenCounter {
                 path.display()
             )));
         }
-        let tok = tokenizers::Tokenizer::from_file(&file)
+        let bytes =
+            std::fs::read(&file).map_err(|e| DataError::Tokenizer(format!("{}: {e}", file.display())))?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| DataError::Tokenizer(format!("{}: {e}", file.display())))?;
+        // Named by content, not path: the name lands in outputs (`scores.parquet`'s
+        // method), which must not depend on where the store or the pipeline lives.
         Ok(TokenCounter::Hf {
-            name: file.display().to_string(),
+            name: format!("tokenizer.json#{}", &blake3::hash(&bytes).to_hex()[..12]),
             tok: Box::new(tok),
         })
     }
@@ -127,6 +132,11 @@ mod tests {
         std::fs::write(dir.path().join("tokenizer.json"), json).unwrap();
         let c = TokenCounter::from_spec(dir.path().to_str().unwrap()).unwrap();
         assert_eq!(c.count("a b c, d").unwrap(), 5);
-        assert!(c.name().starts_with("tokens:"));
+        assert!(c.name().starts_with("tokens:tokenizer.json#"), "{}", c.name());
+        // The name depends on the contents only, not on where the file lives.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("tokenizer.json"), json).unwrap();
+        let moved = TokenCounter::from_spec(other.path().join("tokenizer.json").to_str().unwrap()).unwrap();
+        assert_eq!(moved.name(), c.name());
     }
 }

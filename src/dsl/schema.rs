@@ -304,7 +304,7 @@ fn type_schema(t: &ParamType) -> Option<Json> {
     Some(match t {
         ParamType::Int => json!({"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/int_literal"}]}),
         ParamType::Float => json!({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/number_literal"}]}),
-        ParamType::Str | ParamType::InputFile | ParamType::WordOrInputFile(_) | ParamType::OutputFile => {
+        ParamType::Str | ParamType::InputFile | ParamType::TokenizerFile(_) | ParamType::OutputFile => {
             json!({"type": "string"})
         }
         ParamType::Bool => json!({"type": "boolean"}),

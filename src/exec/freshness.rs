@@ -3,7 +3,7 @@
 
 use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
 use crate::plan::{NodeId, Plan};
-use crate::stages::registry;
+use crate::stages::{ParamType, registry};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -107,7 +107,12 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
     let mut files = BTreeMap::new();
     for spec in kind.params() {
         if let Some(path) = st.params.get(spec.name).and_then(|v| spec.ty.input_file(v)) {
-            files.insert(spec.name.to_string(), file_digest(&plan.base_dir.join(path)));
+            let path = plan.base_dir.join(path);
+            let digest = match spec.ty {
+                ParamType::TokenizerFile(_) if path.is_dir() => tokenizer_dir_digest(&path),
+                _ => file_digest(&path),
+            };
+            files.insert(spec.name.to_string(), digest);
         }
     }
     Some(KeyMaterial {
@@ -118,6 +123,27 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
         env,
         files,
     })
+}
+
+/// Content digest of the tokenizer files of a folder (a model folder's weights do not
+/// count: they are large and do not change how text is tokenized).
+fn tokenizer_dir_digest(dir: &std::path::Path) -> String {
+    use crate::cache::digest;
+    let files: std::io::Result<Vec<digest::FileDigest>> = crate::model::tokenizer::TOKENIZER_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .map(|p| {
+            Ok(digest::FileDigest {
+                path: p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                size: std::fs::metadata(&p)?.len(),
+                blake3: digest::file_digest(&p)?,
+            })
+        })
+        .collect();
+    files
+        .map(|f| digest::combine(&f))
+        .unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
 }
 
 /// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot be read (the stage then

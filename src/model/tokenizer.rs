@@ -14,7 +14,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// Files that belong to a tokenizer and travel with it between model folders.
-const TOKENIZER_FILES: &[&str] = &[
+pub const TOKENIZER_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",

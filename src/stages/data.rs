@@ -71,7 +71,7 @@ pub(crate) fn counter(ctx: &StageContext) -> Result<TokenCounter, StageError> {
 pub(crate) fn tokenizer_param() -> ParamSpec {
     ParamSpec::optional(
         "tokenizer",
-        ParamType::WordOrInputFile(&["chars", "char", "words", "whitespace", "bytes"]),
+        ParamType::TokenizerFile(&["chars", "char", "words", "whitespace", "bytes"]),
         Value::Str("chars".into()),
         "how tokens are counted: chars (= the built-in char tokenizer), words, bytes, or a path to a tokenizer.json / model folder (its contents are part of the cache key); a bound `model` input's tokenizer wins",
     )

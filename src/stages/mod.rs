@@ -109,7 +109,8 @@ pub trait StageKind: Send + Sync {
     /// The artifact kind this stage produces.
     fn output(&self) -> ArtifactKind;
     /// Whether this instance runs libtorch code. Such kinds implement [`StageKind::run`]
-    /// through [`torch::run`]; `sieve run` hands a run with one of them to `sieve-torch`.
+    /// through [`torch::run`]; `sieve run` hands a run to `sieve-torch` when one of them
+    /// is not cached.
     fn needs_torch(&self, _params: &Params) -> bool {
         false
     }

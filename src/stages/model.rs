@@ -222,7 +222,7 @@ impl StageKind for Init {
             ),
             ParamSpec::optional(
                 "tokenizer",
-                ParamType::WordOrInputFile(&["chars"]),
+                ParamType::TokenizerFile(&["chars"]),
                 Value::Str("chars".into()),
                 "`chars` (built-in character tokenizer) or a folder holding a tokenizer.json, relative to the pipeline file (its contents are part of the cache key)",
             ),

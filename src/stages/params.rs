@@ -28,10 +28,12 @@ pub enum ParamType {
     /// the resolved path, and the file's *content digest* is part of the cache key, so
     /// editing the file reruns the stage (and moving the project does not).
     InputFile,
-    /// One of the given words, or else the path of an input file treated like
-    /// [`ParamType::InputFile`] (resolved against the pipeline's folder, content-digested
-    /// into the key): `tokenizer = chars` or `tokenizer = "tok/tokenizer.json"`.
-    WordOrInputFile(&'static [&'static str]),
+    /// A tokenizer: one of the given words, or else the path of a `tokenizer.json` or of a
+    /// folder holding one, treated like [`ParamType::InputFile`] (resolved against the
+    /// pipeline's folder, content-digested into the key; of a folder only its tokenizer
+    /// files count, so a model folder's weights are not hashed):
+    /// `tokenizer = chars` or `tokenizer = "tok/tokenizer.json"`.
+    TokenizerFile(&'static [&'static str]),
     /// A file the stage writes outside the store (e.g. `export`), relative to the
     /// pipeline file; the stage receives the resolved path.
     OutputFile,
@@ -42,11 +44,11 @@ pub enum ParamType {
 impl ParamType {
     /// The input file a value of this type names, if any (as written, relative to the
     /// pipeline): every string of an `InputFile`, a non-word string of a
-    /// `WordOrInputFile`.
+    /// `TokenizerFile`.
     pub fn input_file<'v>(&self, v: &'v Value) -> Option<&'v str> {
         match (self, v) {
             (ParamType::InputFile, Value::Str(s)) => Some(s),
-            (ParamType::WordOrInputFile(words), Value::Str(s)) if !words.contains(&s.as_str()) => Some(s),
+            (ParamType::TokenizerFile(words), Value::Str(s)) if !words.contains(&s.as_str()) => Some(s),
             _ => None,
         }
     }
@@ -69,7 +71,7 @@ impl ParamType {
                     .join(" | ")
             ),
             ParamType::InputFile => "path of an input file (relative to the pipeline)".into(),
-            ParamType::WordOrInputFile(words) => format!(
+            ParamType::TokenizerFile(words) => format!(
                 "{} or the path of an input file (relative to the pipeline)",
                 words.join(" | ")
             ),
@@ -91,7 +93,7 @@ impl ParamType {
             (ParamType::Float, Value::Int(i)) => Ok(Value::Float(i as f64)),
             (ParamType::Float, Value::Float(f)) => Ok(Value::Float(f)),
             (
-                ParamType::Str | ParamType::InputFile | ParamType::WordOrInputFile(_) | ParamType::OutputFile,
+                ParamType::Str | ParamType::InputFile | ParamType::TokenizerFile(_) | ParamType::OutputFile,
                 Value::Str(s),
             ) => Ok(Value::Str(s)),
             (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),

@@ -147,8 +147,9 @@ impl StageKind for Score {
         "score"
     }
     fn version(&self) -> u32 {
-        // Unchanged by the model-based methods: plain methods write the same files.
-        1
+        // 2: a Hugging Face tokenizer is named by its content digest in the `method`
+        // column (it was the path, which made outputs depend on the store's location).
+        2
     }
     fn doc(&self) -> &'static str {
         "Per-row difficulty scores (higher = harder) by a column, the example or CoT length, or a reference model's loss, IFD or 1 − pass rate; a scores artifact reused by every selection"

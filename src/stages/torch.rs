@@ -5,15 +5,15 @@
 //! parsing, planning and checking 1,000 cached stages costs ~20 ms. So the `sieve`
 //! binary never links libtorch: a stage kind that needs it ([`super::StageKind::needs_torch`])
 //! implements `run` by calling [`run`] here, and the only code that references the real
-//! bodies is [`crate::torch_runtime`], which the `sieve-torch` binary (and every test
-//! binary) installs at start. The linker (lld with `--gc-sections --as-needed`, Rust's
+//! bodies is [`crate::torch_runtime`], which the `sieve-torch` binary installs at start
+//! (and the library's unit tests always use). The linker (lld with `--gc-sections --as-needed`, Rust's
 //! default on x86-64 Linux) drops the unreachable bodies from `sieve`, and with them its
 //! `DT_NEEDED` on libtorch. When `sieve run` finds a stage that needs libtorch and is not
 //! cached, it hands the whole run to `sieve-torch` (see `cli::commands`).
 //!
 //! Invariant: nothing reachable from `sieve`'s `main` may name a `tch` item except
-//! through this runtime; `cargo test --test integration torch_split`
-//! checks the binary's `DT_NEEDED` entries.
+//! through this runtime; `cargo test --test integration torch_split` checks, with the
+//! loader's trace, that `sieve` loads no libtorch.
 
 use super::{StageContext, StageResult};
 use std::sync::OnceLock;
@@ -54,8 +54,9 @@ pub fn runtime() -> Option<&'static TorchRuntime> {
 pub fn run(kind: &str, ctx: &StageContext) -> StageResult {
     let rt = runtime().ok_or_else(|| {
         super::StageError::Failed(format!(
-            "internal: stage kind `{kind}` needs libtorch, but this process has not loaded it \
-             (`sieve run` hands such runs to `sieve-torch`)"
+            "stage kind `{kind}` needs libtorch, but this process has not loaded it: its cache \
+             entry was there when `sieve` decided the run needs no libtorch and has gone since \
+             (removed by `sieve cache gc` or by hand?); run again"
         ))
     })?;
     let body = (rt.body)(kind).ok_or_else(|| {
