@@ -29,6 +29,13 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-check-cfg=cfg(sieve_libtorch_cuda)");
+    // A fingerprint of the sources both binaries are built from: `sieve` hands runs to
+    // `sieve-torch` only when the two match (`cargo run` rebuilds `sieve` alone and would
+    // otherwise hand training to a stale `sieve-torch` without a word).
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rustc-env=SIEVE_SOURCE_STAMP={:016x}", source_stamp());
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
 
     let Some(dir) = env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from) else {
@@ -63,4 +70,31 @@ fn main() {
         println!("cargo:rustc-link-search=native={dir_str}");
         println!("cargo:rustc-cfg=sieve_libtorch_cuda");
     }
+}
+
+/// Hash of every file under `src/` (path and bytes, sorted by path) plus the manifest and
+/// lock file. `DefaultHasher::new()` has fixed keys, so the value is stable across builds.
+fn source_stamp() -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut files = vec![PathBuf::from("Cargo.toml"), PathBuf::from("Cargo.lock")];
+    walk(std::path::Path::new("src"), &mut files);
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
 }

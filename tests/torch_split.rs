@@ -103,4 +103,15 @@ fn only_runs_with_libtorch_work_move_to_sieve_torch() {
     let out = no_torch(&["run", "p.sieve", "--json", "--set", "nb=30"]);
     assert_ok(&out);
     assert_eq!(stages_with(&json_lines(&out), "started"), ["other"]);
+
+    // A `sieve-torch` built from other sources than the `sieve` handing off refuses.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sieve-torch"))
+        .current_dir(p.path())
+        .args(["run", "p.sieve"])
+        .env("SIEVE_HANDED_TO_TORCH", "0000000000000000")
+        .output()
+        .expect("run sieve-torch");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("built from different sources"), "{err}");
 }

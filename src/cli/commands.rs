@@ -338,6 +338,25 @@ fn torch_work(
         .map(|s| format!("stage `{}` ({}, {})", s.instance, s.kind, s.status.name()))
 }
 
+/// Set by `sieve` when it hands a run to `sieve-torch`: the source stamp it was built from.
+pub const HANDED_TO_TORCH: &str = "SIEVE_HANDED_TO_TORCH";
+
+/// In `sieve-torch`: refuses a hand-off from a `sieve` built from other sources (the two
+/// would not agree on stage kinds, parameters or cache keys). Returns the exit code to
+/// stop with.
+pub fn check_hand_off() -> Option<i32> {
+    let from = std::env::var(HANDED_TO_TORCH).ok()?;
+    let own = env!("SIEVE_SOURCE_STAMP");
+    if from == own {
+        return None;
+    }
+    eprintln!(
+        "error: `sieve` and `sieve-torch` were built from different sources (stamps {from} and {own}); \
+         rebuild both: cargo build --release --bins (`cargo run` builds only `sieve`)"
+    );
+    Some(EXIT_FAILED)
+}
+
 /// Replaces this process by `sieve-torch` with the same arguments (only returns, with
 /// exit code 1, when that binary cannot be started). `sieve-torch` sits next to `sieve`;
 /// `SIEVE_TORCH_BIN` names another.
@@ -353,8 +372,7 @@ fn hand_to_torch(what: &str) -> i32 {
         .unwrap_or_else(|| "sieve-torch".into());
     // A `sieve-torch` that hands off again is not one (e.g. SIEVE_TORCH_BIN names `sieve`):
     // stop instead of replacing the process forever.
-    const MARK: &str = "SIEVE_HANDED_TO_TORCH";
-    if std::env::var_os(MARK).is_some() {
+    if std::env::var_os(HANDED_TO_TORCH).is_some() {
         eprintln!(
             "error: {what} needs libtorch, but {} did not load it (is SIEVE_TORCH_BIN the `sieve-torch` binary?)",
             exe.display()
@@ -363,7 +381,7 @@ fn hand_to_torch(what: &str) -> i32 {
     }
     let err = std::process::Command::new(&exe)
         .args(std::env::args_os().skip(1))
-        .env(MARK, "1")
+        .env(HANDED_TO_TORCH, env!("SIEVE_SOURCE_STAMP"))
         .exec();
     eprintln!(
         "error: {what} needs libtorch, which runs in the `sieve-torch` binary, but {} cannot be started: {err}\n\

@@ -162,6 +162,11 @@ pub enum GraphFormat {
 
 /// Entry point; returns the process exit code.
 pub fn main() -> i32 {
+    if crate::stages::torch::runtime().is_some()
+        && let Some(code) = commands::check_hand_off()
+    {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
