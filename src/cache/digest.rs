@@ -25,13 +25,28 @@ pub fn file_digest(path: &Path) -> io::Result<String> {
 
 /// Digests every regular file under `dir`, sorted by relative path.
 pub fn dir_files(dir: &Path) -> io::Result<Vec<FileDigest>> {
+    list_files(dir)?
+        .into_iter()
+        .map(|(path, abs, size)| {
+            Ok(FileDigest {
+                path,
+                size,
+                blake3: file_digest(&abs)?,
+            })
+        })
+        .collect()
+}
+
+/// Every regular file under `dir` as (relative path with `/`, path, size), sorted by
+/// relative path.
+pub fn list_files(dir: &Path) -> io::Result<Vec<(String, std::path::PathBuf, u64)>> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<FileDigest>) -> io::Result<()> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf, u64)>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let ty = entry.file_type()?;
@@ -45,11 +60,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileDigest>) -> io::Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            out.push(FileDigest {
-                path: rel,
-                size: entry.metadata()?.len(),
-                blake3: file_digest(&path)?,
-            });
+            let size = entry.metadata()?.len();
+            out.push((rel, path, size));
         }
     }
     Ok(())

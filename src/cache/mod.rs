@@ -8,6 +8,7 @@
 //! locks/<key>.lock              one lock per key: concurrent runs compute each key once
 //! refs/<pipeline>/<hash>.json   the last key each stage instance ran with (for "why stale")
 //! failed/<key>/                 log of the last failed attempt of a key
+//! digests/<hash>.json           memoised digests of input files (see `memo`)
 //! ```
 //! Invariants: an entry appears only by an atomic `rename` of a complete temp folder, so a
 //! crash, Ctrl-C or `kill -9` never leaves a half-written entry that looks valid; an
@@ -16,6 +17,7 @@
 pub mod digest;
 pub mod key;
 pub mod lockfile;
+pub mod memo;
 pub mod store;
 
 pub use key::{KeyInput, KeyMaterial, KeyMember};

@@ -75,8 +75,14 @@ pub struct StageStatus {
     pub status: Status,
 }
 
-/// Key material for a node, given the digests of its producers' outputs.
-pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>) -> Option<KeyMaterial> {
+/// Key material for a node, given the digests of its producers' outputs (`store`
+/// memoises the digests of input files).
+pub fn key_material(
+    plan: &Plan,
+    store: &Store,
+    node: NodeId,
+    digests: &HashMap<String, String>,
+) -> Option<KeyMaterial> {
     let st = &plan.node(node).stage;
     let kind = registry().get(&st.kind)?;
     let mut inputs = Vec::with_capacity(st.inputs.len());
@@ -109,8 +115,8 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
         if let Some(path) = st.params.get(spec.name).and_then(|v| spec.ty.input_file(v)) {
             let path = plan.base_dir.join(path);
             let digest = match spec.ty {
-                ParamType::TokenizerFile(_) if path.is_dir() => tokenizer_dir_digest(&path),
-                _ => file_digest(&path),
+                ParamType::TokenizerFile(_) if path.is_dir() => tokenizer_dir_digest(store, &path),
+                _ => file_digest(store, &path),
             };
             files.insert(spec.name.to_string(), digest);
         }
@@ -127,7 +133,7 @@ pub fn key_material(plan: &Plan, node: NodeId, digests: &HashMap<String, String>
 
 /// Content digest of the tokenizer files of a folder (a model folder's weights do not
 /// count: they are large and do not change how text is tokenized).
-fn tokenizer_dir_digest(dir: &std::path::Path) -> String {
+fn tokenizer_dir_digest(store: &Store, dir: &std::path::Path) -> String {
     use crate::cache::digest;
     let files: std::io::Result<Vec<digest::FileDigest>> = crate::model::tokenizer::TOKENIZER_FILES
         .iter()
@@ -137,7 +143,7 @@ fn tokenizer_dir_digest(dir: &std::path::Path) -> String {
             Ok(digest::FileDigest {
                 path: p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
                 size: std::fs::metadata(&p)?.len(),
-                blake3: digest::file_digest(&p)?,
+                blake3: store.input_file_digest(&p)?,
             })
         })
         .collect();
@@ -146,14 +152,14 @@ fn tokenizer_dir_digest(dir: &std::path::Path) -> String {
         .unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
 }
 
-/// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot be read (the stage then
-/// fails at run time with the real error; the key changes once the file appears).
-fn file_digest(path: &std::path::Path) -> String {
-    use crate::cache::digest;
+/// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot
+/// be read (the stage then fails at run time with the real error; the key changes once
+/// the file appears).
+fn file_digest(store: &Store, path: &std::path::Path) -> String {
     let d = if path.is_dir() {
-        digest::dir_files(path).map(|f| digest::combine(&f))
+        store.input_dir_digest(path)
     } else {
-        digest::file_digest(path)
+        store.input_file_digest(path)
     };
     d.unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
 }
@@ -227,7 +233,7 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
                 reasons: param_reasons(store, &plan.pipeline, &st.instance, &st.params.0),
             }
         } else {
-            match key_material(plan, id, &digests) {
+            match key_material(plan, store, id, &digests) {
                 None => Status::Blocked {
                     waits_on: vec![],
                     reasons: vec!["unknown stage kind".into()],

@@ -228,7 +228,7 @@ fn prepare(
     digests: &HashMap<String, String>,
 ) -> Prepared {
     let st = &plan.node(id).stage;
-    let Some(km) = key_material(plan, id, digests) else {
+    let Some(km) = key_material(plan, store, id, digests) else {
         return Prepared::Fail(Outcome::Failed {
             key: None,
             error: format!("unknown stage kind `{}`", st.kind),

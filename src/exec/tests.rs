@@ -114,7 +114,7 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
     assert_eq!(s.skipped, vec!["tr"]);
     assert!(s.results.contains_key("ok"));
     // The failure's log is kept.
-    let key = crate::exec::key_material(&plan, plan.find("bad").unwrap(), &Default::default())
+    let key = crate::exec::key_material(&plan, &store, plan.find("bad").unwrap(), &Default::default())
         .unwrap()
         .key();
     let log = std::fs::read_to_string(dir.path().join("failed").join(&key).join("log.txt")).unwrap();

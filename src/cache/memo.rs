@@ -1,0 +1,171 @@
+//! Memoised content digests of a pipeline's *input* files (`load(path)`, model and
+//! tokenizer folders), so deciding freshness does not rehash gigabytes on every `plan`
+//! or `run`: a digest is reused while the file's size, modification and change times,
+//! inode and device are what they were when it was computed (the same test git and DVC
+//! use). Records live in `<store>/digests/`, one small JSON file per input path.
+//!
+//! Invariants: a record is only a cache — a missing, unreadable or stale one means
+//! "hash the file"; records are written atomically (temp file + rename); a file modified
+//! less than [`SETTLE`] ago is hashed but not memoised, so an edit landing within the
+//! file system's timestamp granularity of the record cannot go unnoticed. Outputs of
+//! stages are never memoised here (the store records their digests in manifests).
+
+use super::digest::{self, FileDigest};
+use super::store::Store;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How old a file's last change must be before its digest is memoised.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stat {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Stat {
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Stat {
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+
+    /// Changed long enough ago that a later edit gets a different stat.
+    fn settled(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        now - self.mtime_ns.max(self.ctime_ns) > SETTLE.as_nanos() as i128
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    path: String,
+    stat: Stat,
+    blake3: String,
+}
+
+impl Store {
+    fn memo_path(&self, file: &Path) -> PathBuf {
+        let id = blake3::hash(file.as_os_str().as_encoded_bytes()).to_hex();
+        self.root().join("digests").join(format!("{}.json", &id[..32]))
+    }
+
+    /// The blake3 digest of an input file, memoised by its stat.
+    pub fn input_file_digest(&self, path: &Path) -> io::Result<String> {
+        let abs = std::path::absolute(path)?;
+        let stat = Stat::of(&std::fs::metadata(&abs)?);
+        let memo = self.memo_path(&abs);
+        if let Ok(text) = std::fs::read(&memo)
+            && let Ok(r) = serde_json::from_slice::<Record>(&text)
+            && r.stat == stat
+            && r.path == abs.to_string_lossy()
+        {
+            return Ok(r.blake3);
+        }
+        let blake3 = digest::file_digest(&abs)?;
+        // The file may have changed while it was read: memoise only a stable, settled one.
+        if stat.settled() && std::fs::metadata(&abs).is_ok_and(|m| Stat::of(&m) == stat) {
+            let record = Record {
+                path: abs.to_string_lossy().into_owned(),
+                stat,
+                blake3: blake3.clone(),
+            };
+            // Best effort: a store we cannot write to just means hashing again next time.
+            let _ = write_atomically(&memo, &serde_json::to_vec(&record).unwrap_or_default());
+        }
+        Ok(blake3)
+    }
+
+    /// The combined digest of every regular file under an input folder (as
+    /// [`digest::combine`] over [`digest::dir_files`], with memoised file digests).
+    pub fn input_dir_digest(&self, dir: &Path) -> io::Result<String> {
+        let files = digest::list_files(dir)?
+            .into_iter()
+            .map(|(rel, path, size)| {
+                Ok(FileDigest {
+                    path: rel,
+                    size,
+                    blake3: self.input_file_digest(&path)?,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(digest::combine(&files))
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_memoised_until_the_file_changes() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path().join("store")).unwrap();
+        let file = root.path().join("data.bin");
+        std::fs::write(&file, b"first").unwrap();
+        // Fresh files are hashed but not memoised (they may still be changing).
+        let d1 = store.input_file_digest(&file).unwrap();
+        assert_eq!(d1, digest::file_digest(&file).unwrap());
+        assert!(!store.memo_path(&std::path::absolute(&file).unwrap()).exists());
+
+        // A settled file is memoised: a planted record with the right stat is believed.
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::thread::sleep(SETTLE + Duration::from_millis(100)); // ctime settles too
+        let d2 = store.input_file_digest(&file).unwrap();
+        assert_eq!(d2, d1);
+        let memo = store.memo_path(&std::path::absolute(&file).unwrap());
+        let mut r: Record = serde_json::from_slice(&std::fs::read(&memo).unwrap()).unwrap();
+        r.blake3 = "planted".into();
+        std::fs::write(&memo, serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(store.input_file_digest(&file).unwrap(), "planted");
+
+        // Any change of the file (same size here) invalidates the record.
+        std::fs::write(&file, b"secnd").unwrap();
+        let d3 = store.input_file_digest(&file).unwrap();
+        assert_eq!(d3, digest::file_digest(&file).unwrap());
+        assert_ne!(d3, d1);
+    }
+
+    #[test]
+    fn folder_digests_match_the_plain_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path().join("store")).unwrap();
+        let dir = root.path().join("model");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.json"), b"{}").unwrap();
+        std::fs::write(dir.join("sub/w.bin"), b"weights").unwrap();
+        let plain = digest::combine(&digest::dir_files(&dir).unwrap());
+        assert_eq!(store.input_dir_digest(&dir).unwrap(), plain);
+    }
+}
