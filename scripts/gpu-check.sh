@@ -7,6 +7,8 @@
 # Parts (each time-boxed with `timeout`; a failing part never stops the others):
 #   env       GPU, driver, torch / transformers versions, libtorch linkage of the binary;
 #   sanity    `sieve run pipelines/quickstart.sieve --set device=cuda` in a fresh cache;
+#   devices   `sieve` (GPU count from /dev/nvidiaN) and `sieve-torch` (from libtorch) plan
+#             the same keys, and the cached rerun needs no `sieve-torch`;
 #   parity    tiny random Qwen2 built by transformers, loaded by the binary: f32 logits
 #             (fused and reference kernels), greedy left-padded decoding, bf16 logits,
 #             all against transformers on the same card (scripts/bench/cuda_parity.py);
@@ -145,6 +147,16 @@ fi
 # sanity: the CLI end to end on the device
 CACHE=$(mktemp -d /tmp/gpu-check-cache.XXXXXX)
 part sanity 90 "$BIN" run pipelines/quickstart.sieve --set "device=$DEV" --cache-dir "$CACHE"
+
+# devices: `sieve` counts GPUs without libtorch (/dev/nvidiaN), `sieve-torch` asks
+# libtorch; with `device = auto` both must compute the same keys (the device class is in
+# the keys of libtorch stages), and the cached rerun must stay in `sieve`.
+export BIN CACHE OUT DEV
+part devices 30 bash -c '
+    "$BIN" plan pipelines/quickstart.sieve --json --cache-dir "$CACHE" > "$OUT/plan-sieve.jsonl" &&
+    "$BIN-torch" plan pipelines/quickstart.sieve --json --cache-dir "$CACHE" > "$OUT/plan-sieve-torch.jsonl" &&
+    diff "$OUT/plan-sieve.jsonl" "$OUT/plan-sieve-torch.jsonl" && echo "device classes agree" &&
+    SIEVE_TORCH_BIN=/nonexistent "$BIN" run pipelines/quickstart.sieve --set "device=$DEV" --cache-dir "$CACHE"'
 
 # parity against transformers on the same device
 part parity 90 "$PY" scripts/bench/cuda_parity.py --bin "$BIN" --device "$DEV" --out "$OUT/parity.json"
