@@ -91,12 +91,7 @@ impl StageKind for Evaluate {
                 Value::Int(64),
                 "sequences generated together",
             ),
-            P::optional(
-                "chat",
-                T::Bool,
-                Value::Bool(false),
-                "wrap each prompt in the model's chat template (one user turn)",
-            ),
+            P::chat(),
             P::seed(),
             P::device(),
         ]

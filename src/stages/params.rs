@@ -194,6 +194,21 @@ impl ParamSpec {
         )
     }
 
+    /// The conventional `chat` parameter of kinds that feed prompts to a model.
+    pub fn chat() -> Self {
+        Self::optional(
+            "chat",
+            ParamType::Bool,
+            Value::Bool(false),
+            "wrap each prompt in the model's chat template (one user turn)",
+        )
+    }
+
+    /// The same parameter with another description (e.g. "model-based: …").
+    pub fn described(self, doc: &'static str) -> Self {
+        ParamSpec { doc, ..self }
+    }
+
     /// The conventional `device` parameter: defaults to the pipeline's `device` variable
     /// when one is defined, else `auto` (CUDA when available).
     pub fn device() -> Self {

@@ -230,12 +230,7 @@ impl StageKind for Score {
                 Value::Int(32),
                 "model-based: sequences per forward batch / generated together",
             ),
-            P::optional(
-                "chat",
-                T::Bool,
-                Value::Bool(false),
-                "model-based: wrap each prompt in the model's chat template (one user turn)",
-            ),
+            P::chat().described("model-based: wrap each prompt in the model's chat template (one user turn)"),
             P::seed(),
             P::device(),
         ]

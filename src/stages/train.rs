@@ -174,12 +174,7 @@ impl StageKind for Sft {
                 Value::Int(0),
                 "checkpoint every N steps (0 = ~10 per run)",
             ),
-            P::optional(
-                "chat",
-                T::Bool,
-                Value::Bool(false),
-                "wrap each prompt in the model's chat template (one user turn)",
-            ),
+            P::chat(),
             P::seed(),
             P::device(),
         ]
