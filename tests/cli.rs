@@ -274,27 +274,9 @@ fn ctrl_c_stops_cleanly_and_the_rerun_completes() {
         "slow.sieve",
         "pipeline slow {\n sweep s in 1..6 {\n  stage g = synth.igsm(n = 20_000, ops = 2..8, seed = s)\n }\n stage all = concat(g)\n}\n",
     );
-    let mut child = p
-        .cmd(&["run", "slow.sieve", "-j", "1", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt once the first stage has started (not on a fixed timer: a busy machine
-    // may still be starting the process).
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    for line in lines.by_ref() {
-        if line.unwrap().contains("\"event\":\"started\"") {
-            break;
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let out = child.wait_with_output().unwrap();
+    let (rest, out) = interrupt_when(p.cmd(&["run", "slow.sieve", "-j", "1", "--json"]), |l| {
+        l.contains("\"event\":\"started\"")
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         rest.iter().any(|l| l.contains("\"event\":\"end\"")),

@@ -85,3 +85,27 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `cmd` (a `sieve … --json` command), sends it SIGINT once a stdout line satisfies
+/// `when` (not on a fixed timer: a busy machine may still be starting the process), and
+/// returns the stdout lines after that one with the process's output (stderr, status).
+pub fn interrupt_when(mut cmd: Command, when: impl Fn(&str) -> bool) -> (Vec<String>, Output) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sieve");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().expect("stdout")));
+    for line in lines.by_ref() {
+        if when(&line.expect("read stdout")) {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    (rest, child.wait_with_output().expect("wait for sieve"))
+}

@@ -123,27 +123,10 @@ fn ctrl_c_reaches_a_run_handed_to_sieve_torch() {
         "train.sieve",
         "pipeline train {\n stage data = synth.arith(n = 256, digits = 1, op = \"add\", seed = 1)\n stage init = model.init(arch = \"tiny\", tokenizer = \"chars\", seed = 1)\n stage tuned = sft(init, data, steps = 100_000, batch_size = 8, max_seq_len = 48)\n}\n",
     );
-    let mut child = p
-        .cmd(&["run", "train.sieve", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // `exec` keeps the process id, so the signal reaches `sieve-torch` once training runs.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("\"event\":\"progress\"") && line.contains("\"stage\":\"tuned\"") {
-            break;
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let out = child.wait_with_output().unwrap();
+    let (_, out) = interrupt_when(p.cmd(&["run", "train.sieve", "--json"]), |l| {
+        l.contains("\"event\":\"progress\"") && l.contains("\"stage\":\"tuned\"")
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
