@@ -74,6 +74,21 @@ pub(crate) fn device(s: &str) -> Result<tch::Device, BenchError> {
     crate::model::parse_device(s).map_err(|e| BenchError::Usage(e.to_string()))
 }
 
+/// Applies a `--fused` value (`auto | on | off`, see `Transformer::set_fused_kernels`).
+pub(crate) fn set_fused(model: &mut crate::model::Transformer, fused: &str) -> Result<(), BenchError> {
+    match fused {
+        "auto" => {}
+        "on" => model.set_fused_kernels(true),
+        "off" => model.set_fused_kernels(false),
+        f => {
+            return Err(BenchError::Usage(format!(
+                "--fused {f}: expected auto, on or off"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a `--dtype` value (`auto | f32 | bf16 | f16`); `auto` is the device's default.
 pub(crate) fn dtype(s: &str, dev: tch::Device) -> Result<tch::Kind, BenchError> {
     Ok(match s {

@@ -144,16 +144,7 @@ fn build_model(args: &ModelArgs, dev: Device) -> Result<(Transformer, tch::Kind)
     let kind = dtype(&args.dtype, dev)?;
     let cfg = shape_config(&args.shape, args.vocab)?;
     let mut model = Transformer::new(cfg, dev, kind)?;
-    match args.fused.as_str() {
-        "auto" => {}
-        "on" => model.set_fused_kernels(true),
-        "off" => model.set_fused_kernels(false),
-        f => {
-            return Err(BenchError::Usage(format!(
-                "--fused {f}: expected auto, on or off"
-            )));
-        }
-    }
+    super::set_fused(&mut model, &args.fused)?;
     model.init_weights(args.seed);
     Ok((model, kind))
 }

@@ -71,16 +71,7 @@ pub fn run(args: &ParityArgs) -> Result<(), BenchError> {
         ));
     }
     let mut model = load_model(&args.model, dev, kind)?;
-    match args.fused.as_str() {
-        "auto" => {}
-        "on" => model.set_fused_kernels(true),
-        "off" => model.set_fused_kernels(false),
-        f => {
-            return Err(BenchError::Usage(format!(
-                "--fused {f}: expected auto, on or off"
-            )));
-        }
-    }
+    super::set_fused(&mut model, &args.fused)?;
     let flat: Vec<i64> = rows.concat();
     let x = Tensor::from_slice(&flat)
         .view([rows.len() as i64, t as i64])

@@ -141,6 +141,18 @@ impl Sizes {
 }
 
 impl ModelConfig {
+    /// [`ModelConfig::new`] with the vocabulary and special tokens of `tok`.
+    pub fn for_tokenizer(family: Family, sizes: &Sizes, tok: &super::tokenizer::Tok) -> Self {
+        Self::new(
+            family,
+            sizes,
+            tok.vocab_size(),
+            tok.bos_id(),
+            tok.eos_id(),
+            Some(tok.pad_id()),
+        )
+    }
+
     /// A from-scratch config of the given family and sizes, with the token ids of the
     /// tokenizer it will be paired with.
     pub fn new(

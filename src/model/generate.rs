@@ -300,14 +300,7 @@ mod tests {
 
     fn setup() -> (Transformer, Tok) {
         let tok = Tok::chars(&default_alphabet()).unwrap();
-        let cfg = ModelConfig::new(
-            Family::Qwen2,
-            &Sizes::preset("nano").unwrap(),
-            tok.vocab_size(),
-            tok.bos_id(),
-            tok.eos_id(),
-            Some(tok.pad_id()),
-        );
+        let cfg = ModelConfig::for_tokenizer(Family::Qwen2, &Sizes::preset("nano").unwrap(), &tok);
         let m = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
         // A larger init makes the random model's distribution peaked enough to be interesting.
         let mut c = m.config().clone();

@@ -369,14 +369,7 @@ mod tests {
         let mut sizes = Sizes::preset("nano").unwrap();
         for (fam, tied) in [(Family::Qwen2, true), (Family::Llama, false)] {
             sizes.tie_word_embeddings = tied;
-            let cfg = ModelConfig::new(
-                fam,
-                &sizes,
-                tok.vocab_size(),
-                tok.bos_id(),
-                tok.eos_id(),
-                Some(tok.pad_id()),
-            );
+            let cfg = ModelConfig::for_tokenizer(fam, &sizes, &tok);
             let m = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
             m.init_weights(1);
             let dir = tempfile::tempdir().unwrap();

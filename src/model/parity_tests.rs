@@ -109,14 +109,7 @@ fn sieve_trained_model_loads_in_transformers() {
     for (family, tied) in [(Family::Qwen2, true), (Family::Llama, false)] {
         let mut sizes = Sizes::preset("nano").unwrap();
         sizes.tie_word_embeddings = tied;
-        let cfg = ModelConfig::new(
-            family,
-            &sizes,
-            tok.vocab_size(),
-            tok.bos_id(),
-            tok.eos_id(),
-            Some(tok.pad_id()),
-        );
+        let cfg = ModelConfig::for_tokenizer(family, &sizes, &tok);
         let model = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
         model.init_weights(3);
         let examples: Vec<Example> = (0..32)

@@ -356,14 +356,7 @@ pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
     } else {
         Family::Llama
     };
-    let cfg = ModelConfig::new(
-        family,
-        &sizes,
-        tok.vocab_size(),
-        tok.bos_id(),
-        tok.eos_id(),
-        Some(tok.pad_id()),
-    );
+    let cfg = ModelConfig::for_tokenizer(family, &sizes, &tok);
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).map_err(model_err)?;
     model.init_weights(p.i64("seed")? as u64);
     crate::model::save_pretrained(&model, &tok, None, ctx.out_dir(), Kind::Float).map_err(model_err)?;

@@ -43,14 +43,7 @@ fn tiny_model_learns_two_digit_addition() {
         num_key_value_heads: 2,
         ..Sizes::preset("nano").unwrap()
     };
-    let cfg = ModelConfig::new(
-        Family::Llama,
-        &sizes,
-        tok.vocab_size(),
-        tok.bos_id(),
-        tok.eos_id(),
-        Some(tok.pad_id()),
-    );
+    let cfg = ModelConfig::for_tokenizer(Family::Llama, &sizes, &tok);
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
     model.init_weights(0);
     let sft = SftConfig {

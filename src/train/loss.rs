@@ -61,14 +61,7 @@ pub fn backward_loss_rows(
     denom: f64,
     rows: Option<i64>,
 ) -> LossTerms {
-    let hidden = model.forward_hidden(
-        &batch.input_ids,
-        batch.positions.as_ref(),
-        batch.attn_mask.as_ref(),
-        None,
-    );
-    let (b, t, h) = hidden.size3().expect("hidden states are [b, t, h]");
-    let flat = hidden.view([b * t, h]);
+    let flat = flat_hidden(model, batch);
     let w = model.lm_head_weight();
     let rows = rows.unwrap_or_else(|| chunk_rows(w.size()[0])).max(1);
     let (grad_h, grad_w, terms) =
@@ -154,18 +147,23 @@ fn head_gradients(
     (grad_h, grad_w, LossTerms { loss, ce })
 }
 
+/// The final hidden states of a batch, one row per position: `[b * t, h]`.
+fn flat_hidden(model: &Transformer, batch: &SeqBatch) -> Tensor {
+    let hidden = model.forward_hidden(
+        &batch.input_ids,
+        batch.positions.as_ref(),
+        batch.attn_mask.as_ref(),
+        None,
+    );
+    let (b, t, h) = hidden.size3().expect("hidden states are [b, t, h]");
+    hidden.view([b * t, h])
+}
+
 /// Sum of the response tokens' negative log-likelihoods (device f32 scalar, no
 /// gradients), chunked like [`backward_loss`].
 pub fn nll_sum(model: &Transformer, batch: &SeqBatch) -> Tensor {
     tch::no_grad(|| {
-        let hidden = model.forward_hidden(
-            &batch.input_ids,
-            batch.positions.as_ref(),
-            batch.attn_mask.as_ref(),
-            None,
-        );
-        let (b, t, h) = hidden.size3().expect("hidden states are [b, t, h]");
-        let hd = hidden.view([b * t, h]);
+        let hd = flat_hidden(model, batch);
         let w = model.lm_head_weight();
         let dev = hd.device();
         let mut sum = Tensor::zeros([], (Kind::Float, dev));
