@@ -93,9 +93,20 @@ impl Store {
     }
 
     /// The combined digest of every regular file under an input folder (as
-    /// [`digest::combine`] over [`digest::dir_files`], with memoised file digests).
-    pub fn input_dir_digest(&self, dir: &Path) -> io::Result<String> {
-        let files = digest::list_files(dir)?
+    /// [`digest::combine`] over [`digest::dir_files`], with memoised file digests); with
+    /// `only`, of just those of its top-level files that exist (e.g. a model folder's
+    /// tokenizer files, without the weights).
+    pub fn input_dir_digest(&self, dir: &Path, only: Option<&[&str]>) -> io::Result<String> {
+        let listed = match only {
+            None => digest::list_files(dir)?,
+            Some(names) => names
+                .iter()
+                .map(|name| (name.to_string(), dir.join(name)))
+                .filter(|(_, path)| path.is_file())
+                .map(|(name, path)| Ok((name, path.clone(), std::fs::metadata(&path)?.len())))
+                .collect::<io::Result<Vec<_>>>()?,
+        };
+        let files = listed
             .into_iter()
             .map(|(rel, path, size)| {
                 Ok(FileDigest {
@@ -166,6 +177,13 @@ mod tests {
         std::fs::write(dir.join("a.json"), b"{}").unwrap();
         std::fs::write(dir.join("sub/w.bin"), b"weights").unwrap();
         let plain = digest::combine(&digest::dir_files(&dir).unwrap());
-        assert_eq!(store.input_dir_digest(&dir).unwrap(), plain);
+        assert_eq!(store.input_dir_digest(&dir, None).unwrap(), plain);
+        let only_json = digest::combine(&digest::dir_files(&dir).unwrap()[..1]);
+        assert_eq!(
+            store
+                .input_dir_digest(&dir, Some(&["a.json", "missing"]))
+                .unwrap(),
+            only_json
+        );
     }
 }

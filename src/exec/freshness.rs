@@ -115,8 +115,12 @@ pub fn key_material(
         if let Some(path) = st.params.get(spec.name).and_then(|v| spec.ty.input_file(v)) {
             let path = plan.base_dir.join(path);
             let digest = match spec.ty {
-                ParamType::TokenizerFile(_) if path.is_dir() => tokenizer_dir_digest(store, &path),
-                _ => file_digest(store, &path),
+                // A tokenizer folder counts by its tokenizer files: a model folder's weights
+                // are large and do not change how text is tokenized.
+                ParamType::TokenizerFile(_) => {
+                    file_digest(store, &path, Some(crate::model::tokenizer::TOKENIZER_FILES))
+                }
+                _ => file_digest(store, &path, None),
             };
             files.insert(spec.name.to_string(), digest);
         }
@@ -131,33 +135,12 @@ pub fn key_material(
     })
 }
 
-/// Content digest of the tokenizer files of a folder (a model folder's weights do not
-/// count: they are large and do not change how text is tokenized).
-fn tokenizer_dir_digest(store: &Store, dir: &std::path::Path) -> String {
-    use crate::cache::digest;
-    let files: std::io::Result<Vec<digest::FileDigest>> = crate::model::tokenizer::TOKENIZER_FILES
-        .iter()
-        .map(|name| dir.join(name))
-        .filter(|p| p.is_file())
-        .map(|p| {
-            Ok(digest::FileDigest {
-                path: p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-                size: std::fs::metadata(&p)?.len(),
-                blake3: store.input_file_digest(&p)?,
-            })
-        })
-        .collect();
-    files
-        .map(|f| digest::combine(&f))
-        .unwrap_or_else(|e| format!("unreadable: {}", e.kind()))
-}
-
-/// Content digest of an input file (or folder, e.g. a model), or a marker when it cannot
-/// be read (the stage then fails at run time with the real error; the key changes once
+/// Content digest of an input file (or folder, e.g. a model; with `only`, of just those
+/// top-level files of a folder), memoised by the store, or a marker when it cannot be read (the stage then fails at run time with the real error; the key changes once
 /// the file appears).
-fn file_digest(store: &Store, path: &std::path::Path) -> String {
+fn file_digest(store: &Store, path: &std::path::Path, only: Option<&[&str]>) -> String {
     let d = if path.is_dir() {
-        store.input_dir_digest(path)
+        store.input_dir_digest(path, only)
     } else {
         store.input_file_digest(path)
     };
