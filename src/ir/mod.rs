@@ -9,10 +9,12 @@
 //! part of [`Pipeline::canonical`], the form compared across syntaxes and snapshotted.
 
 mod eval;
+mod files;
 mod lower;
 #[cfg(test)]
 mod tests;
 
+pub use files::check_files;
 pub use lower::{Override, lower};
 
 use crate::diag::Span;
@@ -25,9 +27,6 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
-    /// The pipeline file's folder: relative file parameters are resolved against it when
-    /// a stage runs (their written form is what the cache key and the IR hold).
-    pub base_dir: std::path::PathBuf,
     /// Global variables after `--set` overrides.
     pub vars: BTreeMap<String, Value>,
     /// Every stage instance, by instance name.
@@ -50,6 +49,17 @@ pub struct Stage {
     pub output: ArtifactKind,
     /// The `stage` declaration (for diagnostics).
     pub span: Span,
+    /// Where each explicitly given parameter's value is written (the argument, or the
+    /// `--set` override that replaced it), for diagnostics about that value.
+    pub param_spans: BTreeMap<String, Span>,
+}
+
+impl Stage {
+    /// The place to point at for a problem with one parameter's value: where it is
+    /// written, else the stage declaration (a default).
+    pub fn param_span(&self, name: &str) -> Span {
+        self.param_spans.get(name).copied().unwrap_or(self.span)
+    }
 }
 
 /// The producers bound to one input slot.
