@@ -195,7 +195,7 @@ fn a_link_swapped_after_planning_is_refused_when_the_stage_runs() {
         &project.join("p.sieve"),
         "pipeline p { stage d = load(path = \"data.jsonl\") }",
     );
-    let store = Store::open(&project.join(".sieve")).unwrap();
+    let store = Store::open(project.join(".sieve")).unwrap();
     let id = plan.find("d").unwrap();
     let before = key_material(&plan, &store, id, &Default::default()).unwrap();
     assert_eq!(before.files["path"].len(), 64, "{:?}", before.files);

@@ -25,9 +25,10 @@ pub enum ParamType {
     /// A call such as `column("ops")` / `length()` out of the given constructor names, or
     /// a bare name / string naming one of them without arguments.
     Call(&'static [&'static str]),
-    /// A file the stage reads. Written relative to the pipeline file; the stage receives
-    /// the resolved path, and the file's *content digest* is part of the cache key, so
-    /// editing the file reruns the stage (and moving the project does not).
+    /// A file the stage reads. Written relative to the pipeline file; it must lead inside
+    /// the project folder, the store or an allowed folder ([`crate::confine`]); the stage
+    /// receives the resolved path, and the file's *content digest* is part of the cache
+    /// key, so editing the file reruns the stage (and moving the project does not).
     InputFile,
     /// A tokenizer: one of the given words, or else the path of a `tokenizer.json` or of a
     /// folder holding one, treated like [`ParamType::InputFile`] (resolved against the
@@ -36,7 +37,9 @@ pub enum ParamType {
     /// `tokenizer = chars` or `tokenizer = "tok/tokenizer.json"`.
     TokenizerFile(&'static [&'static str]),
     /// A file the stage writes outside the store (e.g. `export`), relative to the
-    /// pipeline file; the stage receives the resolved path.
+    /// pipeline file; it must lead inside the project folder or an allowed folder and
+    /// never be a pipeline, lock or `sieve.toml` file ([`crate::confine`]); the stage
+    /// receives the resolved path.
     OutputFile,
     /// Any value (the stage validates it).
     Any,
