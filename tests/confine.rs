@@ -242,3 +242,102 @@ fn imports_from_outside_the_project_are_refused() {
     );
     assert_ok(&p.run(&["check", file, "--allow-path", "outside"]));
 }
+
+/// Every `.rs` file under `src/`, as (path relative to the crate, text).
+fn sources() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut todo = vec![root.join("src")];
+    let mut out = Vec::new();
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The promise of docs/security.md, checked on the source: sieve starts no program but
+/// the ones listed here, loads no pickle (weights are safetensors) and links no network
+/// code.
+#[test]
+fn sieve_runs_no_shell_loads_no_pickle_and_links_no_network_code() {
+    // The only places that start a process, and why.
+    let allowed_commands = [
+        (
+            "src/cli/commands.rs",
+            "the hand-off of a run to `sieve-torch`, same arguments",
+        ),
+        (
+            "src/bench/memory.rs",
+            "`nvidia-smi`, in the hidden `sieve bench` command",
+        ),
+        ("src/data/interop.rs", "pyarrow, in a #[cfg(test)] module"),
+        ("src/model/parity_tests.rs", "transformers, in a #[cfg(test)] module"),
+    ];
+    let all = sources();
+    assert!(all.len() > 50, "{} source files", all.len());
+    for (file, text) in &all {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let at = format!("{file}:{}", n + 1);
+            if code.contains("Command::new") {
+                assert!(
+                    allowed_commands.iter().any(|(f, _)| f == file),
+                    "{at} starts a process: {line}"
+                );
+            }
+            for banned in [
+                "libc::system",
+                "libc::exec",
+                "libc::popen",
+                "pickle",
+                "Tensor::load",
+                "load_multi",
+                "CModule",
+                "VarStore::load",
+                "std::net",
+                "TcpStream",
+                "UdpSocket",
+            ] {
+                assert!(!code.contains(banned), "{at} uses `{banned}`: {line}");
+            }
+        }
+    }
+    let lock =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    let crates: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|l| l.trim_end_matches('"'))
+        .collect();
+    assert!(crates.contains(&"tch"), "Cargo.lock not read");
+    for net in [
+        "reqwest",
+        "hyper",
+        "ureq",
+        "curl",
+        "isahc",
+        "attohttpc",
+        "tokio",
+        "async-std",
+        "mio",
+        "socket2",
+        "h2",
+        "rustls",
+        "native-tls",
+        "openssl",
+        "hf-hub",
+    ] {
+        assert!(
+            !crates.contains(&net),
+            "Cargo.lock links the network crate `{net}`"
+        );
+    }
+}
