@@ -279,7 +279,10 @@ fn sieve_runs_no_shell_loads_no_pickle_and_links_no_network_code() {
             "`nvidia-smi`, in the hidden `sieve bench` command",
         ),
         ("src/data/interop.rs", "pyarrow, in a #[cfg(test)] module"),
-        ("src/model/parity_tests.rs", "transformers, in a #[cfg(test)] module"),
+        (
+            "src/model/parity_tests.rs",
+            "transformers, in a #[cfg(test)] module",
+        ),
     ];
     let all = sources();
     assert!(all.len() > 50, "{} source files", all.len());
