@@ -4,7 +4,9 @@
 //! at most `jobs` stages run at once and at most `gpu_slots` per CUDA device; a failed
 //! stage's dependents are skipped, never run on missing inputs; without `keep_going` no
 //! new stage starts after a failure, but running ones finish and are cached; panics in a
-//! stage body (e.g. a tch shape error) are caught and become that stage's failure.
+//! stage body (e.g. a tch shape error) are caught and become that stage's failure; a
+//! stage receives its file parameters resolved and checked once more against the plan's
+//! confinement, and a refused path fails it before it starts.
 
 use super::events::{Event, Reporter};
 use super::freshness::key_material;

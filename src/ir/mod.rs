@@ -1,6 +1,7 @@
 //! The intermediate representation: a pipeline after lowering — names resolved, sweeps
 //! expanded into instances, parameters evaluated, typed against their kind's schema and
-//! defaulted, inputs bound to producer instances with artifact kinds checked.
+//! defaulted, inputs bound to producer instances with artifact kinds checked — and the
+//! files pass ([`check_files`]) that confines the paths its stages name.
 //!
 //! Invariants: an `ir::Pipeline` is valid by construction (only [`lower()`] builds one);
 //! it is acyclic; every input names an existing instance whose output kind matches the

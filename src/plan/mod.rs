@@ -1,9 +1,10 @@
 //! The plan: a sealed petgraph DAG of stage instances built from a checked IR, plus its
 //! renderings (text, Graphviz DOT, Mermaid).
 //!
-//! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic), is
-//! never mutated afterwards, and exposes nodes in a deterministic topological order
-//! (ties broken by instance name) so runs, logs and lock files are stable.
+//! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic) and
+//! the confinement its file parameters were checked against, is never mutated
+//! afterwards, and exposes nodes in a deterministic topological order (ties broken by
+//! instance name) so runs, logs and lock files are stable.
 
 use crate::confine::Confinement;
 use crate::ir;
