@@ -262,7 +262,8 @@ impl Refusal {
     pub fn folder_to_allow(&self) -> Option<PathBuf> {
         let target = match &self.why {
             Why::Outside(_) => self.resolved.clone()?,
-            Why::LinkOut { target, .. } => PathBuf::from(target),
+            // A link that resolves nowhere (a loop) has no folder to allow.
+            Why::LinkOut { target, .. } if Path::new(target).is_absolute() => PathBuf::from(target),
             _ => return None,
         };
         if target.is_dir() {
@@ -392,6 +393,11 @@ mod tests {
             f.conf.stage_file("model", Access::Read).is_ok(),
             "links within are fine"
         );
+        symlink("looping", p.join("model/looping")).unwrap();
+        let r = f.conf.stage_file("model", Access::Read).unwrap_err();
+        assert!(r.to_string().contains("is a link to nowhere"), "{r}");
+        assert_eq!(r.hint(), None);
+        std::fs::remove_file(p.join("model/looping")).unwrap();
         symlink(
             f.root.join("outside/shared/b.jsonl"),
             p.join("model/sub/tokenizer.json"),
