@@ -5,11 +5,15 @@
 //! `dsl` (pest DSL / YAML → [`dsl::ast`]) → `ir` (lowered, checked, sweeps expanded) →
 //! `plan` (sealed petgraph DAG) → `exec` (freshness, scheduler) → `stages` (registry of
 //! stage kinds) → plain libraries (`data`, `model`, `train`, `eval`, `report`).
-//! `cache`, `diag` and `value` are leaves used by everyone.
+//! `cache`, `diag` and `value` are leaves used by everyone; so are `confine` (the folders
+//! stages may read and write, and the one check every path goes through) and `config`
+//! (the project file `sieve.toml`).
 
 pub mod bench;
 pub mod cache;
 pub mod cli;
+pub mod config;
+pub mod confine;
 pub mod data;
 pub mod device;
 pub mod diag;

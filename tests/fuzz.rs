@@ -1,10 +1,12 @@
 //! Robustness: random and mutated pipeline texts, in both syntaxes, never panic the
-//! parser, the import loader or the lowering — they either lower or produce diagnostics
-//! that render.
+//! parser, the import loader, the lowering or the files pass — they either lower or
+//! produce diagnostics that render.
 
 use proptest::prelude::*;
+use sieve::confine::Confinement;
 use sieve::diag::SourceMap;
 use sieve::dsl::load_str;
+use std::sync::OnceLock;
 
 const SEED_DSL: &str = r#"pipeline p {
   let seed = 7
@@ -77,11 +79,26 @@ const VOCAB: &[&str] = &[
     "kind:",
 ];
 
+/// The confinement of the fuzzed pipelines: an empty folder of their own, so no path a
+/// mutation invents leads to a real file tree to search.
+fn fuzz_project() -> &'static Confinement {
+    static PROJECT: OnceLock<(tempfile::TempDir, Confinement)> = OnceLock::new();
+    &PROJECT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let files = Confinement::new(dir.path(), &dir.path().join(".sieve")).expect("confinement");
+            (dir, files)
+        })
+        .1
+}
+
 fn check(text: &str, yaml: bool) {
     let mut sm = SourceMap::new();
-    match load_str("fuzz", text, yaml, &mut sm) {
+    let files = fuzz_project();
+    match load_str("fuzz", text, yaml, files, &mut sm) {
         Ok(file) => {
-            if let Err(d) = sieve::ir::lower(&file, &[]) {
+            let lowered = sieve::ir::lower(&file, &[]).and_then(|ir| sieve::ir::check_files(&ir, files));
+            if let Err(d) = lowered {
                 let _ = d.render(&sm);
             }
         }

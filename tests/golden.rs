@@ -6,6 +6,7 @@
 //! Update snapshots after an intended change with `INSTA_UPDATE=always cargo test golden`
 //! and review the diff of `tests/snapshots/`.
 
+use sieve::confine::Confinement;
 use sieve::diag::SourceMap;
 use sieve::dsl::load_pipeline;
 use sieve::plan::Plan;
@@ -13,8 +14,13 @@ use std::path::Path;
 
 fn lower(path: &Path) -> Result<sieve::ir::Pipeline, String> {
     let mut sm = SourceMap::new();
-    let file = load_pipeline(path, &mut sm).map_err(|d| d.render(&sm))?;
+    let file = load_pipeline(path, &confined(path), &mut sm).map_err(|d| d.render(&sm))?;
     sieve::ir::lower(&file, &[]).map_err(|d| d.render(&sm))
+}
+
+/// The confinement of a golden case: its own folder (and its default store).
+fn confined(path: &Path) -> Confinement {
+    Confinement::of_pipeline(path).expect("confinement")
 }
 
 fn relative(path: &Path) -> &Path {
@@ -42,7 +48,7 @@ fn valid_cases_lower_identically_in_both_syntaxes() {
             "DSL and YAML twins differ: {}",
             rel.display()
         );
-        let plan = Plan::build(&dsl);
+        let plan = Plan::build(&dsl, confined(rel));
         insta::assert_snapshot!(format!(
             "{}\n--- plan ---\n{}",
             dsl.canonical(),

@@ -19,7 +19,9 @@ fn recipes() -> Vec<PathBuf> {
 
 fn canonical(path: &Path) -> String {
     let mut sm = SourceMap::new();
-    let file = sieve::dsl::load_pipeline(path, &mut sm).unwrap_or_else(|d| panic!("{}", d.render(&sm)));
+    let files = sieve::confine::Confinement::of_pipeline(path).expect("confinement");
+    let file =
+        sieve::dsl::load_pipeline(path, &files, &mut sm).unwrap_or_else(|d| panic!("{}", d.render(&sm)));
     sieve::ir::lower(&file, &[])
         .unwrap_or_else(|d| panic!("{}", d.render(&sm)))
         .canonical()

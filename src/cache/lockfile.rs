@@ -52,9 +52,7 @@ impl LockFile {
     pub fn write(&self, path: &Path) -> io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
         text.push('\n');
-        let tmp = path.with_extension(format!("lock.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, path)
+        super::write_atomically(path, text.as_bytes())
     }
 }
 

@@ -12,6 +12,7 @@
 
 use super::digest::{self, FileDigest};
 use super::store::Store;
+use super::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -118,15 +119,6 @@ impl Store {
             .collect::<io::Result<Vec<_>>>()?;
         Ok(digest::combine(&files))
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

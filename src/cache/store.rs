@@ -248,10 +248,7 @@ impl Store {
             fs::create_dir_all(parent)?;
         }
         let body = serde_json::json!({"pipeline": pipeline, "instance": instance, "key": key});
-        let n = NONCE.fetch_add(1, Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
-        fs::write(&tmp, serde_json::to_vec(&body).map_err(io::Error::other)?)?;
-        fs::rename(tmp, path)
+        super::write_atomically(&path, &serde_json::to_vec(&body).map_err(io::Error::other)?)
     }
 
     /// All committed entries.

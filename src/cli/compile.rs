@@ -1,8 +1,12 @@
-//! Compiling a pipeline file for the CLI: load (with imports) → `--set` overrides →
-//! lower → plan, rendering every diagnostic of the file at once on failure.
+//! Compiling a pipeline file for the CLI: confinement (project folder, store,
+//! `--allow-path`, `sieve.toml`) → load (with imports) → `--set` overrides → lower →
+//! files pass (every path a stage names is confined) → plan, rendering every diagnostic
+//! of the file at once on failure.
 
 use super::PipelineArgs;
 use crate::cache::Store;
+use crate::config::{self, ProjectConfig};
+use crate::confine::{self, Confinement, Origin};
 use crate::diag::{Diagnostic, Diagnostics, SourceMap, Span};
 use crate::dsl;
 use crate::ir::{self, Override};
@@ -74,10 +78,88 @@ pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<O
     if diags.is_empty() { Ok(out) } else { Err(diags) }
 }
 
-/// Loads, lowers and plans; on failure prints diagnostics and returns the exit code.
+/// The folders a pipeline's stages may use: its folder, its store, the `--allow-path`
+/// folders and those `sieve.toml` allows. Also returns warnings (an allowed folder of
+/// `sieve.toml` that does not exist).
+pub fn confinement(
+    args: &PipelineArgs,
+    sources: &mut SourceMap,
+) -> Result<(Confinement, Diagnostics), Diagnostics> {
+    let project = confine::project_folder(&args.file);
+    let unresolvable = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        Diagnostics::from(Diagnostic::error(format!(
+            "cannot resolve {what} {}: {e}",
+            path.display()
+        )))
+    };
+    let store = store_dir(args);
+    let mut files = Confinement::new(&project, &store).map_err(|e| unresolvable("the store", &store, e))?;
+    let config = ProjectConfig::load(&project, sources)?;
+    let mut errors = Diagnostics::new();
+    for dir in &args.allow_path {
+        if !dir.is_dir() {
+            errors.push(Diagnostic::error(format!(
+                "--allow-path {}: no such folder",
+                dir.display()
+            )));
+        } else if let Err(e) = files.allow(dir, Origin::Flag) {
+            errors.extend(unresolvable("--allow-path", dir, e));
+        }
+    }
+    let mut warnings = Diagnostics::new();
+    for a in &config.allow_paths {
+        if !a.dir.exists() {
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "{}: allowed folder {} does not exist",
+                    config::FILE,
+                    a.dir.display()
+                ))
+                .at(a.span, "no such folder"),
+            );
+        }
+        if let Err(e) = files.allow(&a.dir, Origin::Config) {
+            errors.extend(unresolvable("an allowed folder", &a.dir, e));
+        }
+    }
+    if errors.is_empty() {
+        Ok((files, warnings))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads, lowers, confines and plans; on failure prints diagnostics and returns the exit
+/// code.
 pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
     let mut sources = SourceMap::new();
-    let file = dsl::load::load_pipeline(&args.file, &mut sources);
+    let files = match confinement(args, &mut sources) {
+        Ok((files, warnings)) => {
+            if !warnings.is_empty() {
+                print_diagnostics(&warnings, &sources);
+            }
+            files
+        }
+        Err(d) => {
+            print_diagnostics(&d, &sources);
+            return Err(super::EXIT_INVALID);
+        }
+    };
+    // A recipe's own sieve.toml widens what its stages may touch: always say so.
+    let from_config: Vec<String> = files
+        .allowed()
+        .iter()
+        .filter(|(_, origin)| *origin == Origin::Config)
+        .map(|(d, _)| d.display().to_string())
+        .collect();
+    if !from_config.is_empty() {
+        eprintln!(
+            "note: {} lets stages also read and write {}",
+            config::FILE,
+            from_config.join(", ")
+        );
+    }
+    let file = dsl::load::load_pipeline(&args.file, &files, &mut sources);
     let overrides = parse_overrides(&args.set, &mut sources);
     let (file, overrides) = match (file, overrides) {
         (Ok(f), Ok(o)) => (f, o),
@@ -93,15 +175,9 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
             return Err(super::EXIT_INVALID);
         }
     };
-    match ir::lower(&file, &overrides) {
-        Ok(mut ir) => {
-            ir.base_dir = args
-                .file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."));
-            let plan = Plan::build(&ir);
+    match ir::lower(&file, &overrides).and_then(|ir| ir::check_files(&ir, &files).map(|()| ir)) {
+        Ok(ir) => {
+            let plan = Plan::build(&ir, files);
             Ok(Compiled { ir, plan })
         }
         Err(d) => {
@@ -119,13 +195,7 @@ pub fn store_dir(args: &PipelineArgs) -> PathBuf {
     if let Some(d) = std::env::var_os("SIEVE_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let parent = args
-        .file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    parent.join(".sieve")
+    confine::project_folder(&args.file).join(".sieve")
 }
 
 /// The store for `cache` commands without a pipeline.

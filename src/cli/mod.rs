@@ -40,6 +40,10 @@ pub struct PipelineArgs {
     /// Artifact store (default: `$SIEVE_CACHE`, else `.sieve/` beside the pipeline).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Let stages also read and write inside this folder (besides the pipeline's folder
+    /// and the store); repeatable.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_path: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,7 @@
 use super::compile::Compiled;
 use crate::cache::Store;
 use crate::exec::{self, RunSummary, Status};
-use crate::report::overview::{RunOverview, StageRecord, Status as PageStatus, write_html};
+use crate::report::overview::{RunOverview, StageRecord, Status as PageStatus, render_html};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -45,12 +45,8 @@ pub fn save_record(store: &Store, pipeline: &str, s: &RunSummary) {
         failed: s.failed.clone(),
         skipped: s.skipped.clone(),
     };
-    let path = record_path(store, pipeline);
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
     if let Ok(json) = serde_json::to_vec_pretty(&rec) {
-        let _ = std::fs::write(path, json);
+        let _ = crate::cache::write_atomically(&record_path(store, pipeline), &json);
     }
 }
 
@@ -104,9 +100,6 @@ pub fn write(c: &Compiled, store: &Store) -> std::io::Result<PathBuf> {
         page.stages.push(record);
     }
     let path = page_path(store, &c.ir.name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    write_html(&page, &path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    crate::cache::write_atomically(&path, render_html(&page).as_bytes())?;
     Ok(path)
 }

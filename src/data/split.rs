@@ -333,25 +333,31 @@ pub fn export(src: &Path, dst: &Path, format: Option<Format>, overwrite: bool) -
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = dst.with_file_name(format!(".{file_name}.sieve-tmp"));
+    // A fresh temp file of our own (created exclusively, so a link planted under a
+    // predictable name cannot redirect the bytes), renamed over `dst` when complete.
+    let folder = dst
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".sieve-tmp")
+        // The usual mode of a new file (0666 less the umask), not a temp file's 0600.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(folder)
+        .map_err(|e| DataError::io(folder, e))?
+        .into_temp_path();
     let reader = io::open_parquet(src, None)?;
     let mut sink = Sink::create(&tmp, format, reader.schema())?;
-    let write = (|| {
+    let rows = (|| {
         for batch in reader {
             sink.write(&batch?)?;
         }
         sink.finish()
-    })();
-    match write {
-        Ok(rows) => {
-            std::fs::rename(&tmp, dst).map_err(|e| DataError::io(dst, e))?;
-            Ok(rows)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    })()?;
+    // On any error above, dropping `tmp` removes the temp file.
+    tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -491,6 +497,13 @@ mod tests {
             Err(DataError::Exists { .. })
         ));
         assert_eq!(export(&out, &dst, None, true).unwrap(), 15);
+        // The file gets the mode any new file would, and no temp file is left behind.
+        use std::os::unix::fs::PermissionsExt;
+        let plain = dir.path().join("sub/plain");
+        std::fs::write(&plain, "").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&dst), mode(&plain));
+        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 2);
         let first = std::fs::read_to_string(&dst).unwrap();
         assert!(
             first.lines().next().unwrap().contains("\"part\":\"x\""),

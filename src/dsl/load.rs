@@ -6,6 +6,9 @@
 //!   before it is parsed, so every diagnostic renders with file:line:col;
 //! - an import path is relative to the directory of the importing file; either syntax may
 //!   import either (`.sieve` → DSL, `.yaml` / `.yml` → YAML);
+//! - every import passes the pipeline's [`Confinement`] (it must lead inside the project
+//!   folder, the store or an allowed folder) before it is read, and the resolved path is
+//!   what is read;
 //! - the merged file holds, in order, the items of each import (recursively merged, at the
 //!   place of its `import`) followed by the file's own items; `Item::Import`s are resolved
 //!   and removed; the name and span are the root file's (an imported file's own
@@ -17,6 +20,7 @@
 
 use super::ast::{self, Item};
 use super::{parser, yaml};
+use crate::confine::{Access, Confinement};
 use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -53,15 +57,19 @@ pub fn parse(text: &str, file: FileId, syntax: Syntax) -> Result<ast::File, Diag
 }
 
 /// Loads the pipeline file at `path` (`.sieve`, `.yaml` or `.yml`) and everything it
-/// imports, as one merged file.
-pub fn load_pipeline(path: &Path, sources: &mut SourceMap) -> Result<ast::File, Diagnostics> {
+/// imports, as one merged file; imports are confined to `files`.
+pub fn load_pipeline(
+    path: &Path,
+    files: &Confinement,
+    sources: &mut SourceMap,
+) -> Result<ast::File, Diagnostics> {
     let display = path.display().to_string();
     let Some(syntax) = Syntax::of_path(path) else {
         return Err(unknown_syntax(&display, None).into());
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostics::from(Diagnostic::error(format!("cannot read `{display}`: {e}"))))?;
-    let mut loader = Loader::new(sources);
+    let mut loader = Loader::new(sources, files);
     loader.root(&display, path, text, syntax)
 }
 
@@ -71,10 +79,11 @@ pub fn load_str(
     name: &str,
     text: &str,
     is_yaml: bool,
+    files: &Confinement,
     sources: &mut SourceMap,
 ) -> Result<ast::File, Diagnostics> {
     let syntax = if is_yaml { Syntax::Yaml } else { Syntax::Dsl };
-    let mut loader = Loader::new(sources);
+    let mut loader = Loader::new(sources, files);
     loader.root(name, Path::new(name), text.to_string(), syntax)
 }
 
@@ -95,6 +104,7 @@ fn identity(path: &Path) -> PathBuf {
 /// The state of one load: files being loaded (the chain) and files already merged.
 struct Loader<'s> {
     sources: &'s mut SourceMap,
+    files: &'s Confinement,
     /// The import chain being loaded (root first): identity and display name.
     chain: Vec<(PathBuf, String)>,
     merged: HashSet<PathBuf>,
@@ -102,9 +112,10 @@ struct Loader<'s> {
 }
 
 impl<'s> Loader<'s> {
-    fn new(sources: &'s mut SourceMap) -> Self {
+    fn new(sources: &'s mut SourceMap, files: &'s Confinement) -> Self {
         Loader {
             sources,
+            files,
             chain: Vec::new(),
             merged: HashSet::new(),
             diags: Diagnostics::new(),
@@ -192,7 +203,19 @@ impl<'s> Loader<'s> {
             );
             return Vec::new();
         }
-        let text = match std::fs::read_to_string(&target) {
+        let resolved = match self.files.check(&target, Access::Read) {
+            Ok(r) => r,
+            Err(refusal) => {
+                let mut d = Diagnostic::error(format!("import `{}`: {refusal}", imp.path))
+                    .at(imp.span, refusal.label());
+                if let Some(hint) = refusal.hint() {
+                    d = d.with_note(hint);
+                }
+                self.diags.push(d);
+                return Vec::new();
+            }
+        };
+        let text = match std::fs::read_to_string(&resolved) {
             Ok(t) => t,
             Err(e) => {
                 let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -227,6 +250,11 @@ mod tests {
         p
     }
 
+    /// The confinement of a pipeline file with its default store.
+    fn confined(root: &Path) -> Confinement {
+        Confinement::of_pipeline(root).expect("confinement")
+    }
+
     fn names(f: &ast::File) -> Vec<String> {
         f.items
             .iter()
@@ -259,7 +287,7 @@ mod tests {
             "stage a = load(path = \"x\")\nsweep v in [1] { stage b = load() }\n",
         );
         let mut sm = SourceMap::new();
-        let f = load_pipeline(&root, &mut sm).expect("loads");
+        let f = load_pipeline(&root, &confined(&root), &mut sm).expect("loads");
         assert_eq!(f.name.as_ref().map(|n| n.name.as_str()), Some("p"));
         assert_eq!(
             names(&f),
@@ -287,7 +315,7 @@ mod tests {
         write(dir.path(), "b.sieve", "import \"common.sieve\"\nlet b = 2\n");
         write(dir.path(), "common.sieve", "let c = 0\n");
         let mut sm = SourceMap::new();
-        let f = load_pipeline(&root, &mut sm).expect("loads");
+        let f = load_pipeline(&root, &confined(&root), &mut sm).expect("loads");
         assert_eq!(names(&f), ["let c", "let a", "let b"]);
     }
 
@@ -298,7 +326,7 @@ mod tests {
         write(dir.path(), "b.yaml", "imports: [c.sieve]\n");
         write(dir.path(), "c.sieve", "import \"a.sieve\"\n");
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &mut sm).expect_err("cycle");
+        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("cycle");
         assert_eq!(d.len(), 1);
         let msg = &d.0[0].message;
         assert!(msg.starts_with("import cycle: "), "{msg}");
@@ -312,7 +340,7 @@ mod tests {
         assert!(rendered.contains("c.sieve:1:1"), "{rendered}");
         // A file importing itself.
         let me = write(dir.path(), "self.sieve", "import \"self.sieve\"\n");
-        assert!(load_pipeline(&me, &mut SourceMap::new()).is_err());
+        assert!(load_pipeline(&me, &confined(&me), &mut SourceMap::new()).is_err());
     }
 
     #[test]
@@ -324,7 +352,7 @@ mod tests {
             "pipeline p {\n  import \"nope.sieve\"\n  import \"x.txt\"\n}\n",
         );
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &mut sm).expect_err("missing");
+        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("missing");
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(
             d.0[0].message.contains("nope.sieve` does not exist"),
@@ -340,8 +368,55 @@ mod tests {
             "{}",
             d.0[1].message
         );
-        assert!(load_pipeline(&dir.path().join("absent.sieve"), &mut sm).is_err());
-        assert!(load_pipeline(&dir.path().join("main.toml"), &mut sm).is_err());
+        assert!(
+            load_pipeline(
+                &dir.path().join("absent.sieve"),
+                &confined(&dir.path().join("absent.sieve")),
+                &mut sm
+            )
+            .is_err()
+        );
+        assert!(
+            load_pipeline(
+                &dir.path().join("main.toml"),
+                &confined(&dir.path().join("main.toml")),
+                &mut sm
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn imports_stay_inside_the_project() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "elsewhere/lib.sieve", "let x = 1\n");
+        write(dir.path(), "project/lib/ok.sieve", "let y = 2\n");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("project/lib/link"))
+            .expect("symlink");
+        let outside = dir.path().join("elsewhere/lib.sieve").display().to_string();
+        let root = write(
+            dir.path(),
+            "project/main.sieve",
+            &format!(
+                "import \"lib/ok.sieve\"\nimport \"../elsewhere/lib.sieve\"\nimport \"{outside}\"\nimport \"lib/link/lib.sieve\"\npipeline p {{ }}\n"
+            ),
+        );
+        let mut sm = SourceMap::new();
+        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("outside");
+        assert_eq!(d.len(), 3, "{}", d.render(&sm));
+        let out = d.render(&sm);
+        for line in ["main.sieve:2:1", "main.sieve:3:1", "main.sieve:4:1"] {
+            assert!(out.contains(line), "{out}");
+        }
+        assert!(out.contains("is outside the project folder"), "{out}");
+        assert!(out.contains("--allow-path"), "{out}");
+        // Allowing the folder lets all three in (the same file, merged once).
+        let mut files = confined(&root);
+        files
+            .allow(&dir.path().join("elsewhere"), crate::confine::Origin::Flag)
+            .expect("allow");
+        let f = load_pipeline(&root, &files, &mut SourceMap::new()).expect("allowed");
+        assert_eq!(names(&f), ["let y", "let x"]);
     }
 
     #[test]
@@ -350,7 +425,7 @@ mod tests {
         let root = write(dir.path(), "main.sieve", "import \"bad.yaml\"\npipeline p { }\n");
         write(dir.path(), "bad.yaml", "let:\n  a: '${1 +}'\n");
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &mut sm).expect_err("bad import");
+        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("bad import");
         let out = d.render(&sm);
         assert!(out.contains("bad.yaml:2:"), "{out}");
     }
@@ -358,11 +433,34 @@ mod tests {
     #[test]
     fn load_str_parses_both_syntaxes() {
         let mut sm = SourceMap::new();
-        let f = load_str("inline.sieve", "pipeline p { let x = 1 }", false, &mut sm).expect("dsl");
+        let f = load_str(
+            "inline.sieve",
+            "pipeline p { let x = 1 }",
+            false,
+            &confined(Path::new("inline.sieve")),
+            &mut sm,
+        )
+        .expect("dsl");
         assert_eq!(names(&f), ["let x"]);
-        let f = load_str("inline.yaml", "pipeline: p\nlet: {x: 1}\n", true, &mut sm).expect("yaml");
+        let f = load_str(
+            "inline.yaml",
+            "pipeline: p\nlet: {x: 1}\n",
+            true,
+            &confined(Path::new("inline.yaml")),
+            &mut sm,
+        )
+        .expect("yaml");
         assert_eq!(names(&f), ["let x"]);
         assert_eq!(sm.files().len(), 2);
-        assert!(load_str("bad.sieve", "pipeline p {", false, &mut sm).is_err());
+        assert!(
+            load_str(
+                "bad.sieve",
+                "pipeline p {",
+                false,
+                &confined(Path::new("bad.sieve")),
+                &mut sm
+            )
+            .is_err()
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! reason of every stage before a run.
 
 use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
+use crate::confine::Access;
 use crate::plan::{NodeId, Plan};
-use crate::stages::{ParamType, registry};
+use crate::stages::{ParamType, file_params, registry};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -111,19 +112,24 @@ pub fn key_material(
         env.insert("device".to_string(), crate::device::class(dev));
     }
     let mut files = BTreeMap::new();
-    for spec in kind.params() {
-        if let Some(path) = st.params.get(spec.name).and_then(|v| spec.ty.input_file(v)) {
-            let path = plan.base_dir.join(path);
-            let digest = match spec.ty {
-                // A tokenizer folder counts by its tokenizer files: a model folder's weights
-                // are large and do not change how text is tokenized.
+    for f in file_params(kind, &st.params) {
+        if f.access != Access::Read {
+            continue;
+        }
+        // Checked again here (not only at lowering): a link swapped since is never read.
+        let digest = match plan.files.stage_file(f.written, Access::Read) {
+            // A tokenizer folder counts by its tokenizer files: a model folder's weights
+            // are large and do not change how text is tokenized.
+            Ok(path) => match f.spec.ty {
                 ParamType::TokenizerFile(_) => {
                     file_digest(store, &path, Some(crate::model::tokenizer::TOKENIZER_FILES))
                 }
                 _ => file_digest(store, &path, None),
-            };
-            files.insert(spec.name.to_string(), digest);
-        }
+            },
+            // The stage then fails with the refusal when it is about to run.
+            Err(_) => "refused: outside the folders stages may read".to_string(),
+        };
+        files.insert(f.spec.name.to_string(), digest);
     }
     Some(KeyMaterial {
         kind: st.kind.clone(),
@@ -136,8 +142,9 @@ pub fn key_material(
 }
 
 /// Content digest of an input file (or folder, e.g. a model; with `only`, of just those
-/// top-level files of a folder), memoised by the store, or a marker when it cannot be read (the stage then fails at run time with the real error; the key changes once
-/// the file appears).
+/// top-level files of a folder), memoised by the store, or a marker when it cannot be
+/// read (the stage then fails at run time with the real error; the key changes once the
+/// file appears).
 fn file_digest(store: &Store, path: &std::path::Path, only: Option<&[&str]>) -> String {
     let d = if path.is_dir() {
         store.input_dir_digest(path, only)

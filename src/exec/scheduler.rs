@@ -4,7 +4,9 @@
 //! at most `jobs` stages run at once and at most `gpu_slots` per CUDA device; a failed
 //! stage's dependents are skipped, never run on missing inputs; without `keep_going` no
 //! new stage starts after a failure, but running ones finish and are cached; panics in a
-//! stage body (e.g. a tch shape error) are caught and become that stage's failure.
+//! stage body (e.g. a tch shape error) are caught and become that stage's failure; a
+//! stage receives its file parameters resolved and checked once more against the plan's
+//! confinement, and a refused path fails it before it starts.
 
 use super::events::{Event, Reporter};
 use super::freshness::key_material;
@@ -12,7 +14,9 @@ use crate::cache::lockfile::LockFile;
 use crate::cache::store::{Manifest, now_unix};
 use crate::cache::{KeyMaterial, Store};
 use crate::plan::{NodeId, Plan};
-use crate::stages::{InputArtifact, InputSlot, Progress, StageContext, StageError, StageKind, registry};
+use crate::stages::{
+    InputArtifact, InputSlot, Params, Progress, StageContext, StageError, StageKind, file_params, registry,
+};
 use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -460,6 +464,10 @@ fn execute(
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
     };
+    let params = match resolve_file_params(plan, kind, &st.params) {
+        Ok(p) => p,
+        Err(e) => return fail(e, None),
+    };
     let pending = match store.begin(&key) {
         Ok(p) => p,
         Err(e) => return fail(format!("cannot create a temp folder in the store: {e}"), None),
@@ -486,7 +494,7 @@ fn execute(
         .unwrap_or_else(|| "cpu".to_string());
     let result = StageContext::new(
         st.instance.clone(),
-        resolve_file_params(kind, &st.params, &plan.base_dir),
+        params,
         inputs,
         pending.out_dir(),
         work,
@@ -559,28 +567,22 @@ fn execute(
     }
 }
 
-/// The parameters a stage receives: file parameters resolved against the pipeline's folder
-/// (the key and the IR keep them as written, so moving a project keeps its cache).
-fn resolve_file_params(
-    kind: &dyn crate::stages::StageKind,
-    params: &crate::stages::Params,
-    base: &std::path::Path,
-) -> crate::stages::Params {
+/// The parameters a stage receives: every file parameter replaced by its resolved path,
+/// checked against the confinement once more right before the stage opens it (the key
+/// and the IR keep them as written, so moving a project keeps its cache).
+fn resolve_file_params(plan: &Plan, kind: &dyn StageKind, params: &Params) -> Result<Params, String> {
     let mut out = params.clone();
-    for spec in kind.params() {
-        let Some(v) = out.0.get(spec.name) else {
-            continue;
-        };
-        let path = match (&spec.ty, v) {
-            (crate::stages::ParamType::OutputFile, Value::Str(p)) => Some(p.as_str()),
-            (ty, v) => ty.input_file(v),
-        };
-        if let Some(p) = path {
-            let resolved = base.join(p).to_string_lossy().into_owned();
-            out.0.insert(spec.name.to_string(), Value::Str(resolved));
-        }
+    for f in file_params(kind, params) {
+        let resolved = plan
+            .files
+            .stage_file(f.written, f.access)
+            .map_err(|refusal| format!("parameter `{}`: {refusal}", f.spec.name))?;
+        out.0.insert(
+            f.spec.name.to_string(),
+            Value::Str(resolved.to_string_lossy().into_owned()),
+        );
     }
-    out
+    Ok(out)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

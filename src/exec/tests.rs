@@ -2,17 +2,27 @@
 
 use super::*;
 use crate::cache::Store;
+use crate::confine::Confinement;
 use crate::diag::SourceMap;
 use crate::plan::Plan;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 fn plan_of(text: &str) -> Plan {
+    plan_in(Path::new("t.sieve"), text)
+}
+
+/// The plan of a pipeline file at `file` (its folder is the project), files pass included.
+fn plan_in(file: &Path, text: &str) -> Plan {
     let mut sm = SourceMap::new();
     let f = sm.add("t.sieve", None, text);
-    let file = crate::dsl::parser::parse_file(text, f).expect("parse");
-    let ir = crate::ir::lower(&file, &[]).unwrap_or_else(|d| panic!("{}", d.render(&sm)));
-    Plan::build(&ir)
+    let file_ast = crate::dsl::parser::parse_file(text, f).expect("parse");
+    let files = Confinement::of_pipeline(file).expect("confinement");
+    let ir = crate::ir::lower(&file_ast, &[])
+        .and_then(|ir| crate::ir::check_files(&ir, &files).map(|()| ir))
+        .unwrap_or_else(|d| panic!("{}", d.render(&sm)));
+    Plan::build(&ir, files)
 }
 
 fn run_plan(plan: &Plan, store: &Store, opts: &RunOptions) -> RunSummary {
@@ -171,4 +181,41 @@ fn concurrent_runs_compute_each_entry_once() {
     let executed: usize = results.iter().map(|r| r.executed.len()).sum();
     assert_eq!(executed, plan.len());
     assert!(results.iter().all(|r| r.ok()));
+}
+
+#[test]
+fn a_link_swapped_after_planning_is_refused_when_the_stage_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let row = "{\"question\": \"q\", \"answer\": \"a\"}\n";
+    std::fs::write(project.join("data.jsonl"), row).unwrap();
+    std::fs::write(dir.path().join("secret.jsonl"), row).unwrap();
+    let plan = plan_in(
+        &project.join("p.sieve"),
+        "pipeline p { stage d = load(path = \"data.jsonl\") }",
+    );
+    let store = Store::open(project.join(".sieve")).unwrap();
+    let id = plan.find("d").unwrap();
+    let before = key_material(&plan, &store, id, &Default::default()).unwrap();
+    assert_eq!(before.files["path"].len(), 64, "{:?}", before.files);
+
+    // Between planning and running, the file becomes a link to one outside the project.
+    std::fs::remove_file(project.join("data.jsonl")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.jsonl"), project.join("data.jsonl")).unwrap();
+    let after = key_material(&plan, &store, id, &Default::default()).unwrap();
+    assert!(
+        after.files["path"].starts_with("refused"),
+        "never hashed: {:?}",
+        after.files
+    );
+    let s = run_plan(&plan, &store, &RunOptions::default());
+    assert_eq!(s.failed.len(), 1, "{s:?}");
+    let (stage, error) = &s.failed[0];
+    assert_eq!(stage, "d");
+    assert!(
+        error.contains("parameter `path`") && error.contains("is outside the project folder"),
+        "{error}"
+    );
+    assert!(store.list().unwrap().is_empty());
 }

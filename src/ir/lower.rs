@@ -95,7 +95,6 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
     if l.diags.is_empty() {
         Ok(Pipeline {
             name,
-            base_dir: std::path::PathBuf::from("."),
             vars: globals,
             stages,
         })
@@ -447,7 +446,7 @@ impl<'a> Lowerer<'a> {
                 let instance = instance_name(&decl.name.name, &binding.coords);
                 let params = self.params(decl, kind, &binding, overrides.get(decl.name.name.as_str()));
                 let inputs = self.inputs(decl, kind, &binding);
-                if let (Some(params), Some(inputs)) = (params, inputs) {
+                if let (Some((params, param_spans)), Some(inputs)) = (params, inputs) {
                     stages.insert(
                         instance.clone(),
                         Stage {
@@ -459,6 +458,7 @@ impl<'a> Lowerer<'a> {
                             inputs,
                             output: kind.output(),
                             span: decl.span,
+                            param_spans,
                         },
                     );
                 }
@@ -509,11 +509,12 @@ impl<'a> Lowerer<'a> {
         kind: &dyn StageKind,
         binding: &Binding,
         overrides: Option<&Vec<(&str, &Override)>>,
-    ) -> Option<Params> {
+    ) -> Option<(Params, BTreeMap<String, Span>)> {
         let specs = kind.params();
         let mut ok = true;
         let mut values: BTreeMap<String, Value> = BTreeMap::new();
         let mut given: HashMap<&str, Span> = HashMap::new();
+        let mut spans: BTreeMap<String, Span> = BTreeMap::new();
         for arg in &decl.params {
             let Some(spec) = specs.iter().find(|s| s.name == arg.name.name) else {
                 let mut d = Diagnostic::error(format!(
@@ -547,6 +548,7 @@ impl<'a> Lowerer<'a> {
                 .and_then(|os| os.iter().find(|(p, _)| *p == spec.name))
                 .map(|(_, o)| &o.value)
                 .unwrap_or(&arg.value);
+            spans.insert(spec.name.to_string(), expr.span);
             ok &= self.typed(spec, expr, binding, kind, &mut values);
         }
         // Overrides of parameters the declaration left out.
@@ -555,6 +557,7 @@ impl<'a> Lowerer<'a> {
                 && let Some(spec) = specs.iter().find(|s| s.name == *p)
             {
                 given.insert(spec.name, o.span);
+                spans.insert(spec.name.to_string(), o.value.span);
                 ok &= self.typed(spec, &o.value, binding, kind, &mut values);
             }
         }
@@ -627,7 +630,7 @@ impl<'a> Lowerer<'a> {
             self.error(Diagnostic::error(format!("`{}`: {msg}", decl.name.name)).at(span, label));
             ok = false;
         }
-        ok.then_some(params)
+        ok.then_some((params, spans))
     }
 
     /// Evaluates and type-checks one parameter value.

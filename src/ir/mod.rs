@@ -1,6 +1,7 @@
 //! The intermediate representation: a pipeline after lowering — names resolved, sweeps
 //! expanded into instances, parameters evaluated, typed against their kind's schema and
-//! defaulted, inputs bound to producer instances with artifact kinds checked.
+//! defaulted, inputs bound to producer instances with artifact kinds checked — and the
+//! files pass ([`check_files`]) that confines the paths its stages name.
 //!
 //! Invariants: an `ir::Pipeline` is valid by construction (only [`lower()`] builds one);
 //! it is acyclic; every input names an existing instance whose output kind matches the
@@ -9,10 +10,12 @@
 //! part of [`Pipeline::canonical`], the form compared across syntaxes and snapshotted.
 
 mod eval;
+mod files;
 mod lower;
 #[cfg(test)]
 mod tests;
 
+pub use files::check_files;
 pub use lower::{Override, lower};
 
 use crate::diag::Span;
@@ -25,9 +28,6 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
-    /// The pipeline file's folder: relative file parameters are resolved against it when
-    /// a stage runs (their written form is what the cache key and the IR hold).
-    pub base_dir: std::path::PathBuf,
     /// Global variables after `--set` overrides.
     pub vars: BTreeMap<String, Value>,
     /// Every stage instance, by instance name.
@@ -50,6 +50,17 @@ pub struct Stage {
     pub output: ArtifactKind,
     /// The `stage` declaration (for diagnostics).
     pub span: Span,
+    /// Where each explicitly given parameter's value is written (the argument, or the
+    /// `--set` override that replaced it), for diagnostics about that value.
+    pub param_spans: BTreeMap<String, Span>,
+}
+
+impl Stage {
+    /// The place to point at for a problem with one parameter's value: where it is
+    /// written, else the stage declaration (a default).
+    pub fn param_span(&self, name: &str) -> Span {
+        self.param_spans.get(name).copied().unwrap_or(self.span)
+    }
 }
 
 /// The producers bound to one input slot.

@@ -70,6 +70,14 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
             .and_then(Json::as_object)
             .ok_or_else(|| ModelError::Weights(format!("{} has no weight_map", index.display())))?;
         let files: BTreeSet<&str> = map.values().filter_map(Json::as_str).collect();
+        // Shards are files of the folder itself (as `save_pretrained` writes them): an
+        // index naming `../x` or `/x` would make loading read outside the folder.
+        if let Some(f) = files.iter().find(|f| !is_plain_file_name(f)) {
+            return Err(ModelError::Weights(format!(
+                "{} names the shard `{f}`, which is not a file name in the folder",
+                index.display()
+            )));
+        }
         return Ok(files.into_iter().map(|f| dir.join(f)).collect());
     }
     let single = dir.join("model.safetensors");
@@ -80,6 +88,15 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         "{} has neither model.safetensors nor model.safetensors.index.json (PyTorch .bin checkpoints are not supported)",
         dir.display()
     )))
+}
+
+/// Whether `name` is one plain file name (no folder, `..` or root).
+fn is_plain_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
 }
 
 /// Copies named tensors from safetensors files into `model`'s parameters.
@@ -406,5 +423,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing weights: model.layers.2."), "{e}");
+    }
+
+    #[test]
+    fn shards_must_be_files_of_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = |shard: &str| {
+            let j = json!({"weight_map": {"model.embed_tokens.weight": shard}});
+            std::fs::write(dir.path().join("model.safetensors.index.json"), j.to_string()).unwrap();
+        };
+        index("model-00001-of-00001.safetensors");
+        assert_eq!(
+            weight_files(dir.path()).unwrap(),
+            [dir.path().join("model-00001-of-00001.safetensors")]
+        );
+        for bad in [
+            "../outside.safetensors",
+            "/etc/passwd",
+            "sub/../../x.safetensors",
+            "..",
+            "",
+        ] {
+            index(bad);
+            let e = weight_files(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("not a file name in the folder"), "{bad}: {e}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The plan: a sealed petgraph DAG of stage instances built from a checked IR, plus its
 //! renderings (text, Graphviz DOT, Mermaid).
 //!
-//! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic), is
-//! never mutated afterwards, and exposes nodes in a deterministic topological order
-//! (ties broken by instance name) so runs, logs and lock files are stable.
+//! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic) and
+//! the confinement its file parameters were checked against, is never mutated
+//! afterwards, and exposes nodes in a deterministic topological order (ties broken by
+//! instance name) so runs, logs and lock files are stable.
 
+use crate::confine::Confinement;
 use crate::ir;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -24,16 +26,18 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub pipeline: String,
-    /// Folder that relative file parameters are resolved against (the pipeline's).
-    pub base_dir: std::path::PathBuf,
+    /// The folders stages may read and write; relative file parameters start at its
+    /// project folder (the pipeline file's).
+    pub files: Confinement,
     graph: DiGraph<Node, ()>,
     order: Vec<NodeId>,
     by_instance: HashMap<String, NodeId>,
 }
 
 impl Plan {
-    /// Builds the DAG. The IR is acyclic by construction, so this cannot fail.
-    pub fn build(p: &ir::Pipeline) -> Plan {
+    /// Builds the DAG, confined to `files`. The IR is acyclic by construction, so this
+    /// cannot fail.
+    pub fn build(p: &ir::Pipeline, files: Confinement) -> Plan {
         let mut graph = DiGraph::new();
         let mut by_instance = HashMap::new();
         for st in p.stages.values() {
@@ -53,7 +57,7 @@ impl Plan {
         let order = stable_topo(&graph);
         Plan {
             pipeline: p.name.clone(),
-            base_dir: p.base_dir.clone(),
+            files,
             graph,
             order,
             by_instance,

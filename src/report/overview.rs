@@ -8,7 +8,6 @@
 //! it can be mailed or archived as one file. The input structs are plain data, filled by
 //! the CLI from the cache manifests (`instance`, `wall_time_s`, `metrics`, `files`).
 
-use super::ReportError;
 use super::lookup::scalars;
 use base64::Engine as _;
 use std::fmt::Write as _;
@@ -396,12 +395,6 @@ pub fn render_html(run: &RunOverview) -> String {
     out
 }
 
-/// Renders the run and writes the page to `path`.
-pub fn write_html(run: &RunOverview, path: &Path) -> Result<(), ReportError> {
-    std::fs::write(path, render_html(run))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,12 +456,6 @@ mod tests {
         assert_eq!(format_seconds(3.0), "3.00 s");
         assert_eq!(format_seconds(42.26), "42.3 s");
         assert_eq!(format_seconds(7322.0), "2 h 02 min");
-        let out = dir.path().join("run.html");
-        write_html(&RunOverview::default(), &out).unwrap();
-        assert!(
-            std::fs::read_to_string(out)
-                .unwrap()
-                .contains("0 stages: 0 ran, 0 cached")
-        );
+        assert!(render_html(&RunOverview::default()).contains("0 stages: 0 ran, 0 cached"));
     }
 }

@@ -933,7 +933,7 @@ impl StageKind for Export {
             ParamSpec::required(
                 "path",
                 ParamType::OutputFile,
-                "destination file (.parquet or .jsonl), relative to the pipeline file",
+                "destination file (.parquet or .jsonl), relative to the pipeline file; inside the project folder or an allowed one, never in the store",
             ),
             ParamSpec::optional(
                 "format",
@@ -945,7 +945,7 @@ impl StageKind for Export {
                 "overwrite",
                 ParamType::Bool,
                 Value::Bool(false),
-                "replace an existing file",
+                "replace an existing file (never a pipeline file, a lock file or sieve.toml)",
             ),
         ]
     }

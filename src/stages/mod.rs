@@ -15,7 +15,7 @@ pub mod params;
 pub use artifact::ArtifactKind;
 pub use catalogue::describe_kind;
 pub use context::{InputArtifact, InputSlot, Progress, StageContext};
-pub use params::{ParamSpec, ParamType, Params};
+pub use params::{FileParam, ParamSpec, ParamType, Params, file_params};
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

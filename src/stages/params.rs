@@ -4,7 +4,8 @@
 //! (defaults filled in), each already checked against its [`ParamType`]; the typed
 //! getters therefore only fail on a programming error, reported as a stage error.
 
-use super::StageError;
+use super::{StageError, StageKind};
+use crate::confine::Access;
 use crate::value::Value;
 use std::collections::BTreeMap;
 
@@ -24,9 +25,10 @@ pub enum ParamType {
     /// A call such as `column("ops")` / `length()` out of the given constructor names, or
     /// a bare name / string naming one of them without arguments.
     Call(&'static [&'static str]),
-    /// A file the stage reads. Written relative to the pipeline file; the stage receives
-    /// the resolved path, and the file's *content digest* is part of the cache key, so
-    /// editing the file reruns the stage (and moving the project does not).
+    /// A file the stage reads. Written relative to the pipeline file; it must lead inside
+    /// the project folder, the store or an allowed folder ([`crate::confine`]); the stage
+    /// receives the resolved path, and the file's *content digest* is part of the cache
+    /// key, so editing the file reruns the stage (and moving the project does not).
     InputFile,
     /// A tokenizer: one of the given words, or else the path of a `tokenizer.json` or of a
     /// folder holding one, treated like [`ParamType::InputFile`] (resolved against the
@@ -35,20 +37,25 @@ pub enum ParamType {
     /// `tokenizer = chars` or `tokenizer = "tok/tokenizer.json"`.
     TokenizerFile(&'static [&'static str]),
     /// A file the stage writes outside the store (e.g. `export`), relative to the
-    /// pipeline file; the stage receives the resolved path.
+    /// pipeline file; it must lead inside the project folder or an allowed folder and
+    /// never be a pipeline, lock or `sieve.toml` file ([`crate::confine`]); the stage
+    /// receives the resolved path.
     OutputFile,
     /// Any value (the stage validates it).
     Any,
 }
 
 impl ParamType {
-    /// The input file a value of this type names, if any (as written, relative to the
-    /// pipeline): every string of an `InputFile`, a non-word string of a
-    /// `TokenizerFile`.
-    pub fn input_file<'v>(&self, v: &'v Value) -> Option<&'v str> {
+    /// The file a value of this type names, if any (as written, relative to the
+    /// pipeline), and whether the stage reads or writes it: every string of an
+    /// `InputFile` or an `OutputFile`, a non-word string of a `TokenizerFile`.
+    pub fn file_access<'v>(&self, v: &'v Value) -> Option<(&'v str, Access)> {
         match (self, v) {
-            (ParamType::InputFile, Value::Str(s)) => Some(s),
-            (ParamType::TokenizerFile(words), Value::Str(s)) if !words.contains(&s.as_str()) => Some(s),
+            (ParamType::InputFile, Value::Str(s)) => Some((s, Access::Read)),
+            (ParamType::TokenizerFile(words), Value::Str(s)) if !words.contains(&s.as_str()) => {
+                Some((s, Access::Read))
+            }
+            (ParamType::OutputFile, Value::Str(s)) => Some((s, Access::Write)),
             _ => None,
         }
     }
@@ -219,6 +226,32 @@ impl ParamSpec {
             "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)",
         )
     }
+}
+
+/// A file (or folder) one parameter of a stage instance names.
+#[derive(Debug, Clone)]
+pub struct FileParam<'p> {
+    pub spec: ParamSpec,
+    /// As written in the pipeline: relative to the pipeline file's folder.
+    pub written: &'p str,
+    pub access: Access,
+}
+
+/// Every file a stage instance's parameters name, in parameter order. The one list that
+/// lowering (confinement), freshness (content digests) and the scheduler (the paths a
+/// stage receives) go by.
+pub fn file_params<'p>(kind: &dyn StageKind, params: &'p Params) -> Vec<FileParam<'p>> {
+    kind.params()
+        .into_iter()
+        .filter_map(|spec| {
+            let (written, access) = spec.ty.file_access(params.get(spec.name)?)?;
+            Some(FileParam {
+                spec,
+                written,
+                access,
+            })
+        })
+        .collect()
 }
 
 /// Resolved, type-checked parameters of one stage instance.

@@ -3,7 +3,7 @@
 import "shared/does_not_exist.sieve"
 
 pipeline import_missing {
-  import "../valid/shared/nope.yaml"
+  import "shared/nope.yaml"
   import "shared/data.txt"
   stage tuned = sft(init, pool)
 }
