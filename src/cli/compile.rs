@@ -101,6 +101,9 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("."));
+            // The file loaded, so it exists; canonical so that every spelling of its path
+            // (relative, absolute, through a link) names the same refs in the store.
+            ir.file = Some(std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()));
             let plan = Plan::build(&ir);
             Ok(Compiled { ir, plan })
         }

@@ -96,6 +96,7 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         Ok(Pipeline {
             name,
             base_dir: std::path::PathBuf::from("."),
+            file: None,
             vars: globals,
             stages,
         })

@@ -28,6 +28,9 @@ pub struct Pipeline {
     /// The pipeline file's folder: relative file parameters are resolved against it when
     /// a stage runs (their written form is what the cache key and the IR hold).
     pub base_dir: std::path::PathBuf,
+    /// The top-level pipeline file, canonicalised (`None` for a pipeline built in memory):
+    /// the store keeps each file's refs apart, even when two files share a pipeline name.
+    pub file: Option<std::path::PathBuf>,
     /// Global variables after `--set` overrides.
     pub vars: BTreeMap<String, Value>,
     /// Every stage instance, by instance name.

@@ -26,6 +26,8 @@ pub struct Plan {
     pub pipeline: String,
     /// Folder that relative file parameters are resolved against (the pipeline's).
     pub base_dir: std::path::PathBuf,
+    /// The top-level pipeline file (canonical), when the plan came from one.
+    pub file: Option<std::path::PathBuf>,
     graph: DiGraph<Node, ()>,
     order: Vec<NodeId>,
     by_instance: HashMap<String, NodeId>,
@@ -54,6 +56,7 @@ impl Plan {
         Plan {
             pipeline: p.name.clone(),
             base_dir: p.base_dir.clone(),
+            file: p.file.clone(),
             graph,
             order,
             by_instance,
