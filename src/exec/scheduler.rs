@@ -788,6 +788,9 @@ fn execute(
     };
     match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
         Ok(entry) => {
+            // Here rather than in `settle`: the durable write (two fsyncs) then overlaps
+            // with other stages instead of holding up the scheduler thread.
+            let _ = store.record_result(scope, &st.instance, &key);
             reporter.event(&Event::Finished {
                 stage: &st.instance,
                 key: &key,
