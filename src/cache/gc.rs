@@ -3,7 +3,7 @@
 //! | folder | removed when |
 //! |---|---|
 //! | `tmp/<key>.…`, `work/<key>` | the key's lock is free (no process is computing it) |
-//! | `entries/<key>` | no ref points at it (unless `keep_unreferenced`), or it has no readable manifest |
+//! | `entries/<key>` | no ref points at it (unless `keep_unreferenced`; and not committed since gc started), or it has no readable manifest |
 //! | `quarantine/…` | always (damaged entries kept for inspection until the next gc) |
 //! | `failed/<key>` | the key now has an entry, or no ref records it as a last failed attempt |
 //! | `locks/<key>.lock` | the key's lock is free and it has no `tmp/` or `work/` folder |
@@ -14,7 +14,8 @@
 //! computing it, or a running stage reading it under a shared lock) is skipped and
 //! reported as busy, never waited for or deleted.
 
-use super::store::{KeyLock, Store, dir_size};
+use super::store::{KeyLock, Store, dir_size, now_unix};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -75,10 +76,14 @@ impl Store {
             }
         }
 
+        // Entries committed from now on may have their ref written after `roots` is read.
+        let started = now_unix() - 1.0;
         let roots = self.roots()?;
         for key in names(&root.join("entries"))? {
-            let damaged = self.get(&key).is_none();
-            if !damaged && (keep_unreferenced || roots.keys.contains(&key)) {
+            let entry = self.get(&key);
+            let damaged = entry.is_none();
+            let fresh = entry.is_some_and(|e| e.manifest.finished_at >= started);
+            if !damaged && (keep_unreferenced || fresh || roots.keys.contains(&key)) {
                 continue;
             }
             match self.try_lock(&key)? {
@@ -100,15 +105,15 @@ impl Store {
             }
         }
 
-        let in_progress = |key: &str| -> io::Result<bool> {
-            let tmp = names(&root.join("tmp"))?;
-            Ok(root.join("work").join(key).exists() || tmp.iter().any(|n| key_of(n) == key))
-        };
+        let mut in_progress: HashSet<String> = HashSet::new();
+        for sub in ["tmp", "work"] {
+            in_progress.extend(names(&root.join(sub))?.iter().map(|n| key_of(n)));
+        }
         for name in names(&root.join("locks"))? {
             let Some(key) = name.strip_suffix(".lock") else {
                 continue;
             };
-            if in_progress(key)? {
+            if in_progress.contains(key) {
                 continue;
             }
             if let Some(lock) = self.try_lock(key)? {

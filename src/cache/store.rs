@@ -95,10 +95,12 @@ impl Drop for KeyLock {
 /// How a key's lock is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LockMode {
-    /// Computing, replacing or deleting the entry.
+    /// Computing, replacing or deleting the entry: wait for everyone else.
     Exclusive,
-    /// Reading the entry (a running stage's inputs).
+    /// Reading the entry (a running stage's inputs): wait for writers only.
     Shared,
+    /// `gc`: exclusive, but only if nobody holds the lock right now.
+    TryExclusive,
 }
 
 /// The result of `verify` for one entry.
@@ -173,8 +175,9 @@ impl Store {
         self.root.join("locks").join(format!("{key}.lock"))
     }
 
-    /// Opens and locks `locks/<key>.lock`; `None` when `wait` is false and it is taken.
-    fn acquire(&self, key: &str, mode: LockMode, wait: bool) -> io::Result<Option<KeyLock>> {
+    /// Opens and locks `locks/<key>.lock`; `None` only for a `TryExclusive` that found
+    /// the lock taken.
+    fn acquire(&self, key: &str, mode: LockMode) -> io::Result<Option<KeyLock>> {
         let path = self.lock_path(key);
         loop {
             let file = File::options()
@@ -182,18 +185,14 @@ impl Store {
                 .truncate(false)
                 .write(true)
                 .open(&path)?;
-            let taken = match (mode, wait) {
-                (LockMode::Exclusive, true) => file.lock().map(|_| true),
-                (LockMode::Shared, true) => file.lock_shared().map(|_| true),
-                (LockMode::Exclusive, false) => match file.try_lock() {
-                    Ok(()) => Ok(true),
-                    Err(fs::TryLockError::WouldBlock) => Ok(false),
-                    Err(fs::TryLockError::Error(e)) => Err(e),
+            match mode {
+                LockMode::Exclusive => file.lock()?,
+                LockMode::Shared => file.lock_shared()?,
+                LockMode::TryExclusive => match file.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(fs::TryLockError::Error(e)) => return Err(e),
                 },
-                (LockMode::Shared, false) => unreachable!("shared locks are always waited for"),
-            }?;
-            if !taken {
-                return Ok(None);
             }
             // `gc` deletes free lock files while holding them: a lock on a file that is no
             // longer at `path` guards nothing, so take the one that is there now.
@@ -203,23 +202,27 @@ impl Store {
         }
     }
 
+    /// Waits for a lock that is always granted in the end.
+    fn wait_for(&self, key: &str, mode: LockMode) -> io::Result<KeyLock> {
+        self.acquire(key, mode)?
+            .ok_or_else(|| io::Error::other(format!("lock of {key} not granted")))
+    }
+
     /// Blocks until this process holds the exclusive lock of `key` (to compute, replace
     /// or delete its entry).
     pub fn lock(&self, key: &str) -> io::Result<KeyLock> {
-        self.acquire(key, LockMode::Exclusive, true)
-            .map(|l| l.expect("a waited-for lock is always taken"))
+        self.wait_for(key, LockMode::Exclusive)
     }
 
     /// Blocks until this process holds a shared lock of `key`: the entry is being read,
     /// and `gc` leaves it alone until the lock is dropped.
     pub fn lock_shared(&self, key: &str) -> io::Result<KeyLock> {
-        self.acquire(key, LockMode::Shared, true)
-            .map(|l| l.expect("a waited-for lock is always taken"))
+        self.wait_for(key, LockMode::Shared)
     }
 
     /// Takes the exclusive lock of `key` only if nobody holds it (shared or exclusive).
     pub fn try_lock(&self, key: &str) -> io::Result<Option<KeyLock>> {
-        self.acquire(key, LockMode::Exclusive, false)
+        self.acquire(key, LockMode::TryExclusive)
     }
 
     /// A fresh temp folder for computing `key` (caller holds the key's lock).
