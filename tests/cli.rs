@@ -557,6 +557,24 @@ fn set_runs_leave_the_lock_alone_and_locked_refusals_explain() {
     assert_eq!(std::fs::read(p.path().join("p.lock")).unwrap(), lock);
     assert_ok(&p.run(&["run", "p.sieve", "--locked"]));
 
+    // A store holding a result the lock does not pin is refused up front, at that stage.
+    let mut other = lock_json.clone();
+    other["stages"]["a"]["digest"] = "0".repeat(64).into();
+    std::fs::write(
+        p.path().join("p.lock"),
+        serde_json::to_vec_pretty(&other).unwrap(),
+    )
+    .unwrap();
+    let out = p.run(&["run", "p.sieve", "--locked"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a: its cached output")
+            && stderr(&out).contains("differs from the lock's 000000000000"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(p.path().join("p.lock"), &lock).unwrap();
+
     // A colleague with an empty store hears what differs, in `plan`'s words.
     let colleague = Project::new();
     colleague.write("p.sieve", &PIPE.replace("n = 10, seed = s", "n = 12, seed = s"));

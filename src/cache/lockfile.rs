@@ -10,6 +10,7 @@
 //! (`difficulty_budget.sieve` → `difficulty_budget.lock`), so a DSL file and its YAML twin,
 //! which lower to the same IR, share one lock.
 
+use super::digest::short;
 use super::durable;
 use super::key::KeyMaterial;
 use serde::{Deserialize, Serialize};
@@ -57,10 +58,6 @@ impl LockedStage {
             why.join("; ")
         })
     }
-}
-
-fn short(key: &str) -> &str {
-    &key[..key.len().min(12)]
 }
 
 /// The lock path of a pipeline file.

@@ -2,6 +2,7 @@
 
 use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
 use super::{CacheAction, Command, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, GraphFormat, PipelineArgs};
+use crate::cache::digest::short;
 use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
 use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
 use crate::stages::{ArtifactKind, artifact, registry};
@@ -289,8 +290,8 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
             {
                 eprintln!(
                     "error: --locked: `{inst}` produced output {} but the lock records {}",
-                    &r.digest[..12.min(r.digest.len())],
-                    &l.digest[..12.min(l.digest.len())]
+                    short(&r.digest),
+                    short(&l.digest)
                 );
                 code = EXIT_FAILED;
             }

@@ -215,7 +215,7 @@ fn damaged_line(e: &Event) -> String {
         .unwrap_or_default();
     format!(
         "damaged   {stage}: entry {} {problem}{moved}; recomputing",
-        &key[..key.len().min(12)]
+        crate::cache::digest::short(key)
     )
 }
 

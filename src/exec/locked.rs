@@ -9,6 +9,7 @@
 
 use super::freshness::key_material;
 use crate::cache::Store;
+use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
 use crate::plan::Plan;
 use std::collections::HashMap;
@@ -17,8 +18,8 @@ use std::collections::HashMap;
 /// the locked stages the pipeline no longer has. Empty when the plan matches the lock.
 pub fn lock_differences(plan: &Plan, store: &Store, lock: &LockFile) -> Vec<String> {
     let mut problems = Vec::new();
-    // Output digest of every stage as the run will see it: the committed entry's when its
-    // key is cached, else the lock's (what the recompute must reproduce).
+    // Output digest of every stage that matches the lock: the lock's (a cached entry has
+    // that digest, a recompute must reproduce it).
     let mut digests: HashMap<String, String> = HashMap::new();
     for &id in plan.order() {
         let st = &plan.node(id).stage;
@@ -39,11 +40,17 @@ pub fn lock_differences(plan: &Plan, store: &Store, lock: &LockFile) -> Vec<Stri
             problems.push(format!("{}: {why}", st.instance));
             continue;
         }
-        let digest = store
-            .get(&key)
-            .map(|e| e.manifest.digest)
-            .unwrap_or_else(|| locked.digest.clone());
-        digests.insert(st.instance.clone(), digest);
+        match store.get(&key) {
+            Some(e) if e.manifest.digest != locked.digest => problems.push(format!(
+                "{}: its cached output {} differs from the lock's {}",
+                st.instance,
+                short(&e.manifest.digest),
+                short(&locked.digest)
+            )),
+            Some(_) | None => {
+                digests.insert(st.instance.clone(), locked.digest.clone());
+            }
+        }
     }
     for name in lock.stages.keys() {
         if plan.find(name).is_none() {

@@ -16,6 +16,7 @@
 
 use super::events::{Event, Reporter};
 use super::freshness::{key_material, ref_scope};
+use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
 use crate::cache::store::{KeyLock, Manifest, now_unix};
 use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store};
@@ -521,10 +522,6 @@ impl<'a> Ledger<'a> {
         }
         self.ready.insert((self.position[&id], id));
     }
-}
-
-fn short(key: &str) -> &str {
-    &key[..key.len().min(12)]
 }
 
 /// Input slots of a node with the committed folders of its producers.
