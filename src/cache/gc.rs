@@ -3,7 +3,7 @@
 //! | folder | removed when |
 //! |---|---|
 //! | `tmp/<key>.…`, `work/<key>` | the key's lock is free (no process is computing it) |
-//! | `entries/<key>` | no ref points at it (unless `keep_unreferenced`; and not committed since gc started), or it has no readable manifest |
+//! | `entries/<key>` | no ref points at it (unless `keep_unreferenced`), or it has no readable manifest |
 //! | `quarantine/…` | always (damaged entries kept for inspection until the next gc) |
 //! | `failed/<key>` | the key now has an entry, or no ref records it as a last failed attempt |
 //! | `locks/<key>.lock` | the key's lock is free and it has no `tmp/` or `work/` folder |
@@ -11,10 +11,11 @@
 //!
 //! Invariants: gc deletes an entry, temp/work folder, failed log or lock file only while
 //! holding the key's exclusive lock, taken with try-lock; a key whose lock is held (a run
-//! computing it, or a running stage reading it under a shared lock) is skipped and
-//! reported as busy, never waited for or deleted.
+//! computing it, or a running stage reading it under a shared lock) is skipped, never
+//! waited for or deleted. Whether an entry or failure log is referenced is decided from
+//! refs read after its lock is taken, since runs write those refs under the lock.
 
-use super::store::{KeyLock, Store, dir_size, now_unix};
+use super::store::{KeyLock, Store, dir_size};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -35,6 +36,12 @@ pub struct GcReport {
     pub busy: Vec<String>,
 }
 
+/// How many keys gc locks at a time (each lock is an open file).
+const LOCKS_AT_ONCE: usize = 256;
+
+/// Keys whose lock gc took, with the locks (held until dropped).
+type Held = Vec<(String, KeyLock)>;
+
 fn names(dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     match fs::read_dir(dir) {
@@ -51,6 +58,20 @@ fn names(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 impl Store {
+    /// Try-locks each key: (the locks taken, the keys found busy). Refs are read again
+    /// after this, because a run writes the ref of a key it commits (or fails) while it
+    /// still holds the key's lock: with the lock in hand, every such ref is on disk.
+    fn lock_all(&self, keys: &[String]) -> io::Result<(Held, Vec<String>)> {
+        let (mut held, mut busy) = (Vec::new(), Vec::new());
+        for key in keys {
+            match self.try_lock(key)? {
+                Some(lock) => held.push((key.clone(), lock)),
+                None => busy.push(key.clone()),
+            }
+        }
+        Ok((held, busy))
+    }
+
     /// Removes leftovers of interrupted runs, damaged and (unless `keep_unreferenced`)
     /// unreferenced entries, stale failure logs, free lock files and stale digest records.
     pub fn gc(&self, keep_unreferenced: bool, dry_run: bool) -> io::Result<GcReport> {
@@ -76,19 +97,29 @@ impl Store {
             }
         }
 
-        // Entries committed from now on may have their ref written after `roots` is read.
-        let started = now_unix() - 1.0;
         let roots = self.roots()?;
+        let mut unreferenced = Vec::new();
         for key in names(&root.join("entries"))? {
-            let entry = self.get(&key);
-            let damaged = entry.is_none();
-            let fresh = entry.is_some_and(|e| e.manifest.finished_at >= started);
-            if !damaged && (keep_unreferenced || fresh || roots.keys.contains(&key)) {
-                continue;
+            if self.get(&key).is_none() {
+                // Not an entry (no readable manifest): nothing can refer to it.
+                match self.try_lock(&key)? {
+                    Some(lock) => remove(&mut report, format!("entries/{key}"), Some(lock))?,
+                    None => report.busy.push(format!("entries/{key}")),
+                }
+            } else if !keep_unreferenced && !roots.keys.contains(&key) {
+                unreferenced.push(key);
             }
-            match self.try_lock(&key)? {
-                Some(lock) => remove(&mut report, format!("entries/{key}"), Some(lock))?,
-                None => report.busy.push(format!("entries/{key}")),
+        }
+        for chunk in unreferenced.chunks(LOCKS_AT_ONCE) {
+            let (held, busy) = self.lock_all(chunk)?;
+            report
+                .busy
+                .extend(busy.into_iter().map(|k| format!("entries/{k}")));
+            let roots = self.roots()?;
+            for (key, lock) in held {
+                if !roots.keys.contains(&key) {
+                    remove(&mut report, format!("entries/{key}"), Some(lock))?;
+                }
             }
         }
 
@@ -96,10 +127,15 @@ impl Store {
             remove(&mut report, format!("quarantine/{name}"), None)?;
         }
 
-        for key in names(&root.join("failed"))? {
-            if self.contains(&key) || !roots.failed.contains(&key) {
-                // The lock orders this after a failing run's log and ref are both written.
-                if let Some(lock) = self.try_lock(&key)? {
+        let stale_logs: Vec<String> = names(&root.join("failed"))?
+            .into_iter()
+            .filter(|key| self.contains(key) || !roots.failed.contains(key))
+            .collect();
+        for chunk in stale_logs.chunks(LOCKS_AT_ONCE) {
+            let (held, _busy) = self.lock_all(chunk)?;
+            let roots = self.roots()?;
+            for (key, lock) in held {
+                if self.contains(&key) || !roots.failed.contains(&key) {
                     remove(&mut report, format!("failed/{key}"), Some(lock))?;
                 }
             }
