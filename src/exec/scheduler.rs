@@ -115,6 +115,11 @@ enum Outcome {
         key: Option<String>,
         error: String,
     },
+}
+
+/// What a worker reports back.
+enum Attempt {
+    Settled(Outcome),
     /// Input entries were damaged or gone when the stage came to read them (nothing was
     /// read): their producers are recomputed, then the stage is tried again.
     InputsDamaged(Vec<(NodeId, Damage)>),
@@ -137,7 +142,7 @@ pub fn run(
     let mut l = Ledger::new(plan, store, &scope, reporter);
     let mut stop = false;
     let mut gpu_busy: HashMap<usize, usize> = HashMap::new();
-    let (tx, rx) = mpsc::channel::<(NodeId, Outcome)>();
+    let (tx, rx) = mpsc::channel::<(NodeId, Attempt)>();
 
     std::thread::scope(|scope_| {
         loop {
@@ -223,8 +228,8 @@ pub fn run(
                         *b -= 1;
                     }
                     let failed = match o {
-                        Outcome::InputsDamaged(damages) => l.repair_inputs(id, damages),
-                        o => {
+                        Attempt::InputsDamaged(damages) => l.repair_inputs(id, damages),
+                        Attempt::Settled(o) => {
                             let failed = matches!(o, Outcome::Failed { .. });
                             l.settle(id, o);
                             failed
@@ -462,7 +467,6 @@ impl<'a> Ledger<'a> {
                     }
                 }
             }
-            Outcome::InputsDamaged(_) => unreachable!("handled by repair_inputs"),
         }
     }
 
@@ -629,8 +633,80 @@ fn recheck_damaged(
     Ok(None)
 }
 
-/// Runs one stage under its key lock and commits the result.
+/// Runs one stage under its key lock and commits the result (or finds it committed by
+/// another process meanwhile, or finds its inputs damaged).
 fn execute(
+    plan: &Plan,
+    store: &Store,
+    scope: &RefScope,
+    job: Job,
+    reporter: &dyn Reporter,
+    cancel: &AtomicBool,
+) -> Attempt {
+    let st = &plan.node(job.id).stage;
+    let key = job.km.key();
+    let fail = |error: String| {
+        reporter.event(&Event::Failed {
+            stage: &st.instance,
+            key: Some(&key),
+            error: &error,
+            log: None,
+        });
+        Attempt::Settled(Outcome::Failed {
+            key: Some(key.clone()),
+            error,
+        })
+    };
+    let _lock = match store.lock(&key) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot lock the cache entry: {e}")),
+    };
+    let cached = |e: Entry, material: KeyMaterial| {
+        reporter.event(&Event::Cached {
+            stage: &st.instance,
+            key: &key,
+        });
+        Attempt::Settled(Outcome::Done {
+            dir: e.out_dir(),
+            digest: e.manifest.digest,
+            key: key.clone(),
+            ran: false,
+            material,
+        })
+    };
+    match &job.mode {
+        // Another process may have computed it while we waited for the lock.
+        Mode::Normal => {
+            if let Some(e) = store.get(&key) {
+                return cached(e, job.km);
+            }
+        }
+        Mode::Force => {}
+        Mode::Repair(reported) => match recheck_damaged(store, &st.instance, &key, reported, reporter) {
+            Ok(Some(e)) => return cached(e, job.km),
+            Ok(None) => {}
+            Err(error) => return fail(error),
+        },
+    }
+    // Held until the result is committed: gc leaves the inputs alone meanwhile.
+    let _readers = match lock_and_verify_inputs(store, &job.entries) {
+        Ok(locks) => locks,
+        Err(damaged) => return Attempt::InputsDamaged(damaged),
+    };
+    let outcome = compute(plan, store, scope, job, reporter, cancel);
+    // Under the key's lock, so `gc` reads this ref if it finds the key free.
+    if let Outcome::Done { key, .. } = &outcome {
+        // Best effort: a ref only explains staleness and roots gc. Here rather than in
+        // `settle`, its durable write overlaps other stages instead of holding up the
+        // scheduler thread.
+        let _ = store.record_result(scope, &st.instance, key);
+    }
+    Attempt::Settled(outcome)
+}
+
+/// Runs a stage body into a temp folder and commits it (the caller holds the key's
+/// exclusive lock and shared locks on the verified inputs).
+fn compute(
     plan: &Plan,
     store: &Store,
     scope: &RefScope,
@@ -639,11 +715,7 @@ fn execute(
     cancel: &AtomicBool,
 ) -> Outcome {
     let Job {
-        id,
-        km,
-        mode,
-        slots,
-        entries,
+        id, km, mode, slots, ..
     } = job;
     let st = &plan.node(id).stage;
     let key = km.key();
@@ -658,42 +730,6 @@ fn execute(
             key: Some(key.clone()),
             error,
         }
-    };
-    let _lock = match store.lock(&key) {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot lock the cache entry: {e}"), None),
-    };
-    let cached = |e: Entry, material: KeyMaterial| {
-        reporter.event(&Event::Cached {
-            stage: &st.instance,
-            key: &key,
-        });
-        Outcome::Done {
-            dir: e.out_dir(),
-            digest: e.manifest.digest,
-            key: key.clone(),
-            ran: false,
-            material,
-        }
-    };
-    match &mode {
-        // Another process may have computed it while we waited for the lock.
-        Mode::Normal => {
-            if let Some(e) = store.get(&key) {
-                return cached(e, km);
-            }
-        }
-        Mode::Force => {}
-        Mode::Repair(reported) => match recheck_damaged(store, &st.instance, &key, reported, reporter) {
-            Ok(Some(e)) => return cached(e, km),
-            Ok(None) => {}
-            Err(error) => return fail(error, None),
-        },
-    }
-    // Held until the result is committed: gc leaves the inputs alone meanwhile.
-    let _readers = match lock_and_verify_inputs(store, &entries) {
-        Ok(locks) => locks,
-        Err(damaged) => return Outcome::InputsDamaged(damaged),
     };
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
@@ -785,9 +821,6 @@ fn execute(
     };
     match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
         Ok(entry) => {
-            // Here rather than in `settle`: the durable write (two fsyncs) then overlaps
-            // with other stages instead of holding up the scheduler thread.
-            let _ = store.record_result(scope, &st.instance, &key);
             reporter.event(&Event::Finished {
                 stage: &st.instance,
                 key: &key,
