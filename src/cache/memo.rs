@@ -2,10 +2,11 @@
 //! tokenizer folders), so deciding freshness does not rehash gigabytes on every `plan`
 //! or `run`: a digest is reused while the file's size, modification and change times,
 //! inode and device are what they were when it was computed (the same test git and DVC
-//! use). Records live in `<store>/digests/`, one small JSON file per input path.
+//! use). Records live in `<store>/digests/`, one small JSON file per input path;
+//! `cache gc` drops those whose file is gone or changed.
 //!
 //! Invariants: a record is only a cache — a missing, unreadable or stale one means
-//! "hash the file"; records are written atomically (temp file + rename); a file modified
+//! "hash the file"; records are written atomically and durably (`durable::write_atomically`); a file modified
 //! less than [`SETTLE`] ago is hashed but not memoised, so an edit landing within the
 //! file system's timestamp granularity of the record cannot go unnoticed. Outputs of
 //! stages are never memoised here (the store records their digests in manifests).
