@@ -6,9 +6,10 @@
 //! `cache gc` drops those whose file is gone or changed.
 //!
 //! Invariants: a record is only a cache — a missing, unreadable or stale one means
-//! "hash the file"; records are written atomically and durably (`durable::write_atomically`); a file modified
-//! less than [`SETTLE`] ago is hashed but not memoised, so an edit landing within the
-//! file system's timestamp granularity of the record cannot go unnoticed. Outputs of
+//! "hash the file"; records are written atomically and durably (temp file, fsync,
+//! rename); a file modified less than [`SETTLE`] ago is hashed but not memoised, so an
+//! edit landing within the file system's timestamp granularity of the record cannot go
+//! unnoticed. Outputs of
 //! stages are never memoised here (the store records their digests in manifests).
 
 use super::digest::{self, FileDigest};
