@@ -347,3 +347,282 @@ fn tokenizer_files_resolve_beside_the_pipeline_and_key_their_contents() {
         .expect("run sieve");
     assert_ok(&inside);
 }
+
+/// `stage -> key` from `sieve plan --json`.
+fn plan_keys(p: &Project, extra: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let mut args = vec!["plan", "p.sieve", "--json"];
+    args.extend_from_slice(extra);
+    let out = p.run(&args);
+    json_lines(&out)
+        .iter()
+        .map(|l| {
+            (
+                l["stage"].as_str().unwrap().to_string(),
+                l["key"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every stage's key and committed output digest: what a run produced.
+fn results(p: &Project, extra: &[&str]) -> Vec<(String, String, String)> {
+    plan_keys(p, extra)
+        .into_iter()
+        .map(|(stage, key)| {
+            let manifest = p.path().join(".sieve/entries").join(&key).join("manifest.json");
+            let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+            (stage, key, m["digest"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_damaged_upstream_entry_is_quarantined_and_recomputed_by_run() {
+    let clean = Project::new();
+    clean.write("p.sieve", PIPE);
+    assert_ok(&clean.run(&["run", "p.sieve"]));
+    let want = results(&clean, &[]);
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage); 3] = [
+        ("flipped byte", |f| {
+            let mut b = std::fs::read(f).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 0x20;
+            std::fs::write(f, b).unwrap();
+        }),
+        ("truncated", |f| {
+            let b = std::fs::read(f).unwrap();
+            std::fs::write(f, &b[..b.len() - 7]).unwrap();
+        }),
+        ("deleted", |f| std::fs::remove_file(f).unwrap()),
+    ];
+    for (what, damage) in damages {
+        let p = Project::new();
+        p.write("p.sieve", PIPE);
+        assert_ok(&p.run(&["run", "p.sieve"]));
+        let a_key = plan_keys(&p, &[])["a"].clone();
+        let a_entry = p.path().join(".sieve/entries").join(&a_key);
+        damage(&a_entry.join("out/data.parquet"));
+        // `plan` alone trusts the manifest; `plan --verify` finds the damage.
+        let verify = p.run(&["plan", "p.sieve", "--verify", "--json"]);
+        assert_eq!(verify.status.code(), Some(1), "{what}");
+        let a = json_lines(&verify)
+            .into_iter()
+            .find(|l| l["stage"] == "a")
+            .unwrap();
+        assert_eq!(a["status"], "damaged", "{what}: {a}");
+        assert!(
+            a["reason"].as_str().unwrap().contains("data.parquet"),
+            "{what}: {a}"
+        );
+        let text = stdout(&p.run(&["plan", "p.sieve", "--verify"]));
+        assert!(
+            text.contains("damaged  a  (synth.arith)  entry damaged: file data.parquet"),
+            "{what}: {text}"
+        );
+        assert!(text.contains("1 damaged"), "{what}: {text}");
+
+        // `ab` reads `a`: the run finds the damage first, quarantines and recomputes `a`.
+        let run = p.run(&["run", "p.sieve", "--json", "--force", "ab"]);
+        assert_ok(&run);
+        let events = json_lines(&run);
+        let damaged: Vec<_> = events.iter().filter(|e| e["event"] == "damaged").collect();
+        assert_eq!(damaged.len(), 1, "{what}: {damaged:?}");
+        assert_eq!(damaged[0]["stage"], "a");
+        assert_eq!(damaged[0]["key"], a_key.as_str());
+        assert!(
+            damaged[0]["problem"].as_str().unwrap().contains("data.parquet"),
+            "{what}"
+        );
+        // Named as the store is (relative to where sieve runs).
+        let kept = p.path().join(damaged[0]["quarantined"].as_str().unwrap());
+        assert!(
+            kept.join("manifest.json").is_file(),
+            "{what}: the damaged entry is kept"
+        );
+        assert_eq!(started(&run), vec!["a", "ab"], "{what}");
+        assert_eq!(results(&p, &[]), want, "{what}: same results as a clean run");
+        assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
+        // The damaged folder stays until gc.
+        let gc = p.run(&["cache", "gc", "--cache-dir", ".sieve"]);
+        assert!(stdout(&gc).contains("removed quarantine/"), "{}", stdout(&gc));
+    }
+}
+
+#[test]
+fn an_entry_folder_without_a_manifest_is_treated_as_absent() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let key = plan_keys(&p, &[])["b"].clone();
+    std::fs::remove_file(p.path().join(".sieve/entries").join(&key).join("manifest.json")).unwrap();
+    let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        stdout(&verify).contains(&format!("damaged {key}: manifest missing")),
+        "{}",
+        stdout(&verify)
+    );
+    // The stage reruns and commits over the folder (which is moved aside).
+    let run = p.run(&["run", "p.sieve", "--json"]);
+    assert_ok(&run);
+    assert_eq!(started(&run), vec!["b"]);
+    assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
+    // And gc sweeps such a folder.
+    std::fs::remove_file(p.path().join(".sieve/entries").join(&key).join("manifest.json")).unwrap();
+    let gc = p.run(&["cache", "gc", "--cache-dir", ".sieve", "--keep-unreferenced"]);
+    assert!(
+        stdout(&gc).contains(&format!("removed entries/{key}")),
+        "{}",
+        stdout(&gc)
+    );
+}
+
+#[test]
+fn two_pipeline_files_with_one_name_on_one_store_keep_their_results() {
+    let p = Project::new();
+    p.write(
+        "one/p.sieve",
+        "pipeline same {\n stage a = synth.arith(n = 20, seed = 1)\n}\n",
+    );
+    p.write(
+        "two/p.sieve",
+        "pipeline same {\n stage a = synth.arith(n = 20, seed = 2)\n}\n",
+    );
+    for f in ["one/p.sieve", "two/p.sieve"] {
+        assert_ok(&p.run(&["run", f, "--cache-dir", "store"]));
+    }
+    let gc = p.run(&["cache", "gc", "--cache-dir", "store"]);
+    assert_ok(&gc);
+    assert!(!stdout(&gc).contains("removed entries/"), "{}", stdout(&gc));
+    for f in ["one/p.sieve", "two/p.sieve"] {
+        let plan = p.run(&["plan", f, "--cache-dir", "store"]);
+        assert!(stdout(&plan).contains("1 cached"), "{f}: {}", stdout(&plan));
+    }
+    // Reasons read the file's own refs.
+    let plan = p.run(&["plan", "one/p.sieve", "--cache-dir", "store", "--set", "a.n=21"]);
+    assert!(
+        stdout(&plan).contains("parameter n changed 20 → 21"),
+        "{}",
+        stdout(&plan)
+    );
+    assert!(!stdout(&plan).contains("seed"), "{}", stdout(&plan));
+}
+
+#[test]
+fn gc_cleans_locks_failure_logs_and_digest_records() {
+    let p = Project::new();
+    p.write("d.sieve", "pipeline d {\n stage a = synth.arith(n = 20, seed = 1)\n stage out = export(a, path = \"d.parquet\")\n}\n");
+    assert_ok(&p.run(&["run", "d.sieve"]));
+    p.write("p.sieve", "pipeline p {\n stage src = load(path = \"d.parquet\")\n stage bad = load(path = \"missing.parquet\")\n}\n");
+    assert_eq!(p.run(&["run", "p.sieve", "--keep-going"]).status.code(), Some(1));
+    let count = |sub: &str| {
+        std::fs::read_dir(p.path().join(".sieve").join(sub))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("failed"), 1);
+    assert!(count("locks") >= 4);
+    // The current failure's log is kept; free lock files go.
+    let gc = p.run(&["cache", "gc", "--cache-dir", ".sieve"]);
+    assert_ok(&gc);
+    assert_eq!(count("failed"), 1, "{}", stdout(&gc));
+    assert_eq!(count("locks"), 0, "{}", stdout(&gc));
+    // Once the stage succeeds, its failure log is stale; a changed input file's memo too.
+    std::fs::copy(p.path().join("d.parquet"), p.path().join("missing.parquet")).unwrap();
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    std::fs::remove_file(p.path().join("missing.parquet")).unwrap();
+    let gc = p.run(&["cache", "gc", "--cache-dir", ".sieve", "--dry-run"]);
+    assert!(stdout(&gc).contains("would remove failed/"), "{}", stdout(&gc));
+    assert_ok(&p.run(&["cache", "gc", "--cache-dir", ".sieve"]));
+    assert_eq!(count("failed"), 0);
+}
+
+#[test]
+fn set_runs_leave_the_lock_alone_and_locked_refusals_explain() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let lock = std::fs::read(p.path().join("p.lock")).unwrap();
+    let lock_json: serde_json::Value = serde_json::from_slice(&lock).unwrap();
+    assert_eq!(lock_json["stages"]["a"]["material"]["params"]["n"], 40);
+    // The tour's experiment with an override: the lock still pins the file as written.
+    let run = p.run(&["run", "p.sieve", "--set", "a.n=41"]);
+    assert_ok(&run);
+    assert!(
+        stderr(&run).contains("lock file not updated: this run used --set overrides (a.n=41)"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(std::fs::read(p.path().join("p.lock")).unwrap(), lock);
+    assert_ok(&p.run(&["run", "p.sieve", "--locked"]));
+
+    // A store holding a result the lock does not pin is refused up front, at that stage.
+    let mut other = lock_json.clone();
+    other["stages"]["a"]["digest"] = "0".repeat(64).into();
+    std::fs::write(
+        p.path().join("p.lock"),
+        serde_json::to_vec_pretty(&other).unwrap(),
+    )
+    .unwrap();
+    let out = p.run(&["run", "p.sieve", "--locked"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a: its cached output")
+            && stderr(&out).contains("differs from the lock's 000000000000"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(p.path().join("p.lock"), &lock).unwrap();
+
+    // A colleague with an empty store hears what differs, in `plan`'s words.
+    let colleague = Project::new();
+    colleague.write("p.sieve", &PIPE.replace("n = 10, seed = s", "n = 12, seed = s"));
+    std::fs::write(colleague.path().join("p.lock"), &lock).unwrap();
+    let out = colleague.run(&["run", "p.sieve", "--locked"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for s in [
+        "gen[s=3]: parameter n changed 10 → 12",
+        "gen[s=5]: parameter n changed 10 → 12",
+    ] {
+        assert!(err.contains(s), "{err}");
+    }
+    assert!(
+        !err.contains("never run") && !err.contains("key differs"),
+        "{err}"
+    );
+    // Downstream stages are compared too, assuming locked inputs: only the root cause shows.
+    assert!(!err.contains("all:"), "{err}");
+    colleague.write("p.sieve", &PIPE.replace("label = false", "label = true"));
+    let err = stderr(&colleague.run(&["run", "p.sieve", "--locked"]));
+    assert!(err.contains("ab: parameter label changed false → true"), "{err}");
+    colleague.write(
+        "p.sieve",
+        &PIPE
+            .replace("stage b = ", "stage b2 = ")
+            .replace("concat(a, b,", "concat(a, b2,"),
+    );
+    let err = stderr(&colleague.run(&["run", "p.sieve", "--locked"]));
+    assert!(err.contains("b2: not in the lock file"), "{err}");
+    assert!(
+        err.contains("b: in the lock file but not in the pipeline"),
+        "{err}"
+    );
+
+    // An old lock (no key material) is still read; its refusals can only name the key.
+    let mut old: serde_json::Value = lock_json.clone();
+    for (_, st) in old["stages"].as_object_mut().unwrap() {
+        st.as_object_mut().unwrap().remove("material");
+    }
+    std::fs::write(
+        colleague.path().join("p.lock"),
+        serde_json::to_vec_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    colleague.write("p.sieve", PIPE);
+    assert_ok(&colleague.run(&["run", "p.sieve", "--locked"]));
+    let out = colleague.run(&["run", "p.sieve", "--locked", "--set", "a.n=41"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("a: key "), "{}", stderr(&out));
+}

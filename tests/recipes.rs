@@ -47,10 +47,29 @@ fn every_recipe_lowers_and_twins_agree() {
     );
 }
 
-fn metrics_of(project: &Project, lock: &serde_json::Value, instance: &str) -> serde_json::Value {
-    let key = lock["stages"][instance]["key"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{instance} not in the lock"));
+/// Every stage's key, from `sieve plan --json` (the run used `--set`, so no lock pins it).
+fn plan_keys(project: &Project, args: &[&str]) -> std::collections::HashMap<String, String> {
+    let mut plan = vec!["plan", "difficulty_budget.sieve", "--json"];
+    plan.extend_from_slice(args);
+    json_lines(&project.run(&plan))
+        .iter()
+        .map(|l| {
+            (
+                l["stage"].as_str().unwrap().to_string(),
+                l["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn metrics_of(
+    project: &Project,
+    keys: &std::collections::HashMap<String, String>,
+    instance: &str,
+) -> serde_json::Value {
+    let key = keys
+        .get(instance)
+        .unwrap_or_else(|| panic!("{instance} not in the plan"));
     let path = project
         .path()
         .join(".sieve/entries")
@@ -84,11 +103,10 @@ fn headline_recipe_runs_and_its_report_matches_the_metrics() {
     let first = p.run(&args);
     assert_ok(&first);
     assert_eq!(stages_with(&json_lines(&first), "started").len(), 22);
-    let lock: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(p.path().join("difficulty_budget.lock")).unwrap()).unwrap();
-    let gain = metrics_of(&p, &lock, "gain");
-    let base = metrics_of(&p, &lock, "base_acc")["accuracy"].as_f64().unwrap();
-    let cell = metrics_of(&p, &lock, "acc[budget=64,bucket=5-6]")["accuracy"]
+    let keys = plan_keys(&p, &sets);
+    let gain = metrics_of(&p, &keys, "gain");
+    let base = metrics_of(&p, &keys, "base_acc")["accuracy"].as_f64().unwrap();
+    let cell = metrics_of(&p, &keys, "acc[budget=64,bucket=5-6]")["accuracy"]
         .as_f64()
         .unwrap();
     let row = gain["rows"]
@@ -110,7 +128,7 @@ fn headline_recipe_runs_and_its_report_matches_the_metrics() {
     );
     assert!(cell > 0.0 || base > 0.0, "expected a non-trivial cell");
     for f in ["chart.png", "chart.svg", "report.md", "table.csv"] {
-        let key = lock["stages"]["gain"]["key"].as_str().unwrap();
+        let key = &keys["gain"];
         assert!(
             p.path()
                 .join(".sieve/entries")

@@ -67,6 +67,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf, u64)
     Ok(())
 }
 
+/// A key or digest as messages show it: its first 12 hex digits.
+pub fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(12)]
+}
+
 /// The digest of a whole output: blake3 over the sorted (path, size, digest) list.
 pub fn combine(files: &[FileDigest]) -> String {
     let mut h = blake3::Hasher::new();

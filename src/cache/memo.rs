@@ -2,17 +2,19 @@
 //! tokenizer folders), so deciding freshness does not rehash gigabytes on every `plan`
 //! or `run`: a digest is reused while the file's size, modification and change times,
 //! inode and device are what they were when it was computed (the same test git and DVC
-//! use). Records live in `<store>/digests/`, one small JSON file per input path.
+//! use). Records live in `<store>/digests/`, one small JSON file per input path;
+//! `cache gc` drops those whose file is gone or changed.
 //!
 //! Invariants: a record is only a cache — a missing, unreadable or stale one means
-//! "hash the file"; records are written atomically (temp file + rename); a file modified
-//! less than [`SETTLE`] ago is hashed but not memoised, so an edit landing within the
-//! file system's timestamp granularity of the record cannot go unnoticed. Outputs of
+//! "hash the file"; records are written atomically and durably (temp file, fsync,
+//! rename); a file modified less than [`SETTLE`] ago is hashed but not memoised, so an
+//! edit landing within the file system's timestamp granularity of the record cannot go
+//! unnoticed. Outputs of
 //! stages are never memoised here (the store records their digests in manifests).
 
 use super::digest::{self, FileDigest};
+use super::durable;
 use super::store::Store;
-use super::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -88,7 +90,7 @@ impl Store {
                 blake3: blake3.clone(),
             };
             // Best effort: a store we cannot write to just means hashing again next time.
-            let _ = write_atomically(&memo, &serde_json::to_vec(&record).unwrap_or_default());
+            let _ = durable::write_atomically(&memo, &serde_json::to_vec(&record).unwrap_or_default());
         }
         Ok(blake3)
     }
@@ -118,6 +120,40 @@ impl Store {
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(digest::combine(&files))
+    }
+}
+
+impl Store {
+    /// Removes memo records whose file is gone or changed (for `cache gc`); returns how
+    /// many there were. Unreadable records go too: they would only be rehashed over.
+    pub(super) fn gc_digests(&self, dry_run: bool) -> io::Result<usize> {
+        let dir = self.root().join("digests");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut n = 0;
+        for e in entries {
+            let path = e?.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let current = std::fs::read(&path)
+                .ok()
+                .and_then(|text| serde_json::from_slice::<Record>(&text).ok())
+                .is_some_and(|r| {
+                    std::fs::metadata(&r.path).is_ok_and(|m| Stat::of(&m) == r.stat)
+                        && path == self.memo_path(Path::new(&r.path))
+                });
+            if !current {
+                if !dry_run {
+                    std::fs::remove_file(&path)?;
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -158,6 +194,33 @@ mod tests {
         let d3 = store.input_file_digest(&file).unwrap();
         assert_eq!(d3, digest::file_digest(&file).unwrap());
         assert_ne!(d3, d1);
+    }
+
+    #[test]
+    fn gc_drops_records_of_files_that_are_gone_or_changed() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path().join("store")).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        let mut files = Vec::new();
+        for name in ["keep", "gone", "changed"] {
+            let file = root.path().join(name);
+            std::fs::write(&file, name).unwrap();
+            let f = std::fs::File::options().write(true).open(&file).unwrap();
+            f.set_modified(old).unwrap();
+            files.push(file);
+        }
+        std::thread::sleep(SETTLE + Duration::from_millis(100)); // ctime settles too
+        for f in &files {
+            store.input_file_digest(f).unwrap();
+        }
+        std::fs::write(root.path().join("store/digests/junk.json"), b"{").unwrap();
+        std::fs::remove_file(&files[1]).unwrap();
+        std::fs::write(&files[2], b"other").unwrap();
+        assert_eq!(store.gc_digests(true).unwrap(), 3);
+        assert_eq!(store.gc_digests(false).unwrap(), 3);
+        assert_eq!(store.gc_digests(false).unwrap(), 0);
+        let memo = store.memo_path(&std::path::absolute(&files[0]).unwrap());
+        assert!(memo.is_file(), "the record of an unchanged file stays");
     }
 
     #[test]

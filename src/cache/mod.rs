@@ -1,53 +1,45 @@
-//! The content-addressed artifact store (DESIGN.md §4).
+//! The content-addressed artifact store (docs/cache.md).
 //!
 //! Layout under the store root (default `.sieve/` beside the pipeline):
 //! ```text
 //! entries/<key>/manifest.json   committed entries: manifest + out/ (+ log.txt)
 //! tmp/<key>.<pid>.<n>/          entries being computed (never look valid)
 //! work/<key>/                   per-key scratch kept across interrupted runs (checkpoints)
-//! locks/<key>.lock              one lock per key: concurrent runs compute each key once
-//! refs/<pipeline>/<hash>.json   the last key each stage instance ran with (for "why stale")
+//! locks/<key>.lock              one lock per key: exclusive to compute or delete an entry,
+//!                               shared while a running stage reads it
+//! refs/<name>.<file hash>/…json the last key each stage instance of one pipeline file ran
+//!                               with (for "why stale", and gc roots; see `refs`)
 //! failed/<key>/                 log of the last failed attempt of a key
+//! quarantine/<key>.<pid>.<n>/   damaged entries moved aside (kept until the next gc)
 //! digests/<hash>.json           memoised digests of input files (see `memo`)
 //! ```
-//! Invariants: an entry appears only by an atomic `rename` of a complete temp folder, so a
-//! crash, Ctrl-C or `kill -9` never leaves a half-written entry that looks valid; an
-//! entry's manifest records the digest of every output file, checked by `verify`.
+//! Invariants: an entry appears only by an atomic `rename` of a complete temp folder whose
+//! files and folders were synced to disk first, so a crash, Ctrl-C, `kill -9` or power
+//! loss never leaves a half-written entry that looks valid; an entry's manifest records
+//! the digest of every output file, checked before a stage reads the entry (`integrity`)
+//! and by `verify`; a damaged entry is quarantined, never read.
 
 pub mod digest;
+pub mod durable;
+pub mod gc;
+pub mod integrity;
 pub mod key;
 pub mod lockfile;
 pub mod memo;
+pub mod refs;
 pub mod store;
 
+pub use integrity::Damage;
 pub use key::{KeyInput, KeyMaterial, KeyMember};
+pub use refs::RefScope;
 pub use store::{Entry, Manifest, Store};
 
-use std::io;
-use std::path::Path;
-
-/// Writes a file whole: the bytes go to a fresh temp file beside it (created exclusively),
-/// which is then renamed over `path`. A reader never sees half a file, and a link that
-/// sits at `path` is replaced, never written through — so a recipe cannot plant one to
-/// make sieve write elsewhere. The file gets the usual mode of a new file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sieve-write.")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
-    io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub use durable::write_atomically;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn atomic_writes_replace_a_planted_link_instead_of_following_it() {

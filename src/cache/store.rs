@@ -1,16 +1,23 @@
-//! The on-disk store: lookup, per-key locks, atomic commit, refs, ls / gc / verify.
+//! The on-disk store: lookup, per-key locks, durable atomic commit, listing. Refs live in
+//! `refs`, verification and quarantine in `integrity`, garbage collection in `gc`.
 //!
-//! Invariants: see the module header of `cache`. In addition: a key's lock is held while
-//! it is computed, and after taking it a writer re-checks for a committed entry, so two
-//! concurrent `sieve run`s on one store compute each key exactly once.
+//! Invariants: see the module header of `cache`. In addition: a key's exclusive lock is
+//! held while it is computed, and after taking it a writer re-checks for a committed
+//! entry, so two concurrent `sieve run`s on one store compute each key exactly once;
+//! readers of an entry hold its shared lock, which keeps `gc` from deleting it; a lock is
+//! only trusted when its file is still the one at `locks/<key>.lock` (gc deletes free
+//! lock files while holding them).
 
 use super::digest::{self, FileDigest};
+use super::durable;
 use super::key::KeyMaterial;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Everything recorded about one committed entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,15 +72,35 @@ impl Pending {
     }
 }
 
-/// An exclusive per-key lock, released on drop.
+/// A per-key file lock (exclusive or shared), released on drop.
 pub struct KeyLock {
     file: File,
+    path: PathBuf,
+}
+
+impl KeyLock {
+    /// Deletes the lock file while still holding it (`gc`): anyone who opened the old
+    /// file and waits on it notices on waking that the path has moved on and retries.
+    pub(super) fn remove_file(self) -> io::Result<()> {
+        fs::remove_file(&self.path)
+    }
 }
 
 impl Drop for KeyLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
     }
+}
+
+/// How a key's lock is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockMode {
+    /// Computing, replacing or deleting the entry: wait for everyone else.
+    Exclusive,
+    /// Reading the entry (a running stage's inputs): wait for writers only.
+    Shared,
+    /// `gc`: exclusive, but only if nobody holds the lock right now.
+    TryExclusive,
 }
 
 /// The result of `verify` for one entry.
@@ -83,13 +110,24 @@ pub struct VerifyProblem {
     pub problem: String,
 }
 
-/// The artifact store rooted at one folder.
+/// Outcome of checking one entry, memoised per store handle.
+pub(super) type Verdict = Arc<OnceLock<Result<(), String>>>;
+
+/// The artifact store rooted at one folder. Clones share the memo of verified entries.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Entries checked in this process (see `integrity`): each is re-digested at most once.
+    pub(super) verdicts: Arc<Mutex<HashMap<String, Verdict>>>,
 }
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
+
+/// A name suffix unique within this store: `<pid>.<counter>`.
+pub(super) fn unique_suffix() -> String {
+    let n = NONCE.fetch_add(1, Ordering::Relaxed);
+    format!("{}.{n}", std::process::id())
+}
 
 pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
@@ -105,19 +143,22 @@ impl Store {
         for sub in ["entries", "tmp", "work", "locks", "refs", "failed"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            verdicts: Arc::default(),
+        })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn entry_dir(&self, key: &str) -> PathBuf {
+    pub(super) fn entry_dir(&self, key: &str) -> PathBuf {
         self.root.join("entries").join(key)
     }
 
     /// The committed entry for `key`, if any. A folder without a readable manifest is
-    /// not an entry.
+    /// not an entry (commit moves it aside, `gc` removes it, `verify` reports it).
     pub fn get(&self, key: &str) -> Option<Entry> {
         let dir = self.entry_dir(key);
         let text = fs::read(dir.join("manifest.json")).ok()?;
@@ -130,38 +171,63 @@ impl Store {
         self.entry_dir(key).join("manifest.json").is_file()
     }
 
-    /// Blocks until this process holds the lock of `key`.
-    pub fn lock(&self, key: &str) -> io::Result<KeyLock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join("locks").join(format!("{key}.lock")))?;
-        file.lock()?;
-        Ok(KeyLock { file })
+    pub(super) fn lock_path(&self, key: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{key}.lock"))
     }
 
-    /// Takes the lock of `key` only if it is free.
-    pub fn try_lock(&self, key: &str) -> io::Result<Option<KeyLock>> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join("locks").join(format!("{key}.lock")))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(KeyLock { file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(e),
+    /// Opens and locks `locks/<key>.lock`; `None` only for a `TryExclusive` that found
+    /// the lock taken.
+    fn acquire(&self, key: &str, mode: LockMode) -> io::Result<Option<KeyLock>> {
+        let path = self.lock_path(key);
+        loop {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            match mode {
+                LockMode::Exclusive => file.lock()?,
+                LockMode::Shared => file.lock_shared()?,
+                LockMode::TryExclusive => match file.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(fs::TryLockError::Error(e)) => return Err(e),
+                },
+            }
+            // `gc` deletes free lock files while holding them: a lock on a file that is no
+            // longer at `path` guards nothing, so take the one that is there now.
+            if same_file(&file, &path) {
+                return Ok(Some(KeyLock { file, path }));
+            }
         }
+    }
+
+    /// Waits for a lock that is always granted in the end.
+    fn wait_for(&self, key: &str, mode: LockMode) -> io::Result<KeyLock> {
+        self.acquire(key, mode)?
+            .ok_or_else(|| io::Error::other(format!("lock of {key} not granted")))
+    }
+
+    /// Blocks until this process holds the exclusive lock of `key` (to compute, replace
+    /// or delete its entry).
+    pub fn lock(&self, key: &str) -> io::Result<KeyLock> {
+        self.wait_for(key, LockMode::Exclusive)
+    }
+
+    /// Blocks until this process holds a shared lock of `key`: the entry is being read,
+    /// and `gc` leaves it alone until the lock is dropped.
+    pub fn lock_shared(&self, key: &str) -> io::Result<KeyLock> {
+        self.wait_for(key, LockMode::Shared)
+    }
+
+    /// Takes the exclusive lock of `key` only if nobody holds it (shared or exclusive).
+    pub fn try_lock(&self, key: &str) -> io::Result<Option<KeyLock>> {
+        self.acquire(key, LockMode::TryExclusive)
     }
 
     /// A fresh temp folder for computing `key` (caller holds the key's lock).
     pub fn begin(&self, key: &str) -> io::Result<Pending> {
-        let n = NONCE.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{key}.{}.{n}", std::process::id()));
+        let tmp = self.root.join("tmp").join(format!("{key}.{}", unique_suffix()));
         fs::create_dir_all(tmp.join("out"))?;
         Ok(Pending {
             key: key.to_string(),
@@ -175,8 +241,10 @@ impl Store {
         self.root.join("work").join(key)
     }
 
-    /// Digests the outputs, writes the manifest and renames the folder into place.
-    /// With `replace`, an existing entry of the same key is swapped out (used by `--force`).
+    /// Digests the outputs, writes the manifest, syncs everything to disk and renames the
+    /// folder into place (caller holds the key's exclusive lock). With `replace`, an
+    /// existing entry of the same key is swapped out (used by `--force`); a folder there
+    /// without a readable manifest is not an entry and is moved to quarantine.
     pub fn commit(&self, pending: Pending, mut manifest: Manifest, replace: bool) -> io::Result<Entry> {
         let files = digest::dir_files(&pending.out_dir())?;
         manifest.digest = digest::combine(&files);
@@ -189,16 +257,22 @@ impl Store {
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
         fs::write(pending.tmp.join("manifest.json"), json)?;
+        // Outputs, log, manifest and their folders reach the disk before the rename
+        // publishes them, or a power loss could leave a valid-looking entry of torn files.
+        durable::sync_tree(&pending.tmp)?;
         let dest = self.entry_dir(&pending.key);
-        if replace && dest.exists() {
-            // Move the old entry aside first: rename cannot replace a non-empty folder.
-            let n = NONCE.fetch_add(1, Ordering::Relaxed);
-            let old = self
-                .root
-                .join("tmp")
-                .join(format!("{}.old.{}.{n}", pending.key, std::process::id()));
-            fs::rename(&dest, &old)?;
-            let _ = fs::remove_dir_all(&old);
+        if dest.exists() {
+            if self.get(&pending.key).is_none() {
+                self.quarantine(&pending.key)?;
+            } else if replace {
+                // Move the old entry aside first: rename cannot replace a non-empty folder.
+                let old = self
+                    .root
+                    .join("tmp")
+                    .join(format!("{}.old.{}", pending.key, unique_suffix()));
+                fs::rename(&dest, &old)?;
+                let _ = fs::remove_dir_all(&old);
+            }
         }
         match fs::rename(&pending.tmp, &dest) {
             Ok(()) => {}
@@ -209,9 +283,14 @@ impl Store {
             }
             Err(e) => return Err(e),
         }
+        durable::sync_dir(&self.root.join("entries"))?;
         let _ = fs::remove_dir_all(self.root.join("work").join(&pending.key));
-        self.get(&pending.key)
-            .ok_or_else(|| io::Error::other(format!("entry {} vanished after commit", pending.key)))
+        let entry = self
+            .get(&pending.key)
+            .ok_or_else(|| io::Error::other(format!("entry {} vanished after commit", pending.key)))?;
+        // Just digested from the bytes on disk: readers in this process need not redo it.
+        self.mark_verified(&pending.key);
+        Ok(entry)
     }
 
     /// Discards a failed attempt, keeping its log under `failed/<key>/log.txt`.
@@ -226,31 +305,6 @@ impl Store {
         kept.then(|| keep.join("log.txt"))
     }
 
-    fn ref_path(&self, pipeline: &str, instance: &str) -> PathBuf {
-        let h = blake3::hash(instance.as_bytes()).to_hex();
-        self.root
-            .join("refs")
-            .join(sanitize(pipeline))
-            .join(format!("{}.json", &h[..20]))
-    }
-
-    /// The key this stage instance last ran (or was found cached) with.
-    pub fn read_ref(&self, pipeline: &str, instance: &str) -> Option<String> {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(self.ref_path(pipeline, instance)).ok()?).ok()?;
-        v.get("key")?.as_str().map(str::to_string)
-    }
-
-    /// Records the key of a stage instance (atomically: temp file + rename).
-    pub fn write_ref(&self, pipeline: &str, instance: &str, key: &str) -> io::Result<()> {
-        let path = self.ref_path(pipeline, instance);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let body = serde_json::json!({"pipeline": pipeline, "instance": instance, "key": key});
-        super::write_atomically(&path, &serde_json::to_vec(&body).map_err(io::Error::other)?)
-    }
-
     /// All committed entries.
     pub fn list(&self) -> io::Result<Vec<Entry>> {
         let mut out = Vec::new();
@@ -263,114 +317,14 @@ impl Store {
         out.sort_by(|a, b| a.manifest.finished_at.total_cmp(&b.manifest.finished_at));
         Ok(out)
     }
+}
 
-    /// Re-digests every entry's outputs against its manifest.
-    pub fn verify(&self) -> io::Result<(usize, Vec<VerifyProblem>)> {
-        let mut problems = Vec::new();
-        let mut n = 0;
-        for e in fs::read_dir(self.root.join("entries"))? {
-            let name = e?.file_name().to_string_lossy().into_owned();
-            n += 1;
-            let Some(entry) = self.get(&name) else {
-                problems.push(VerifyProblem {
-                    key: name,
-                    problem: "manifest missing or unreadable".into(),
-                });
-                continue;
-            };
-            match digest::dir_files(&entry.out_dir()) {
-                Ok(files)
-                    if files == entry.manifest.files && digest::combine(&files) == entry.manifest.digest => {}
-                Ok(files) => {
-                    let detail = files
-                        .iter()
-                        .find(|f| !entry.manifest.files.contains(f))
-                        .map(|f| format!("file {} differs from the manifest", f.path))
-                        .or_else(|| {
-                            entry
-                                .manifest
-                                .files
-                                .iter()
-                                .find(|f| !files.contains(f))
-                                .map(|f| format!("file {} is missing", f.path))
-                        })
-                        .unwrap_or_else(|| "output digest mismatch".into());
-                    problems.push(VerifyProblem {
-                        key: name,
-                        problem: detail,
-                    });
-                }
-                Err(err) => problems.push(VerifyProblem {
-                    key: name,
-                    problem: format!("cannot read outputs: {err}"),
-                }),
-            }
-        }
-        Ok((n, problems))
-    }
-
-    /// Every key some ref points at (the latest result of each stage instance).
-    pub fn referenced_keys(&self) -> io::Result<std::collections::HashSet<String>> {
-        let mut keys = std::collections::HashSet::new();
-        for p in fs::read_dir(self.root.join("refs"))? {
-            let p = p?.path();
-            if !p.is_dir() {
-                continue;
-            }
-            for f in fs::read_dir(&p)? {
-                let text = fs::read(f?.path()).unwrap_or_default();
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text)
-                    && let Some(k) = v.get("key").and_then(|k| k.as_str())
-                {
-                    keys.insert(k.to_string());
-                }
-            }
-        }
-        Ok(keys)
-    }
-
-    /// Removes leftovers of interrupted runs (temp and work folders whose key is not
-    /// being computed) and, when `keep_unreferenced` is false, entries no ref points at.
-    /// Returns (removed folders, bytes freed).
-    pub fn gc(&self, keep_unreferenced: bool, dry_run: bool) -> io::Result<(Vec<String>, u64)> {
-        let mut removed = Vec::new();
-        let mut bytes = 0;
-        for sub in ["tmp", "work"] {
-            for e in fs::read_dir(self.root.join(sub))? {
-                let path = e?.path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let key = name.split('.').next().unwrap_or_default().to_string();
-                // A free lock means no process is computing this key right now.
-                if self.try_lock(&key)?.is_some() {
-                    bytes += dir_size(&path);
-                    if !dry_run {
-                        fs::remove_dir_all(&path)?;
-                    }
-                    removed.push(format!("{sub}/{name}"));
-                }
-            }
-        }
-        if !keep_unreferenced {
-            let live = self.referenced_keys()?;
-            for e in fs::read_dir(self.root.join("entries"))? {
-                let path = e?.path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !live.contains(&name) && self.try_lock(&name)?.is_some() {
-                    bytes += dir_size(&path);
-                    if !dry_run {
-                        fs::remove_dir_all(&path)?;
-                    }
-                    removed.push(format!("entries/{name}"));
-                }
-            }
-        }
-        Ok((removed, bytes))
+/// Whether an open file is still the one at `path` (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -387,25 +341,12 @@ pub fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// A pipeline name made safe as one path component.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cache::key::KeyMaterial;
 
-    fn manifest() -> Manifest {
+    pub(crate) fn manifest() -> Manifest {
         Manifest {
             key: String::new(),
             sieve_version: "test".into(),
@@ -430,6 +371,16 @@ mod tests {
         }
     }
 
+    /// Commits an entry of `key` holding `files`.
+    pub(crate) fn committed(store: &Store, key: &str, files: &[(&str, &[u8])]) -> Entry {
+        let _lock = store.lock(key).unwrap();
+        let p = store.begin(key).unwrap();
+        for (name, bytes) in files {
+            fs::write(p.out_dir().join(name), bytes).unwrap();
+        }
+        store.commit(p, manifest(), false).unwrap()
+    }
+
     #[test]
     fn commit_is_atomic_and_verifiable() {
         let dir = tempfile::tempdir().unwrap();
@@ -449,19 +400,48 @@ mod tests {
     }
 
     #[test]
-    fn gc_removes_leftovers_and_unreferenced_entries() {
+    fn a_folder_without_a_manifest_is_absent_and_moved_aside_by_commit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let _left = store.begin("k2").unwrap(); // an interrupted attempt
-        let p = store.begin("k3").unwrap();
-        store.commit(p, manifest(), false).unwrap();
-        let p = store.begin("k4").unwrap();
-        store.commit(p, manifest(), false).unwrap();
-        store.write_ref("p", "a", "k4").unwrap();
-        let (removed, _) = store.gc(false, false).unwrap();
-        assert!(removed.iter().any(|r| r.starts_with("tmp/k2")), "{removed:?}");
-        assert!(removed.contains(&"entries/k3".to_string()), "{removed:?}");
-        assert!(store.get("k4").is_some());
-        assert_eq!(store.read_ref("p", "a").as_deref(), Some("k4"));
+        // What a lost manifest (or a copy gone wrong) leaves behind.
+        fs::create_dir_all(dir.path().join("entries/k/out")).unwrap();
+        fs::write(dir.path().join("entries/k/out/stale.bin"), b"?").unwrap();
+        assert!(store.get("k").is_none() && !store.contains("k"));
+        let e = committed(&store, "k", &[("data.bin", b"new")]);
+        assert_eq!(e.manifest.files.len(), 1);
+        assert!(store.check(&e).is_ok());
+        let quarantined: Vec<_> = fs::read_dir(dir.path().join("quarantine"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(quarantined.len(), 1);
+        assert!(quarantined[0].join("out/stale.bin").is_file());
+    }
+
+    #[test]
+    fn a_lock_file_removed_while_held_is_not_trusted_by_the_next_locker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let held = store.try_lock("k").unwrap().expect("free");
+        // A second opener blocks on the old file; gc removes it while holding the lock.
+        let store2 = store.clone();
+        let waiter = std::thread::spawn(move || {
+            let lock = store2.lock("k").unwrap();
+            // It holds the lock of the file that is at the path now.
+            assert!(same_file(&lock.file, &store2.lock_path("k")));
+            drop(lock);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        held.remove_file().unwrap();
+        waiter.join().unwrap();
+        // And the new file excludes others as usual.
+        let a = store.lock("k").unwrap();
+        assert!(store.try_lock("k").unwrap().is_none());
+        drop(a);
+        let shared = store.lock_shared("k").unwrap();
+        let shared2 = store.lock_shared("k").unwrap();
+        assert!(store.try_lock("k").unwrap().is_none(), "readers keep writers out");
+        drop((shared, shared2));
+        assert!(store.try_lock("k").unwrap().is_some());
     }
 }

@@ -2,6 +2,7 @@
 
 use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
 use super::{CacheAction, Command, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, GraphFormat, PipelineArgs};
+use crate::cache::digest::short;
 use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
 use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
 use crate::stages::{ArtifactKind, artifact, registry};
@@ -35,7 +36,11 @@ pub fn dispatch(cmd: Command) -> i32 {
             },
             &force,
         ),
-        Command::Plan { pipeline, json } => plan(&pipeline, json),
+        Command::Plan {
+            pipeline,
+            json,
+            verify,
+        } => plan(&pipeline, json, verify),
         Command::Check { pipeline } => check(&pipeline),
         Command::Graph { pipeline, format } => graph(&pipeline, format),
         Command::Show {
@@ -118,18 +123,23 @@ fn graph(args: &PipelineArgs, format: GraphFormat) -> i32 {
     0
 }
 
-fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
+fn plan(args: &PipelineArgs, json_out: bool, verify: bool) -> i32 {
     let (c, store) = match compile_with_store(args) {
         Ok(cs) => cs,
         Err(code) => return code,
     };
-    let statuses = exec::assess(&c.plan, &store, &HashSet::new());
-    let mut counts = [0usize; 3];
+    let statuses = if verify {
+        exec::assess_verified(&c.plan, &store)
+    } else {
+        exec::assess(&c.plan, &store, &HashSet::new())
+    };
+    let mut counts = [0usize; 4];
     for s in &statuses {
         counts[match s.status {
             Status::Cached { .. } => 0,
             Status::Stale { .. } => 1,
             Status::Blocked { .. } => 2,
+            Status::Damaged { .. } => 3,
         }] += 1;
         if json_out {
             println!(
@@ -147,9 +157,17 @@ fn plan(args: &PipelineArgs, json_out: bool) -> i32 {
         }
     }
     if !json_out {
-        println!("{} cached, {} stale, {} blocked", counts[0], counts[1], counts[2]);
+        let damaged = if verify {
+            format!(", {} damaged", counts[3])
+        } else {
+            String::new()
+        };
+        println!(
+            "{} cached, {} stale, {} blocked{damaged}",
+            counts[0], counts[1], counts[2]
+        );
     }
-    0
+    if counts[3] > 0 { EXIT_FAILED } else { 0 }
 }
 
 /// The flags of `sieve run`.
@@ -234,10 +252,12 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
             );
             return EXIT_INVALID;
         };
-        if let Err(msg) = check_against_lock(&c, &store, &lock) {
+        let differences = exec::lock_differences(&c.plan, &store, &lock);
+        if !differences.is_empty() {
             eprintln!(
-                "error: --locked: the pipeline differs from {}:\n{msg}",
-                lock_file.display()
+                "error: --locked: the pipeline differs from {}:\n  {}",
+                lock_file.display(),
+                differences.join("\n  ")
             );
             return EXIT_INVALID;
         }
@@ -264,43 +284,28 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     // Locked runs also verify that recomputed outputs reproduce the lock's digests.
     let mut code = 0;
     if let Some(lock) = &opts.locked {
-        for (inst, (_, _, digest)) in &summary.results {
+        for (inst, r) in &summary.results {
             if let Some(l) = lock.stages.get(inst)
-                && &l.digest != digest
+                && l.digest != r.digest
             {
                 eprintln!(
                     "error: --locked: `{inst}` produced output {} but the lock records {}",
-                    &digest[..12],
-                    &l.digest[..12.min(l.digest.len())]
+                    short(&r.digest),
+                    short(&l.digest)
                 );
                 code = EXIT_FAILED;
             }
         }
+    } else if !args.set.is_empty() {
+        // The lock pins the pipeline as written; an experiment with overrides must not
+        // silently become the recipe (the next `--locked` run would then refuse).
+        eprintln!(
+            "lock file not updated: this run used --set overrides ({}); {} still pins the pipeline as written",
+            args.set.join(", "),
+            lock_file.display()
+        );
     } else {
-        let mut lock = LockFile {
-            pipeline: c.ir.name.clone(),
-            ..Default::default()
-        };
-        for &id in c.plan.order() {
-            let st = &c.plan.node(id).stage;
-            if let Some((kind, key, digest)) = summary.results.get(&st.instance) {
-                lock.stages.insert(
-                    st.instance.clone(),
-                    LockedStage {
-                        kind: kind.clone(),
-                        key: key.clone(),
-                        digest: digest.clone(),
-                    },
-                );
-            } else if let Some(prev) = previous_lock.as_ref().and_then(|l| l.stages.get(&st.instance)) {
-                lock.stages.insert(st.instance.clone(), prev.clone());
-            }
-        }
-        if previous_lock.as_ref() != Some(&lock)
-            && let Err(e) = lock.write(&lock_file)
-        {
-            eprintln!("warning: cannot write the lock file {}: {e}", lock_file.display());
-        }
+        write_lock(&c, &summary, previous_lock.as_ref(), &lock_file);
     }
     if summary.cancelled {
         return EXIT_INTERRUPTED;
@@ -309,6 +314,36 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         return EXIT_FAILED;
     }
     code
+}
+
+/// Writes `<pipeline>.lock` from a run's results (stages without a result this time keep
+/// their previous record), unless nothing changed.
+fn write_lock(c: &Compiled, summary: &exec::RunSummary, previous: Option<&LockFile>, path: &std::path::Path) {
+    let mut lock = LockFile {
+        pipeline: c.ir.name.clone(),
+        ..Default::default()
+    };
+    for &id in c.plan.order() {
+        let st = &c.plan.node(id).stage;
+        if let Some(r) = summary.results.get(&st.instance) {
+            lock.stages.insert(
+                st.instance.clone(),
+                LockedStage {
+                    kind: r.kind.clone(),
+                    key: r.key.clone(),
+                    digest: r.digest.clone(),
+                    material: Some(r.material.clone()),
+                },
+            );
+        } else if let Some(prev) = previous.and_then(|l| l.stages.get(&st.instance)) {
+            lock.stages.insert(st.instance.clone(), prev.clone());
+        }
+    }
+    if previous != Some(&lock)
+        && let Err(e) = lock.write(path)
+    {
+        eprintln!("warning: cannot write the lock file {}: {e}", path.display());
+    }
 }
 
 /// The first stage of the plan that runs libtorch code and is not cached, described
@@ -389,34 +424,6 @@ fn hand_to_torch(what: &str) -> i32 {
         exe.display()
     );
     EXIT_FAILED
-}
-
-/// Up-front `--locked` check of every stage whose key is already known.
-fn check_against_lock(c: &Compiled, store: &crate::cache::Store, lock: &LockFile) -> Result<(), String> {
-    let mut problems = Vec::new();
-    for s in exec::assess(&c.plan, store, &HashSet::new()) {
-        match (s.status.key(), lock.stages.get(&s.instance)) {
-            (_, None) => problems.push(format!("  {}: not in the lock file", s.instance)),
-            (Some(k), Some(l)) if k != l.key => {
-                let why = match &s.status {
-                    Status::Stale { reasons, .. } => reasons.join("; "),
-                    _ => "key differs".into(),
-                };
-                problems.push(format!("  {}: {why}", s.instance));
-            }
-            _ => {}
-        }
-    }
-    for name in lock.stages.keys() {
-        if c.plan.find(name).is_none() {
-            problems.push(format!("  {name}: in the lock file but not in the pipeline"));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
-    }
 }
 
 fn install_interrupt_handler() {
@@ -556,11 +563,21 @@ fn cache(action: CacheAction) -> i32 {
                 Err(code) => return code,
             };
             match store.gc(keep_unreferenced, dry_run) {
-                Ok((removed, bytes)) => {
-                    for r in &removed {
-                        println!("{} {r}", if dry_run { "would remove" } else { "removed" });
+                Ok(report) => {
+                    let verb = if dry_run { "would remove" } else { "removed" };
+                    for r in &report.removed {
+                        println!("{verb} {r}");
                     }
-                    println!("{} folders, {}", removed.len(), human_bytes(bytes));
+                    for b in &report.busy {
+                        println!("kept {b} (in use by a running stage)");
+                    }
+                    println!(
+                        "{} folders, {}; {} lock files, {} input-digest records",
+                        report.removed.len(),
+                        human_bytes(report.bytes),
+                        report.lock_files,
+                        report.digest_records
+                    );
                     0
                 }
                 Err(e) => {
@@ -584,7 +601,9 @@ fn cache(action: CacheAction) -> i32 {
                         println!("damaged {}: {}", p.key, p.problem);
                     }
                     println!(
-                        "{} of {n} entries damaged (remove them with `rm -r` of the entry, then rerun)",
+                        "{} of {n} entries damaged (a run moves a damaged entry to quarantine and \
+                         recomputes it before any stage reads it; `sieve cache gc` removes folders \
+                         without a manifest)",
                         problems.len()
                     );
                     EXIT_FAILED

@@ -176,7 +176,10 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
         }
     };
     match ir::lower(&file, &overrides).and_then(|ir| ir::check_files(&ir, &files).map(|()| ir)) {
-        Ok(ir) => {
+        Ok(mut ir) => {
+            // The file loaded, so it exists; canonical so that every spelling of its path
+            // (relative, absolute, through a link) names the same refs in the store.
+            ir.file = Some(std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()));
             let plan = Plan::build(&ir, files);
             Ok(Compiled { ir, plan })
         }

@@ -1,8 +1,8 @@
 //! The command-line interface (DESIGN.md §5): argument parsing, compiling a pipeline file
 //! to a plan, and the `run` / `plan` / `check` / `graph` / `show` / `cache` commands.
 //!
-//! Exit codes: 0 success; 1 a stage failed (or `cache verify` found damage); 2 the
-//! pipeline or the command line is invalid; 130 interrupted.
+//! Exit codes: 0 success; 1 a stage failed (or `cache verify` / `plan --verify` found
+//! damage); 2 the pipeline or the command line is invalid; 130 interrupted.
 
 mod commands;
 mod compile;
@@ -78,6 +78,9 @@ pub enum Command {
         /// One JSON object per stage on stdout.
         #[arg(long)]
         json: bool,
+        /// Also re-digest every entry the plan would use and report damaged ones (exit 1).
+        #[arg(long)]
+        verify: bool,
     },
     /// Parse, lower and plan the pipeline; report every problem; run nothing.
     Check {
@@ -139,7 +142,8 @@ pub enum CacheAction {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
-    /// Remove leftovers of interrupted runs and entries no stage refers to any more.
+    /// Remove leftovers of interrupted runs, damaged entries, entries no stage refers to any
+    /// more, stale failure logs, free lock files and stale input-digest records.
     Gc {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,

@@ -53,6 +53,15 @@ pub enum Event<'a> {
         error: &'a str,
         log: Option<&'a Path>,
     },
+    /// A stage's committed entry was found damaged (or gone) when another stage came to
+    /// read it; it was moved to `quarantined` (when there was a folder to move) and is
+    /// recomputed next. Nothing read it.
+    Damaged {
+        stage: &'a str,
+        key: &'a str,
+        problem: &'a str,
+        quarantined: Option<&'a Path>,
+    },
     /// Not run because an input failed (or the run stopped).
     Skipped {
         stage: &'a str,
@@ -140,6 +149,15 @@ pub fn event_json(e: &Event) -> serde_json::Value {
         } => json!({
             "event": "failed", "stage": stage, "key": key, "error": error, "log": log.map(|p| p.display().to_string()),
         }),
+        Event::Damaged {
+            stage,
+            key,
+            problem,
+            quarantined,
+        } => json!({
+            "event": "damaged", "stage": stage, "key": key, "problem": problem,
+            "quarantined": quarantined.map(|p| p.display().to_string()),
+        }),
         Event::Skipped { stage, reason } => {
             json!({"event": "skipped", "stage": stage, "key": null, "reason": reason})
         }
@@ -179,6 +197,26 @@ fn fmt_num(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
+}
+
+/// The line saying a damaged entry is being recomputed (plain and bar renderers).
+fn damaged_line(e: &Event) -> String {
+    let Event::Damaged {
+        stage,
+        key,
+        problem,
+        quarantined,
+    } = e
+    else {
+        return String::new();
+    };
+    let moved = quarantined
+        .map(|q| format!("; moved to {}", q.display()))
+        .unwrap_or_default();
+    format!(
+        "damaged   {stage}: entry {} {problem}{moved}; recomputing",
+        crate::cache::digest::short(key)
+    )
 }
 
 /// Plain lines on stderr (for logs and CI); progress at most every few seconds per stage.
@@ -236,6 +274,7 @@ impl Reporter for PlainReporter {
                 Some(l) => format!("FAILED    {stage}: {error}\n          log: {}", l.display()),
                 None => format!("FAILED    {stage}: {error}"),
             },
+            Event::Damaged { .. } => damaged_line(e),
             Event::Skipped { stage, reason } => format!("skipped   {stage}: {reason}"),
             Event::End {
                 executed,
@@ -364,6 +403,18 @@ impl Reporter for BarsReporter {
                     .map(|l| format!("\n          log: {}", l.display()))
                     .unwrap_or_default();
                 let _ = self.multi.println(format!("FAILED    {stage}: {error}{log}"));
+            }
+            Event::Damaged { .. } => {
+                // Counted as done when it was first found cached or computed; it is
+                // counted again when the recompute finishes.
+                let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                if counts.1 > 0 {
+                    counts.1 -= 1;
+                }
+                drop(counts);
+                self.overall
+                    .set_position(self.overall.position().saturating_sub(1));
+                let _ = self.multi.println(damaged_line(e));
             }
             Event::Skipped { stage, reason } => {
                 self.overall.inc(1);

@@ -1,7 +1,11 @@
 //! Freshness: key material of each stage from its inputs' digests, and the status and
-//! reason of every stage before a run.
+//! reason of every stage before a run (`sieve plan`; with `--verify`, cached entries are
+//! also re-digested and damaged ones reported).
+//!
+//! Invariant: reasons come from the refs of the plan's own pipeline file ([`ref_scope`]),
+//! never from another file that happens to declare the same pipeline name.
 
-use crate::cache::{KeyInput, KeyMaterial, KeyMember, Store};
+use crate::cache::{KeyInput, KeyMaterial, KeyMember, RefScope, Store};
 use crate::confine::Access;
 use crate::plan::{NodeId, Plan};
 use crate::stages::{ParamType, file_params, registry};
@@ -23,6 +27,14 @@ pub enum Status {
         waits_on: Vec<String>,
         reasons: Vec<String>,
     },
+    /// Cached, but the entry's files no longer match its manifest (only found by
+    /// [`assess_verified`]). Downstream stages are assessed with the manifest's digest,
+    /// which a recompute reproduces.
+    Damaged {
+        key: String,
+        digest: String,
+        reason: String,
+    },
 }
 
 impl Status {
@@ -31,12 +43,13 @@ impl Status {
             Status::Cached { .. } => "cached",
             Status::Stale { .. } => "stale",
             Status::Blocked { .. } => "blocked",
+            Status::Damaged { .. } => "damaged",
         }
     }
 
     pub fn key(&self) -> Option<&str> {
         match self {
-            Status::Cached { key, .. } | Status::Stale { key, .. } => Some(key),
+            Status::Cached { key, .. } | Status::Stale { key, .. } | Status::Damaged { key, .. } => Some(key),
             Status::Blocked { .. } => None,
         }
     }
@@ -46,6 +59,7 @@ impl Status {
         match self {
             Status::Cached { .. } => "up to date".into(),
             Status::Stale { reasons, .. } => reasons.join("; "),
+            Status::Damaged { reason, .. } => reason.clone(),
             Status::Blocked { waits_on, reasons } => {
                 let mut r = format!("waits on {}", quote_list(waits_on));
                 if !reasons.is_empty() {
@@ -74,6 +88,11 @@ pub struct StageStatus {
     pub instance: String,
     pub kind: String,
     pub status: Status,
+}
+
+/// Whose refs a plan reads and writes: its pipeline file's.
+pub fn ref_scope(plan: &Plan) -> RefScope {
+    RefScope::new(&plan.pipeline, plan.file.as_deref())
 }
 
 /// Key material for a node, given the digests of its producers' outputs (`store`
@@ -157,12 +176,12 @@ fn file_digest(store: &Store, path: &std::path::Path, only: Option<&[&str]>) -> 
 /// Why a stage with this key material is not cached.
 pub(crate) fn stale_reasons(
     store: &Store,
-    pipeline: &str,
+    scope: &RefScope,
     instance: &str,
     km: &KeyMaterial,
     key: &str,
 ) -> Vec<String> {
-    let Some(old_key) = store.read_ref(pipeline, instance) else {
+    let Some(old_key) = store.read_ref(scope, instance) else {
         return vec!["never run".into()];
     };
     if old_key == key {
@@ -184,11 +203,11 @@ pub(crate) fn stale_reasons(
 /// Own parameter changes of a blocked stage (its inputs are not known yet).
 fn param_reasons(
     store: &Store,
-    pipeline: &str,
+    scope: &RefScope,
     instance: &str,
     km_params: &BTreeMap<String, Value>,
 ) -> Vec<String> {
-    let Some(old) = store.read_ref(pipeline, instance).and_then(|k| store.get(&k)) else {
+    let Some(old) = store.read_ref(scope, instance).and_then(|k| store.get(&k)) else {
         return Vec::new();
     };
     let partial = KeyMaterial {
@@ -203,6 +222,7 @@ fn param_reasons(
 
 /// Statuses of every node, in plan order. `force` nodes are stale regardless.
 pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageStatus> {
+    let scope = ref_scope(plan);
     let mut digests: HashMap<String, String> = HashMap::new();
     let mut not_ready: HashSet<String> = HashSet::new();
     let mut out = Vec::with_capacity(plan.len());
@@ -220,7 +240,7 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
         let status = if !waits_on.is_empty() {
             Status::Blocked {
                 waits_on,
-                reasons: param_reasons(store, &plan.pipeline, &st.instance, &st.params.0),
+                reasons: param_reasons(store, &scope, &st.instance, &st.params.0),
             }
         } else {
             match key_material(plan, store, id, &digests) {
@@ -240,7 +260,7 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
                             reasons: vec!["forced with --force".into()],
                         },
                         (false, None) => {
-                            let reasons = stale_reasons(store, &plan.pipeline, &st.instance, &km, &key);
+                            let reasons = stale_reasons(store, &scope, &st.instance, &km, &key);
                             Status::Stale { key, reasons }
                         }
                     }
@@ -263,4 +283,27 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
         });
     }
     out
+}
+
+/// [`assess`], and every entry the plan would use (each cached stage's) re-digested
+/// against its manifest: a damaged one turns its stage's status into `damaged`.
+pub fn assess_verified(plan: &Plan, store: &Store) -> Vec<StageStatus> {
+    let mut statuses = assess(plan, store, &HashSet::new());
+    for s in &mut statuses {
+        let Status::Cached { key, digest } = &s.status else {
+            continue;
+        };
+        if let Err(damage) = store.verified(key) {
+            s.status = Status::Damaged {
+                key: key.clone(),
+                digest: digest.clone(),
+                reason: format!(
+                    "entry damaged: {}; the next run that reads it moves it to quarantine and \
+                     recomputes it first (`--force` recomputes it now)",
+                    damage.problem
+                ),
+            };
+        }
+    }
+    statuses
 }

@@ -7,14 +7,18 @@
 //!   input must be recomputed first; thanks to early cutoff it may still turn out cached).
 //! - [`run`] executes: independent stages in parallel (`jobs`), GPU stages limited per
 //!   device, a failure stops only its dependents (with `keep_going`; otherwise nothing new
-//!   starts), commits are atomic, Ctrl-C cancels cooperatively.
+//!   starts), commits are atomic, Ctrl-C cancels cooperatively; every input entry is
+//!   verified before it is read, and a damaged one is quarantined and recomputed.
+//! - [`lock_differences`] compares a plan with a lock file for `--locked`.
 
 pub mod events;
 mod freshness;
+mod locked;
 mod scheduler;
 #[cfg(test)]
 mod tests;
 
 pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
-pub use freshness::{StageStatus, Status, assess, key_material};
-pub use scheduler::{RunOptions, RunSummary, run};
+pub use freshness::{StageStatus, Status, assess, assess_verified, key_material, ref_scope};
+pub use locked::lock_differences;
+pub use scheduler::{RunOptions, RunSummary, StageResult, run};

@@ -1,6 +1,14 @@
 //! The scheduler: runs dirty stages on a bounded pool of threads in topological order.
 //!
-//! Invariants: a stage starts only when all its inputs are committed (or found cached);
+//! Verify on use: before a stage runs, it takes a shared lock on each input entry (so
+//! `cache gc` cannot delete it mid-read) and the entry is re-digested against its manifest
+//! (once per process). A damaged or vanished input is never read: its producer goes back
+//! to the queue, re-checks the entry under the key's exclusive lock, moves it to
+//! `quarantine/` and recomputes it (same key, same bytes for a deterministic stage), and
+//! the reader runs after that.
+//!
+//! Invariants: a stage starts only when all its inputs are committed (or found cached) and
+//! verified;
 //! at most `jobs` stages run at once and at most `gpu_slots` per CUDA device; a failed
 //! stage's dependents are skipped, never run on missing inputs; without `keep_going` no
 //! new stage starts after a failure, but running ones finish and are cached; panics in a
@@ -9,10 +17,11 @@
 //! confinement, and a refused path fails it before it starts.
 
 use super::events::{Event, Reporter};
-use super::freshness::key_material;
+use super::freshness::{key_material, ref_scope};
+use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
-use crate::cache::store::{Manifest, now_unix};
-use crate::cache::{KeyMaterial, Store};
+use crate::cache::store::{KeyLock, Manifest, now_unix};
+use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store};
 use crate::plan::{NodeId, Plan};
 use crate::stages::{
     InputArtifact, InputSlot, Params, Progress, StageContext, StageError, StageKind, file_params, registry,
@@ -52,6 +61,16 @@ impl Default for RunOptions {
     }
 }
 
+/// The result of one stage instance (computed or found cached).
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    pub kind: String,
+    pub key: String,
+    /// Output digest.
+    pub digest: String,
+    pub material: KeyMaterial,
+}
+
 /// What happened.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
@@ -61,8 +80,8 @@ pub struct RunSummary {
     pub failed: Vec<(String, String)>,
     pub skipped: Vec<String>,
     pub cancelled: bool,
-    /// Instance → (kind, key, digest) of every stage whose result is known.
-    pub results: BTreeMap<String, (String, String, String)>,
+    /// Every stage whose result is known, by instance.
+    pub results: BTreeMap<String, StageResult>,
     pub seconds: f64,
 }
 
@@ -72,17 +91,42 @@ impl RunSummary {
     }
 }
 
+/// How many times one run recomputes a damaged (or vanished) entry before it gives up on
+/// the stages reading it: a store that keeps losing entries needs a person, not a loop.
+const MAX_REPAIRS: usize = 2;
+
+/// Why a node is being executed.
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Not cached when prepared.
+    Normal,
+    /// `--force`: recompute and replace the entry.
+    Force,
+    /// A reader found the entry damaged or gone: re-check it under the key's lock (someone
+    /// may have repaired it), quarantine it if still damaged, recompute.
+    Repair(Damage),
+}
+
 enum Outcome {
     Done {
         key: String,
         digest: String,
         dir: PathBuf,
         ran: bool,
+        material: KeyMaterial,
     },
     Failed {
         key: Option<String>,
         error: String,
     },
+}
+
+/// What a worker reports back.
+enum Attempt {
+    Settled(Outcome),
+    /// Input entries were damaged or gone when the stage came to read them (nothing was
+    /// read): their producers are recomputed, then the stage is tried again.
+    InputsDamaged(Vec<(NodeId, Damage)>),
 }
 
 /// Runs the plan. Returns when every stage is done, failed, skipped or cancelled.
@@ -98,13 +142,13 @@ pub fn run(
         pipeline: &plan.pipeline,
         total: plan.len(),
     });
-    let mut l = Ledger::new(plan, store, reporter);
+    let scope = ref_scope(plan);
+    let mut l = Ledger::new(plan, store, &scope, reporter);
     let mut stop = false;
     let mut gpu_busy: HashMap<usize, usize> = HashMap::new();
-    let mut running: HashMap<NodeId, Option<usize>> = HashMap::new();
-    let (tx, rx) = mpsc::channel::<(NodeId, Outcome)>();
+    let (tx, rx) = mpsc::channel::<(NodeId, Attempt)>();
 
-    std::thread::scope(|scope| {
+    std::thread::scope(|scope_| {
         loop {
             if cancel.load(Ordering::Relaxed) && !l.summary.cancelled {
                 l.summary.cancelled = true;
@@ -112,7 +156,7 @@ pub fn run(
             }
             // Start (or resolve from cache) as many ready stages as allowed.
             let mut deferred = Vec::new();
-            while !stop && running.len() < opts.jobs.max(1) {
+            while !stop && l.running.len() < opts.jobs.max(1) {
                 let Some((pos, id)) = l.ready.pop_first() else {
                     break;
                 };
@@ -124,8 +168,12 @@ pub fn run(
                     deferred.push((pos, id));
                     continue;
                 }
-                let outcome = prepare(plan, store, opts, id, &l.digests);
-                match outcome {
+                let mode = match l.repair.remove(&id) {
+                    Some(damage) => Mode::Repair(damage),
+                    None if opts.force.contains(&id) => Mode::Force,
+                    None => Mode::Normal,
+                };
+                match prepare(plan, store, opts, id, &l.digests, &mode) {
                     Prepared::Cached(o) => {
                         let Outcome::Done { key, .. } = &o else {
                             unreachable!("prepare only returns Done as cached")
@@ -154,31 +202,43 @@ pub fn run(
                         if let Some(g) = gpu {
                             *gpu_busy.entry(g).or_default() += 1;
                         }
-                        running.insert(id, gpu);
-                        let inputs = input_slots(plan, id, &l.dirs);
+                        l.running.insert(id, gpu);
+                        let job = Job {
+                            id,
+                            km,
+                            mode,
+                            slots: input_slots(plan, id, &l.dirs),
+                            entries: l.input_entries(id),
+                        };
                         let tx = tx.clone();
-                        let force = opts.force.contains(&id);
-                        scope.spawn(move || {
-                            let o = execute(plan, store, id, km, inputs, force, reporter, cancel);
+                        let scope = &scope;
+                        scope_.spawn(move || {
+                            let o = execute(plan, store, scope, job, reporter, cancel);
                             let _ = tx.send((id, o));
                         });
                     }
                 }
             }
             l.ready.extend(deferred);
-            if running.is_empty() && (stop || l.ready.is_empty()) {
+            if l.running.is_empty() && (stop || l.ready.is_empty()) {
                 break;
             }
             // Wait for a running stage (with a timeout so Ctrl-C is noticed).
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok((id, o)) => {
-                    if let Some(Some(g)) = running.remove(&id)
+                    if let Some(Some(g)) = l.running.remove(&id)
                         && let Some(b) = gpu_busy.get_mut(&g)
                     {
                         *b -= 1;
                     }
-                    let failed = matches!(o, Outcome::Failed { .. });
-                    l.settle(id, o);
+                    let failed = match o {
+                        Attempt::InputsDamaged(damages) => l.repair_inputs(id, damages),
+                        Attempt::Settled(o) => {
+                            let failed = matches!(o, Outcome::Failed { .. });
+                            l.settle(id, o);
+                            failed
+                        }
+                    };
                     if failed && !opts.keep_going {
                         stop = true;
                     }
@@ -230,6 +290,7 @@ fn prepare(
     opts: &RunOptions,
     id: NodeId,
     digests: &HashMap<String, String>,
+    mode: &Mode,
 ) -> Prepared {
     let st = &plan.node(id).stage;
     let Some(km) = key_material(plan, store, id, digests) else {
@@ -240,27 +301,18 @@ fn prepare(
     };
     let key = km.key();
     if let Some(lock) = &opts.locked {
-        match lock.stages.get(&st.instance) {
-            Some(l) if l.key == key => {}
-            Some(l) => {
-                return Prepared::Fail(Outcome::Failed {
-                    key: Some(key.clone()),
-                    error: format!(
-                        "--locked: key {} differs from the lock's {}",
-                        short(&key),
-                        short(&l.key)
-                    ),
-                });
-            }
-            None => {
-                return Prepared::Fail(Outcome::Failed {
-                    key: Some(key),
-                    error: "--locked: stage is not in the lock file".into(),
-                });
-            }
+        let why = match lock.stages.get(&st.instance) {
+            Some(locked) => locked.mismatch(&km, &key),
+            None => Some("not in the lock file".into()),
+        };
+        if let Some(why) = why {
+            return Prepared::Fail(Outcome::Failed {
+                key: Some(key),
+                error: format!("--locked: {why}"),
+            });
         }
     }
-    if !opts.force.contains(&id)
+    if matches!(mode, Mode::Normal)
         && let Some(e) = store.get(&key)
     {
         return Prepared::Cached(Outcome::Done {
@@ -268,13 +320,10 @@ fn prepare(
             digest: e.manifest.digest,
             key,
             ran: false,
+            material: km,
         });
     }
     Prepared::Run(km)
-}
-
-fn short(key: &str) -> &str {
-    &key[..key.len().min(12)]
 }
 
 /// The CUDA device a stage will occupy, if any: only stages that run libtorch code
@@ -290,55 +339,85 @@ fn gpu_index(kind: &dyn StageKind, params: &crate::stages::Params) -> Option<usi
     }
 }
 
-/// The scheduler's book-keeping: what is ready, what each finished stage produced, and
-/// the summary being built.
+/// The scheduler's book-keeping: what is ready, running and done, what each finished
+/// stage produced, and the summary being built.
+///
+/// A node is ready when every producer it reads is in `done`. A damaged input entry
+/// takes its producer out of `done` again (and back to `ready`, to be repaired); the
+/// readers wait for it like for any unfinished input.
 struct Ledger<'a> {
     plan: &'a Plan,
     store: &'a Store,
+    scope: &'a RefScope,
     reporter: &'a dyn Reporter,
     /// Position of each node in the plan's order (ready stages start in that order).
     position: HashMap<NodeId, usize>,
-    /// Inputs each node still waits for.
-    missing: HashMap<NodeId, usize>,
     ready: BTreeSet<(usize, NodeId)>,
-    /// Output digest and folder of every finished stage, by instance.
+    /// Running nodes, with the CUDA device each occupies.
+    running: HashMap<NodeId, Option<usize>>,
+    /// Nodes with a usable result.
+    done: HashSet<NodeId>,
+    /// Nodes done, failed or skipped.
+    finished: HashSet<NodeId>,
+    /// Output digest, folder and key of every done stage, by instance.
     digests: HashMap<String, String>,
     dirs: HashMap<String, PathBuf>,
-    finished: HashSet<NodeId>,
+    keys: HashMap<NodeId, String>,
+    /// Producers to repair, with the damage a reader found.
+    repair: HashMap<NodeId, Damage>,
+    repairs: HashMap<NodeId, usize>,
     summary: RunSummary,
 }
 
 impl<'a> Ledger<'a> {
-    fn new(plan: &'a Plan, store: &'a Store, reporter: &'a dyn Reporter) -> Self {
+    fn new(plan: &'a Plan, store: &'a Store, scope: &'a RefScope, reporter: &'a dyn Reporter) -> Self {
         let position: HashMap<NodeId, usize> =
             plan.order().iter().enumerate().map(|(i, &id)| (id, i)).collect();
-        let mut missing = HashMap::new();
-        let mut ready = BTreeSet::new();
-        for &id in plan.order() {
-            let n = plan.deps(id).collect::<HashSet<_>>().len();
-            missing.insert(id, n);
-            if n == 0 {
-                ready.insert((position[&id], id));
-            }
-        }
+        let ready = plan
+            .order()
+            .iter()
+            .filter(|&&id| plan.deps(id).next().is_none())
+            .map(|&id| (position[&id], id))
+            .collect();
         Ledger {
             plan,
             store,
+            scope,
             reporter,
             position,
-            missing,
             ready,
+            running: HashMap::new(),
+            done: HashSet::new(),
+            finished: HashSet::new(),
             digests: HashMap::new(),
             dirs: HashMap::new(),
-            finished: HashSet::new(),
+            keys: HashMap::new(),
+            repair: HashMap::new(),
+            repairs: HashMap::new(),
             summary: RunSummary::default(),
         }
+    }
+
+    /// Makes `id` ready if it is waiting and every producer it reads is done.
+    fn release(&mut self, id: NodeId) {
+        let waiting = !self.finished.contains(&id) && !self.running.contains_key(&id);
+        if waiting && self.plan.deps(id).all(|d| self.done.contains(&d)) {
+            self.ready.insert((self.position[&id], id));
+        }
+    }
+
+    /// The committed entries a node reads: (producer, key), one per producer.
+    fn input_entries(&self, id: NodeId) -> Vec<(NodeId, String)> {
+        let producers: BTreeSet<NodeId> = self.plan.deps(id).collect();
+        producers
+            .into_iter()
+            .filter_map(|p| Some((p, self.keys.get(&p)?.clone())))
+            .collect()
     }
 
     /// Records an outcome and releases (or skips) dependents.
     fn settle(&mut self, id: NodeId, outcome: Outcome) {
         let (plan, store, reporter) = (self.plan, self.store, self.reporter);
-        let summary = &mut self.summary;
         let st = &plan.node(id).stage;
         self.finished.insert(id);
         match outcome {
@@ -347,48 +426,109 @@ impl<'a> Ledger<'a> {
                 digest,
                 dir,
                 ran,
+                material,
             } => {
-                if store.read_ref(&plan.pipeline, &st.instance).as_deref() != Some(key.as_str()) {
-                    let _ = store.write_ref(&plan.pipeline, &st.instance, &key);
-                }
+                // Best effort: a ref only explains staleness and roots gc.
+                let _ = store.record_result(self.scope, &st.instance, &key);
                 if ran {
-                    summary.executed.push(st.instance.clone());
+                    self.summary.executed.push(st.instance.clone());
                 } else {
-                    summary.cached.push(st.instance.clone());
+                    self.summary.cached.push(st.instance.clone());
                 }
-                summary
-                    .results
-                    .insert(st.instance.clone(), (st.kind.clone(), key, digest.clone()));
+                self.summary.results.insert(
+                    st.instance.clone(),
+                    StageResult {
+                        kind: st.kind.clone(),
+                        key: key.clone(),
+                        digest: digest.clone(),
+                        material,
+                    },
+                );
                 self.digests.insert(st.instance.clone(), digest);
                 self.dirs.insert(st.instance.clone(), dir);
-                let dependents: HashSet<NodeId> = plan.dependents(id).collect();
+                self.keys.insert(id, key);
+                self.done.insert(id);
+                let dependents: BTreeSet<NodeId> = plan.dependents(id).collect();
                 for d in dependents {
-                    if let Some(m) = self.missing.get_mut(&d) {
-                        *m -= 1;
-                        if *m == 0 {
-                            self.ready.insert((self.position[&d], d));
-                        }
-                    }
+                    self.release(d);
                 }
             }
             Outcome::Failed { error, .. } => {
-                summary.failed.push((st.instance.clone(), error));
+                self.summary.failed.push((st.instance.clone(), error));
                 // Skip everything downstream.
                 let mut stack: Vec<NodeId> = plan.dependents(id).collect();
                 while let Some(d) = stack.pop() {
                     if self.finished.insert(d) {
+                        self.ready.remove(&(self.position[&d], d));
                         let ds = &plan.node(d).stage;
                         let reason = format!("input `{}` failed", st.instance);
                         reporter.event(&Event::Skipped {
                             stage: &ds.instance,
                             reason: &reason,
                         });
-                        summary.skipped.push(ds.instance.clone());
+                        self.summary.skipped.push(ds.instance.clone());
                         stack.extend(plan.dependents(d));
                     }
                 }
             }
         }
+    }
+
+    /// A reader found input entries damaged or gone: send their producers back to be
+    /// repaired and let the reader wait for them. Returns true when the reader failed
+    /// instead (an entry kept breaking after [`MAX_REPAIRS`] recomputes).
+    fn repair_inputs(&mut self, reader: NodeId, damages: Vec<(NodeId, Damage)>) -> bool {
+        for (producer, damage) in damages {
+            if !self.done.contains(&producer) {
+                continue; // already being repaired for another reader
+            }
+            // Recomputed since this reader looked (for another reader): fine now?
+            let current = self.keys.get(&producer).cloned().unwrap_or_default();
+            if self.repairs.contains_key(&producer) && self.store.verified(&current).is_ok() {
+                continue;
+            }
+            let n = self.repairs.entry(producer).or_default();
+            *n += 1;
+            if *n > MAX_REPAIRS {
+                let st = &self.plan.node(reader).stage;
+                let error = format!(
+                    "input `{}` (entry {}) is still damaged after {MAX_REPAIRS} recomputes: {}",
+                    self.plan.node(producer).stage.instance,
+                    short(&damage.key),
+                    damage.problem
+                );
+                self.reporter.event(&Event::Failed {
+                    stage: &st.instance,
+                    key: None,
+                    error: &error,
+                    log: None,
+                });
+                self.settle(reader, Outcome::Failed { key: None, error });
+                return true;
+            }
+            self.unsettle(producer);
+            self.repair.insert(producer, damage);
+        }
+        self.release(reader);
+        false
+    }
+
+    /// Takes a done node back to ready (its entry must be recomputed); dependents that
+    /// have not started wait for it again.
+    fn unsettle(&mut self, id: NodeId) {
+        let instance = &self.plan.node(id).stage.instance;
+        self.done.remove(&id);
+        self.finished.remove(&id);
+        self.summary.cached.retain(|s| s != instance);
+        self.summary.executed.retain(|s| s != instance);
+        self.summary.results.remove(instance);
+        self.digests.remove(instance);
+        self.dirs.remove(instance);
+        self.keys.remove(&id);
+        for d in self.plan.dependents(id) {
+            self.ready.remove(&(self.position[&d], d));
+        }
+        self.ready.insert((self.position[&id], id));
     }
 }
 
@@ -418,18 +558,169 @@ fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<
         .collect()
 }
 
-/// Runs one stage under its key lock and commits the result.
-#[allow(clippy::too_many_arguments)]
+/// One stage to execute.
+struct Job {
+    id: NodeId,
+    km: KeyMaterial,
+    mode: Mode,
+    slots: Vec<InputSlot>,
+    /// The entries `slots` point into: (producer, key).
+    entries: Vec<(NodeId, String)>,
+}
+
+/// Takes a shared lock on every input entry (so `gc` leaves them alone while the stage
+/// runs) and verifies each against its manifest (once per process). Returns the locks,
+/// or the damaged and vanished entries, none of which has been read by the stage.
+fn lock_and_verify_inputs(
+    store: &Store,
+    entries: &[(NodeId, String)],
+) -> Result<Vec<KeyLock>, Vec<(NodeId, Damage)>> {
+    let mut locks = Vec::with_capacity(entries.len());
+    let mut damaged = Vec::new();
+    for (producer, key) in entries {
+        match store.lock_shared(key) {
+            Ok(l) => locks.push(l),
+            Err(e) => damaged.push((
+                *producer,
+                Damage {
+                    key: key.clone(),
+                    problem: format!("cannot lock it for reading: {e}"),
+                },
+            )),
+        }
+        if let Err(d) = store.verified(key) {
+            damaged.push((*producer, d));
+        }
+    }
+    if damaged.is_empty() {
+        Ok(locks)
+    } else {
+        Err(damaged)
+    }
+}
+
+/// Under the key's exclusive lock, before recomputing an entry a reader found damaged:
+/// checks it afresh (another process may have repaired it: then it is returned) and
+/// otherwise moves it to quarantine, saying so.
+fn recheck_damaged(
+    store: &Store,
+    instance: &str,
+    key: &str,
+    reported: &Damage,
+    reporter: &dyn Reporter,
+) -> Result<Option<Entry>, String> {
+    let problem = match store.get(key) {
+        Some(e) => match store.check(&e) {
+            Ok(()) => {
+                store.mark_verified(key);
+                return Ok(Some(e));
+            }
+            Err(problem) => problem,
+        },
+        None => reported.problem.clone(),
+    };
+    let quarantined = if store.root().join("entries").join(key).exists() {
+        Some(
+            store
+                .quarantine(key)
+                .map_err(|e| format!("cannot move the damaged entry {key} to quarantine: {e}"))?,
+        )
+    } else {
+        None
+    };
+    reporter.event(&Event::Damaged {
+        stage: instance,
+        key,
+        problem: &problem,
+        quarantined: quarantined.as_deref(),
+    });
+    Ok(None)
+}
+
+/// Runs one stage under its key lock and commits the result (or finds it committed by
+/// another process meanwhile, or finds its inputs damaged).
 fn execute(
     plan: &Plan,
     store: &Store,
-    id: NodeId,
-    km: KeyMaterial,
-    inputs: Vec<InputSlot>,
-    force: bool,
+    scope: &RefScope,
+    job: Job,
+    reporter: &dyn Reporter,
+    cancel: &AtomicBool,
+) -> Attempt {
+    let st = &plan.node(job.id).stage;
+    let key = job.km.key();
+    let fail = |error: String| {
+        reporter.event(&Event::Failed {
+            stage: &st.instance,
+            key: Some(&key),
+            error: &error,
+            log: None,
+        });
+        Attempt::Settled(Outcome::Failed {
+            key: Some(key.clone()),
+            error,
+        })
+    };
+    let _lock = match store.lock(&key) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot lock the cache entry: {e}")),
+    };
+    let cached = |e: Entry, material: KeyMaterial| {
+        reporter.event(&Event::Cached {
+            stage: &st.instance,
+            key: &key,
+        });
+        Attempt::Settled(Outcome::Done {
+            dir: e.out_dir(),
+            digest: e.manifest.digest,
+            key: key.clone(),
+            ran: false,
+            material,
+        })
+    };
+    match &job.mode {
+        // Another process may have computed it while we waited for the lock.
+        Mode::Normal => {
+            if let Some(e) = store.get(&key) {
+                return cached(e, job.km);
+            }
+        }
+        Mode::Force => {}
+        Mode::Repair(reported) => match recheck_damaged(store, &st.instance, &key, reported, reporter) {
+            Ok(Some(e)) => return cached(e, job.km),
+            Ok(None) => {}
+            Err(error) => return fail(error),
+        },
+    }
+    // Held until the result is committed: gc leaves the inputs alone meanwhile.
+    let _readers = match lock_and_verify_inputs(store, &job.entries) {
+        Ok(locks) => locks,
+        Err(damaged) => return Attempt::InputsDamaged(damaged),
+    };
+    let outcome = compute(plan, store, scope, job, reporter, cancel);
+    // Under the key's lock, so `gc` reads this ref if it finds the key free.
+    if let Outcome::Done { key, .. } = &outcome {
+        // Best effort: a ref only explains staleness and roots gc. Here rather than in
+        // `settle`, its durable write overlaps other stages instead of holding up the
+        // scheduler thread.
+        let _ = store.record_result(scope, &st.instance, key);
+    }
+    Attempt::Settled(outcome)
+}
+
+/// Runs a stage body into a temp folder and commits it (the caller holds the key's
+/// exclusive lock and shared locks on the verified inputs).
+fn compute(
+    plan: &Plan,
+    store: &Store,
+    scope: &RefScope,
+    job: Job,
     reporter: &dyn Reporter,
     cancel: &AtomicBool,
 ) -> Outcome {
+    let Job {
+        id, km, mode, slots, ..
+    } = job;
     let st = &plan.node(id).stage;
     let key = km.key();
     let fail = |error: String, log: Option<PathBuf>| {
@@ -444,23 +735,6 @@ fn execute(
             error,
         }
     };
-    let _lock = match store.lock(&key) {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot lock the cache entry: {e}"), None),
-    };
-    // Another process may have computed it while we waited for the lock.
-    if !force && let Some(e) = store.get(&key) {
-        reporter.event(&Event::Cached {
-            stage: &st.instance,
-            key: &key,
-        });
-        return Outcome::Done {
-            dir: e.out_dir(),
-            digest: e.manifest.digest,
-            key,
-            ran: false,
-        };
-    }
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
     };
@@ -495,7 +769,7 @@ fn execute(
     let result = StageContext::new(
         st.instance.clone(),
         params,
-        inputs,
+        slots,
         pending.out_dir(),
         work,
         Some(&log_path),
@@ -531,6 +805,10 @@ fn execute(
     });
     if let Err(e) = result {
         let kept = store.abandon(pending);
+        if kept.is_some() {
+            // Under the key's lock, so `gc` cannot drop the log before the ref keeps it.
+            let _ = store.record_failure(scope, &st.instance, &key);
+        }
         return fail(e.to_string(), kept);
     }
     let seconds = t0.elapsed().as_secs_f64();
@@ -539,7 +817,7 @@ fn execute(
         sieve_version: env!("CARGO_PKG_VERSION").to_string(),
         pipeline: plan.pipeline.clone(),
         instance: st.instance.clone(),
-        material: km,
+        material: km.clone(),
         digest: String::new(),
         files: Vec::new(),
         wall_time_s: seconds,
@@ -549,7 +827,7 @@ fn execute(
         log: Some("log.txt".into()),
         metrics: None,
     };
-    match store.commit(pending, manifest, force) {
+    match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
         Ok(entry) => {
             reporter.event(&Event::Finished {
                 stage: &st.instance,
@@ -561,6 +839,7 @@ fn execute(
                 digest: entry.manifest.digest,
                 key,
                 ran: true,
+                material: km,
             }
         }
         Err(e) => fail(format!("cannot commit the result to the store: {e}"), None),

@@ -1,5 +1,6 @@
 //! Unit tests of freshness and the scheduler on test-only stage kinds.
 
+use super::events;
 use super::*;
 use crate::cache::Store;
 use crate::confine::Confinement;
@@ -218,4 +219,221 @@ fn a_link_swapped_after_planning_is_refused_when_the_stage_runs() {
         "{error}"
     );
     assert!(store.list().unwrap().is_empty());
+}
+
+/// Records every event as its JSON object; `on_start` runs on each `started` event, in
+/// the stage's worker thread, before the stage body.
+struct Recorder<F: Fn(&str) + Send + Sync> {
+    events: std::sync::Mutex<Vec<serde_json::Value>>,
+    on_start: F,
+}
+
+impl<F: Fn(&str) + Send + Sync> Recorder<F> {
+    fn new(on_start: F) -> Self {
+        Recorder {
+            events: Default::default(),
+            on_start,
+        }
+    }
+    fn of(&self, event: &str) -> Vec<serde_json::Value> {
+        let all = self.events.lock().unwrap();
+        all.iter().filter(|e| e["event"] == event).cloned().collect()
+    }
+}
+
+impl<F: Fn(&str) + Send + Sync> Reporter for Recorder<F> {
+    fn event(&self, e: &Event) {
+        if let Event::Started { stage, .. } = e {
+            (self.on_start)(stage);
+        }
+        self.events.lock().unwrap().push(events::event_json(e));
+    }
+}
+
+/// The digest of every stage's output after a run, by instance.
+fn digests(s: &RunSummary) -> std::collections::BTreeMap<String, String> {
+    s.results
+        .iter()
+        .map(|(k, r)| (k.clone(), r.digest.clone()))
+        .collect()
+}
+
+#[test]
+fn damaged_inputs_are_quarantined_and_recomputed_never_read() {
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage, &str); 3] = [
+        (
+            "flipped byte",
+            |f| {
+                let mut b = std::fs::read(f).unwrap();
+                b[0] ^= 1;
+                std::fs::write(f, b).unwrap();
+            },
+            "differs from the manifest",
+        ),
+        (
+            "truncated",
+            |f| {
+                let b = std::fs::read(f).unwrap();
+                std::fs::write(f, &b[..b.len() / 2]).unwrap();
+            },
+            "bytes, the manifest says",
+        ),
+        ("deleted", |f| std::fs::remove_file(f).unwrap(), "is missing"),
+    ];
+    // `tr` reads `src`: changing `steps` makes every `tr` (and what follows) rerun.
+    let changed = plan_of(&PIPE.replace("lr = lr)", "lr = lr, steps = 11)"));
+    let clean_dir = tempfile::tempdir().unwrap();
+    let clean = run_plan(
+        &changed,
+        &Store::open(clean_dir.path()).unwrap(),
+        &RunOptions::default(),
+    );
+    assert!(clean.ok());
+    for (what, damage, problem) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+        let src_key = first.results["src"].key.clone();
+        let file = dir.path().join("entries").join(&src_key).join("out/out.txt");
+        damage(&file);
+
+        // A new process: nothing is known to be verified.
+        let store = Store::open(dir.path()).unwrap();
+        let rec = Recorder::new(|_| {});
+        let s = run(
+            &changed,
+            &store,
+            &RunOptions::default(),
+            &rec,
+            &AtomicBool::new(false),
+        );
+        assert!(s.ok(), "{what}: {s:?}");
+        assert_eq!(
+            digests(&s),
+            digests(&clean),
+            "{what}: results equal a clean run's"
+        );
+        assert!(s.executed.contains(&"src".to_string()), "{what}: {s:?}");
+        let damaged = rec.of("damaged");
+        assert_eq!(damaged.len(), 1, "{what}: {damaged:?}");
+        assert_eq!(damaged[0]["stage"], "src");
+        assert_eq!(damaged[0]["key"], src_key.as_str());
+        let text = damaged[0]["problem"].as_str().unwrap();
+        assert!(
+            text.contains("out.txt") && text.contains(problem),
+            "{what}: {text}"
+        );
+        // The damaged folder is kept for inspection, and the store is whole again.
+        let kept = std::path::PathBuf::from(damaged[0]["quarantined"].as_str().unwrap());
+        assert!(kept.starts_with(dir.path().join("quarantine")) && kept.join("manifest.json").is_file());
+        assert!(store.verify().unwrap().1.is_empty(), "{what}");
+        // src is recomputed before anything reads it: no reader started earlier.
+        let order: Vec<String> = rec
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "started" || e["event"] == "damaged")
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["event"].as_str().unwrap(),
+                    e["stage"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            order[..2],
+            ["damaged src".to_string(), "started src".to_string()],
+            "{what}: {order:?}"
+        );
+    }
+}
+
+#[test]
+fn readers_hold_their_input_entries_against_gc_while_they_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let first = run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+    let src_key = first.results["src"].key.clone();
+    let m_key = first.results["m"].key.clone();
+    let changed = plan_of(&PIPE.replace("lr = lr)", "lr = lr, steps = 11)"));
+    let probes = std::sync::Mutex::new(Vec::new());
+    let rec = Recorder::new(|stage| {
+        if stage.starts_with("tr[") {
+            // What `cache gc` would try: the inputs' exclusive locks are taken.
+            let busy =
+                store.try_lock(&src_key).unwrap().is_none() && store.try_lock(&m_key).unwrap().is_none();
+            probes.lock().unwrap().push(busy);
+        }
+    });
+    let s = run(
+        &changed,
+        &store,
+        &RunOptions::default(),
+        &rec,
+        &AtomicBool::new(false),
+    );
+    assert!(s.ok());
+    assert_eq!(*probes.lock().unwrap(), vec![true, true]);
+    // Released afterwards.
+    assert!(store.try_lock(&src_key).unwrap().is_some());
+}
+
+#[test]
+fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut a = plan_of(PIPE);
+    a.file = Some("/project-a/p.sieve".into());
+    let mut b = plan_of(&PIPE.replace("seed = 1", "seed = 5"));
+    b.file = Some("/project-b/p.sieve".into());
+    assert!(run_plan(&a, &store, &RunOptions::default()).ok());
+    assert!(run_plan(&b, &store, &RunOptions::default()).ok());
+    let report = store.gc(false, false).unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    for plan in [&a, &b] {
+        assert!(
+            assess(plan, &store, &HashSet::new())
+                .iter()
+                .all(|s| s.status.name() == "cached")
+        );
+    }
+    // Each file's reasons come from its own last run.
+    let a2 = {
+        let mut p = plan_of(&PIPE.replace("seed = 1", "seed = 2"));
+        p.file = a.file.clone();
+        p
+    };
+    let st = assess(&a2, &store, &HashSet::new());
+    let m = st.iter().find(|s| s.instance == "m").unwrap();
+    assert_eq!(m.status.reason(), "parameter seed changed 1 → 2");
+}
+
+#[test]
+fn plan_verify_reports_damaged_entries_it_would_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let plan = plan_of(PIPE);
+    let s = run_plan(&plan, &store, &RunOptions::default());
+    let key = s.results["m"].key.clone();
+    std::fs::write(dir.path().join("entries").join(&key).join("out/out.txt"), "x").unwrap();
+    let fresh = Store::open(dir.path()).unwrap();
+    let st = assess_verified(&plan, &fresh);
+    let damaged: Vec<_> = st.iter().filter(|s| s.status.name() == "damaged").collect();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].instance, "m");
+    assert_eq!(damaged[0].status.key(), Some(key.as_str()));
+    assert!(
+        damaged[0].status.reason().contains("out.txt"),
+        "{}",
+        damaged[0].status.reason()
+    );
+    // Stages downstream keep their status (assessed with the manifest's digest).
+    assert!(
+        st.iter()
+            .filter(|s| s.instance != "m")
+            .all(|s| s.status.name() == "cached")
+    );
 }

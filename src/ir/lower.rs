@@ -95,6 +95,7 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
     if l.diags.is_empty() {
         Ok(Pipeline {
             name,
+            file: None,
             vars: globals,
             stages,
         })

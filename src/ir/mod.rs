@@ -28,6 +28,9 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
+    /// The top-level pipeline file, canonicalised (`None` for a pipeline built in memory):
+    /// the store keeps each file's refs apart, even when two files share a pipeline name.
+    pub file: Option<std::path::PathBuf>,
     /// Global variables after `--set` overrides.
     pub vars: BTreeMap<String, Value>,
     /// Every stage instance, by instance name.

@@ -29,6 +29,8 @@ pub struct Plan {
     /// The folders stages may read and write; relative file parameters start at its
     /// project folder (the pipeline file's).
     pub files: Confinement,
+    /// The top-level pipeline file (canonical), when the plan came from one.
+    pub file: Option<std::path::PathBuf>,
     graph: DiGraph<Node, ()>,
     order: Vec<NodeId>,
     by_instance: HashMap<String, NodeId>,
@@ -58,6 +60,7 @@ impl Plan {
         Plan {
             pipeline: p.name.clone(),
             files,
+            file: p.file.clone(),
             graph,
             order,
             by_instance,
