@@ -156,6 +156,12 @@ impl AdamW {
         self.fused
     }
 
+    /// Chooses the update of later steps (see [`AdamW::with_fused`]); the state is the
+    /// same for both, so this may change between steps (benchmarks compare the two).
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused && super::fused::available();
+    }
+
     /// Clears every parameter's gradient (one fill of the flat buffer).
     pub fn zero_grad(&mut self) {
         tch::no_grad(|| {
