@@ -18,7 +18,13 @@
 //!   `libtorch_cuda.so` as needed and libtorch registers its CUDA backend. (An explicit
 //!   `-Wl,--no-as-needed -ltorch_cuda` would do the same but cannot be limited to those
 //!   binaries: cargo has no link-argument target for the library's unit tests.)
-//!   On a CPU-only machine it loads and simply sees no device.
+//!   On a CPU-only machine it loads and simply sees no device;
+//! - the C++ shim `src/train/fused_adamw.cpp` (libtorch's fused AdamW, which tch does not
+//!   wrap), compiled with the `cc` crate against the headers beside that directory
+//!   (`<libtorch>/include`, or `$LIBTORCH_INCLUDE/include` as torch-sys reads it) with
+//!   the C++ ABI torch-sys uses (`LIBTORCH_CXX11_ABI`, default 1). It is a static
+//!   library that only the libtorch side of the crate references, so the `sieve` binary
+//!   does not contain it.
 //!
 //! Invariant: only `cargo:rustc-link-arg` is used for the rpath, which applies to bins,
 //! tests, examples and benches (not to the rlib, not to doctests).
@@ -39,12 +45,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
 
     let Some(dir) = env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from) else {
-        println!(
-            "cargo:warning=torch-sys did not report libtorch's directory (DEP_TCH_LIBTORCH_LIB); \
-             binaries will need LD_LIBRARY_PATH to find libtorch"
+        panic!(
+            "torch-sys did not report libtorch's directory (DEP_TCH_LIBTORCH_LIB): cannot find \
+             the headers to compile src/train/fused_adamw.cpp against"
         );
-        return;
     };
+    compile_fused_adamw(&dir);
     let Some(dir_str) = dir.to_str() else {
         println!(
             "cargo:warning=libtorch directory {} is not UTF-8; no rpath emitted",
@@ -70,6 +76,32 @@ fn main() {
         println!("cargo:rustc-link-search=native={dir_str}");
         println!("cargo:rustc-cfg=sieve_libtorch_cuda");
     }
+}
+
+/// Compiles the fused AdamW shim against the headers of the libtorch in `lib_dir`.
+fn compile_fused_adamw(lib_dir: &std::path::Path) {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let root = env::var_os("LIBTORCH_INCLUDE")
+        .map(PathBuf::from)
+        .or_else(|| lib_dir.parent().map(PathBuf::from))
+        .expect("libtorch's lib directory has a parent");
+    let include = root.join("include");
+    assert!(
+        include.join("ATen/ops/_fused_adamw.h").exists(),
+        "libtorch headers not found in {} (set LIBTORCH_INCLUDE to the folder that holds include/)",
+        include.display()
+    );
+    let abi = env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .std("c++17")
+        .include(&include)
+        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
+        .warnings(false)
+        .file("src/train/fused_adamw.cpp")
+        .compile("sieve_fused_adamw");
 }
 
 /// Hash of every file under `src/` (path and bytes, sorted by path) plus the manifest and

@@ -503,6 +503,7 @@ mod tests {
             new_tokens: 5,
             uniform_prompts: false,
             fused: "auto".into(),
+            adamw: "fused".into(),
             threads: None,
             peak_tflops: Some(1.0),
             vocab: None,
@@ -539,9 +540,15 @@ mod tests {
         let a = args("train");
         let dev = Device::Cpu;
         let (m, _) = build_model(&a, dev).unwrap();
-        let t = bench_train(&a, &m, dev).unwrap();
+        let t = bench_train(&a, &m, dev, true).unwrap();
         assert!(t["tokens_per_s"].as_f64().unwrap() > 0.0);
         assert!(t["loss_first"].as_f64().unwrap() > 0.0);
+        assert_eq!(t["fused_adamw"], true);
+        for fused in [true, false] {
+            let o = bench_optim(&a, &m, dev, fused).unwrap();
+            assert_eq!(o["fused_adamw"], fused);
+            assert!(o["s_per_step"].as_f64().unwrap() > 0.0);
+        }
         let g = bench_generate(&args("generate"), &m, dev, true).unwrap();
         assert_eq!(g["batch"], 3);
         assert!(g["tokens_per_s"].as_f64().unwrap() > 0.0);
