@@ -21,6 +21,30 @@ use std::sync::OnceLock;
 /// the cache key of device-sensitive stages.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
+/// Key-material `env` entries for process settings that change libtorch's numerics.
+/// `SIEVE_MKL_VENDOR_CHECK=1` (see `src/bin/sieve-torch.rs`) makes MKL run other kernels
+/// on non-Intel CPUs, which round differently (measured: other SFT weights), so it enters
+/// the key of device-sensitive stages as `mkl_vendor_check = on`. Unset, nothing is added
+/// and keys stay as they were. (The malloc thresholds do not change any result.)
+pub fn numerics_env() -> Vec<(String, String)> {
+    numerics_env_for(mkl_vendor_check_requested())
+}
+
+fn numerics_env_for(vendor_check: bool) -> Vec<(String, String)> {
+    if vendor_check {
+        vec![("mkl_vendor_check".into(), "on".into())]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether `SIEVE_MKL_VENDOR_CHECK=1` asks `sieve-torch` to keep MKL's own CPU vendor
+/// check (read once per process; both binaries read it, so keys agree across a hand-off).
+pub fn mkl_vendor_check_requested() -> bool {
+    static V: OnceLock<bool> = OnceLock::new();
+    *V.get_or_init(|| std::env::var("SIEVE_MKL_VENDOR_CHECK").is_ok_and(|v| v == "1"))
+}
+
 /// A resolved device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
@@ -206,6 +230,15 @@ mod tests {
         assert_eq!(visible_count(2, Some("-1")), 0);
         assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
         assert_eq!(visible_count(2, Some("0,0,1")), 1);
+    }
+
+    #[test]
+    fn only_a_requested_vendor_check_enters_keys() {
+        assert!(numerics_env_for(false).is_empty());
+        assert_eq!(
+            numerics_env_for(true),
+            vec![("mkl_vendor_check".to_string(), "on".to_string())]
+        );
     }
 
     #[test]

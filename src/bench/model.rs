@@ -207,11 +207,9 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         o.insert("params".into(), json!(params));
         o.insert("threads".into(), json!(tch::get_num_threads()));
         o.insert("fused_kernels".into(), json!(model.fused_kernels()));
-        o.insert(
-            "mkl_vendor_override".into(),
-            json!(crate::model::cpu::mkl_override_active()),
-        );
-        o.insert("malloc_tuned".into(), json!(crate::model::cpu::init()));
+        let settings = crate::torch_runtime::process_settings();
+        o.insert("mkl_vendor_override".into(), json!(settings.mkl_vendor_override));
+        o.insert("malloc_tuned".into(), json!(settings.malloc_tuned));
         if let Some(p) = peak {
             o.insert("peak_mem_gib".into(), json!(round(gib(p.bytes), 3)));
             o.insert("peak_total_gib".into(), json!(round(gib(p.total_bytes), 3)));

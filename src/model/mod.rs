@@ -9,7 +9,6 @@
 //! run user-sized computations.
 
 pub mod config;
-pub mod cpu;
 pub mod generate;
 pub mod hf;
 pub mod logprobs;
