@@ -26,6 +26,15 @@
 //!   library that only the libtorch side of the crate references, so the `sieve` binary
 //!   does not contain it.
 //!
+//! It also decides which tests cannot run on this machine, so they are reported as
+//! skipped (`#[ignore]`) instead of passing without checking anything (see
+//! `src/testenv.rs`):
+//! - `cfg(sieve_cuda_device)` when the NVIDIA driver shows a device (`/dev/nvidiaN`):
+//!   the CUDA tests run only then;
+//! - `cfg(sieve_skip_python)` when `SIEVE_PYTHON` (the Python of the torch virtual
+//!   environment, set by `.cargo/config.toml`) is unset — except under CI (`CI=true`),
+//!   where a missing Python must fail the tests that need it, not skip them.
+//!
 //! Invariant: only `cargo:rustc-link-arg` is used for the rpath, which applies to bins,
 //! tests, examples and benches (not to the rlib, not to doctests).
 
@@ -35,6 +44,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-check-cfg=cfg(sieve_libtorch_cuda)");
+    test_requirements();
     // A fingerprint of the sources both binaries are built from: `sieve` hands runs to
     // `sieve-torch` only when the two match (`cargo run` rebuilds `sieve` alone and would
     // otherwise hand training to a stale `sieve-torch` without a word).
@@ -75,6 +85,32 @@ fn main() {
     if dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-search=native={dir_str}");
         println!("cargo:rustc-cfg=sieve_libtorch_cuda");
+    }
+}
+
+/// The cfgs that mark tests whose requirements this machine lacks (module docs).
+fn test_requirements() {
+    println!("cargo:rustc-check-cfg=cfg(sieve_cuda_device)");
+    println!("cargo:rustc-check-cfg=cfg(sieve_skip_python)");
+    // Device nodes appear and disappear with the driver; /dev's listing changes then.
+    println!("cargo:rerun-if-changed=/dev");
+    let cuda_device = std::fs::read_dir("/dev").is_ok_and(|dir| {
+        dir.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix("nvidia")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    if cuda_device {
+        println!("cargo:rustc-cfg=sieve_cuda_device");
+    }
+    println!("cargo:rerun-if-env-changed=SIEVE_PYTHON");
+    println!("cargo:rerun-if-env-changed=CI");
+    let python = env::var_os("SIEVE_PYTHON").is_some_and(|p| !p.is_empty());
+    let ci = env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if !python && !ci {
+        println!("cargo:rustc-cfg=sieve_skip_python");
     }
 }
 
