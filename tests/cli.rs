@@ -115,14 +115,12 @@ fn kill_9_mid_run_leaves_a_consistent_store() {
     // Killed at moments the run itself announces (its `--json` events), not after fixed
     // sleeps: while the first stages compute (nothing committed yet), then right after
     // the first commit, with other stages still computing (each takes about 2 s here).
-    let first_start = |l: &str| l.contains("\"event\":\"started\"");
-    let first_commit = |l: &str| l.contains("\"event\":\"finished\"");
-    let moments: [(&str, &dyn Fn(&str) -> bool, std::ops::Range<usize>); 2] = [
-        ("at the first `started` event", &first_start, 0..1),
-        ("at the first `finished` event", &first_commit, 1..7),
-    ];
-    for (moment, when, committed) in moments {
-        let (_, out) = kill_9_when(p.cmd(&["run", "slow.sieve", "-j", "2", "--json"]), when);
+    for (event, committed) in [("started", 0..1), ("finished", 1..7)] {
+        let moment = format!("at the first `{event}` event");
+        let pattern = format!("\"event\":\"{event}\"");
+        let (_, out) = kill_9_when(p.cmd(&["run", "slow.sieve", "-j", "2", "--json"]), |l| {
+            l.contains(&pattern)
+        });
         assert_eq!(
             out.status.signal(),
             Some(9),
