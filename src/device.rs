@@ -142,17 +142,19 @@ fn visible_count(nodes: i64, visible: Option<&str>) -> i64 {
 
 /// Parses and resolves a device spec.
 pub fn resolve(spec: &str) -> Result<Device, String> {
+    resolve_among(spec, cuda_devices())
+}
+
+/// [`resolve`] as if `n` CUDA devices were visible (the scheduler's tests pass a fake
+/// count through `RunOptions::cuda_devices`).
+pub fn resolve_among(spec: &str, n: i64) -> Result<Device, String> {
     let spec = spec.trim();
     match spec {
         "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(if cuda_devices() > 0 {
-            Device::Cuda(0)
-        } else {
-            Device::Cpu
-        }),
-        "cuda" => cuda(0),
+        "auto" => Ok(if n > 0 { Device::Cuda(0) } else { Device::Cpu }),
+        "cuda" => cuda(0, n),
         _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => cuda(i),
+            Some(Ok(i)) => cuda(i, n),
             _ => Err(format!(
                 "unknown device `{spec}`: expected auto, cpu, cuda or cuda:N"
             )),
@@ -165,8 +167,7 @@ pub fn resolve_tch(spec: &str) -> Result<tch::Device, String> {
     resolve(spec).map(Device::to_tch)
 }
 
-fn cuda(i: usize) -> Result<Device, String> {
-    let n = cuda_devices();
+fn cuda(i: usize, n: i64) -> Result<Device, String> {
     if (i as i64) < n {
         Ok(Device::Cuda(i))
     } else if n == 0 {
@@ -216,6 +217,13 @@ mod tests {
         assert_eq!(resolve_tch("cpu"), Ok(tch::Device::Cpu));
         assert!(resolve("tpu").is_err());
         assert_eq!(Device::Cuda(1).to_string(), "cuda:1");
+        assert_eq!(resolve_among("cuda:1", 2), Ok(Device::Cuda(1)));
+        assert_eq!(resolve_among("auto", 2), Ok(Device::Cuda(0)));
+        assert!(
+            resolve_among("cuda:2", 2)
+                .unwrap_err()
+                .contains("only 2 CUDA device(s)")
+        );
     }
 
     #[test]
