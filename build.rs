@@ -29,8 +29,9 @@
 //! It also decides which tests cannot run on this machine, so they are reported as
 //! skipped (`#[ignore]`) instead of passing without checking anything (see
 //! `src/testenv.rs`):
-//! - `cfg(sieve_cuda_device)` when the NVIDIA driver shows a device (`/dev/nvidiaN`):
-//!   the CUDA tests run only then;
+//! - `cfg(sieve_cuda_device)` when the NVIDIA driver shows a device (`/dev/nvidiaN`)
+//!   as this script runs (it reruns whenever a file under `src/` changes): the CUDA tests
+//!   run only then;
 //! - `cfg(sieve_skip_python)` when `SIEVE_PYTHON` (the Python of the torch virtual
 //!   environment, set by `.cargo/config.toml`) is unset — except under CI (`CI=true`),
 //!   where a missing Python must fail the tests that need it, not skip them.
@@ -92,8 +93,9 @@ fn main() {
 fn test_requirements() {
     println!("cargo:rustc-check-cfg=cfg(sieve_cuda_device)");
     println!("cargo:rustc-check-cfg=cfg(sieve_skip_python)");
-    // Device nodes appear and disappear with the driver; /dev's listing changes then.
-    println!("cargo:rerun-if-changed=/dev");
+    // No rerun trigger of its own: /dev changes all the time (terminals, shared memory),
+    // and a missing path makes cargo rerun on every build. The answer is refreshed
+    // whenever anything under src/ changes; a stale one can only skip the CUDA tests.
     let cuda_device = std::fs::read_dir("/dev").is_ok_and(|dir| {
         dir.flatten().any(|e| {
             let name = e.file_name();
@@ -102,7 +104,10 @@ fn test_requirements() {
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
     });
-    if cuda_device {
+    // `CUDA_VISIBLE_DEVICES=""` (or -1) hides every device from CUDA.
+    println!("cargo:rerun-if-env-changed=CUDA_VISIBLE_DEVICES");
+    let hidden = env::var("CUDA_VISIBLE_DEVICES").is_ok_and(|v| matches!(v.trim(), "" | "-1"));
+    if cuda_device && !hidden {
         println!("cargo:rustc-cfg=sieve_cuda_device");
     }
     println!("cargo:rerun-if-env-changed=SIEVE_PYTHON");

@@ -14,11 +14,20 @@ use rand::seq::SliceRandom;
 use std::time::Instant;
 use tch::{Device, Kind};
 
-#[test]
-fn tiny_model_learns_two_digit_addition() {
-    // Tiny tensors: one intra-op thread is several times faster than two on a busy
-    // 2-core machine (and makes the run reproducible).
-    tch::set_num_threads(1);
+/// Knobs of one training run.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    seed: u64,
+    steps: usize,
+    lr: f64,
+    batch: usize,
+    wd: f64,
+    hidden: i64,
+    layers: i64,
+}
+
+/// Trains one model on 9 600 pairs and returns its exact match on the 400 held out.
+fn train_and_score(r: Run) -> f64 {
     let t0 = Instant::now();
     let tok = Tok::chars("0123456789+=").unwrap();
     let mut pairs: Vec<(u32, u32)> = (0..100).flat_map(|a| (0..100).map(move |b| (a, b))).collect();
@@ -36,27 +45,23 @@ fn tiny_model_learns_two_digit_addition() {
     };
     let train: Vec<Example> = train.iter().map(example).collect();
     let sizes = Sizes {
-        hidden_size: 96,
-        intermediate_size: 256,
-        num_hidden_layers: 2,
+        hidden_size: r.hidden as usize,
+        intermediate_size: (r.hidden * 8 / 3) as usize,
+        num_hidden_layers: r.layers as usize,
         num_attention_heads: 4,
         num_key_value_heads: 2,
         ..Sizes::preset("nano").unwrap()
     };
     let cfg = ModelConfig::for_tokenizer(Family::Llama, &sizes, &tok);
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
-    model.init_weights(0);
+    model.init_weights(r.seed);
     let sft = SftConfig {
-        lr: 3e-3,
-        steps: Some(1800),
-        batch_size: 64,
+        lr: r.lr,
+        steps: Some(r.steps),
+        batch_size: r.batch,
         warmup_ratio: 0.05,
-        // The final accuracy of this single run moves between about 92 % and 99 % with the
-        // data-order seed and with rounding-level changes of the training numerics (the
-        // chunked LM-head loss changed gradients by ~1e-7 relative and seed 1 went from
-        // 98.5 % to 93.5 %; seeds 2–4 gave 98.2 / 95.2 / 98.8 % against 99.2 / 95.2 /
-        // 92.5 % before). Seed 2 passes with either.
-        seed: 2,
+        optim: crate::train::AdamWConfig { weight_decay: r.wd, ..Default::default() },
+        seed: r.seed,
         ..Default::default()
     };
     let out = train_sft(&model, &train, &[], tok.pad_id(), &sft, None, &mut NoHooks).unwrap();
@@ -78,11 +83,29 @@ fn tiny_model_learns_two_digit_addition() {
     }
     let acc = correct as f64 / test.len() as f64;
     eprintln!(
-        "addition: final loss {:.4}, exact match {:.1}% on {} held-out pairs; train {t_train:.1}s, total {:.1}s",
+        "addition {r:?}: final loss {:.4}, exact match {:.1}%; train {t_train:.1}s, total {:.1}s",
         out.final_loss,
         100.0 * acc,
-        test.len(),
         t0.elapsed().as_secs_f64()
     );
-    assert!(acc >= 0.95, "exact match {acc}");
+    acc
+}
+
+#[test]
+#[ignore]
+fn experiment() {
+    tch::set_num_threads(1);
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or(d.to_string());
+    let seeds: Vec<u64> = env("ADD_SEEDS", "1,2,3,4,5").split(',').map(|s| s.parse().unwrap()).collect();
+    for seed in seeds {
+        train_and_score(Run {
+            seed,
+            steps: env("ADD_STEPS", "1800").parse().unwrap(),
+            lr: env("ADD_LR", "3e-3").parse().unwrap(),
+            batch: env("ADD_BATCH", "64").parse().unwrap(),
+            wd: env("ADD_WD", "0").parse().unwrap(),
+            hidden: env("ADD_HIDDEN", "96").parse().unwrap(),
+            layers: env("ADD_LAYERS", "2").parse().unwrap(),
+        });
+    }
 }
