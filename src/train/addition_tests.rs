@@ -1,6 +1,6 @@
 //! End-to-end learning check on the CPU: a tiny decoder trained from scratch with
 //! [`train_sft`] on 2-digit addition must reach ≥ 95 % exact match on held-out pairs
-//! under greedy decoding.
+//! under greedy decoding, on average over three seeds.
 
 use super::sft::{NoHooks, SftConfig, train_sft};
 use crate::eval::Metric;
@@ -14,20 +14,14 @@ use rand::seq::SliceRandom;
 use std::time::Instant;
 use tch::{Device, Kind};
 
-/// Knobs of one training run.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    seed: u64,
-    steps: usize,
-    lr: f64,
-    batch: usize,
-    wd: f64,
-    hidden: i64,
-    layers: i64,
-}
+/// One run's accuracy moves between about 92 % and 100 % with the seed (data order and
+/// initialisation) and with rounding-level changes of the training numerics (the chunked
+/// LM-head loss, a change of BLAS kernels): seeds 1–5 gave 99.5 / 97.0 / 100 / 100 / 100 %
+/// here (CPU, 2026-11-29). So the test asserts the mean over three seeds, not one run.
+const SEEDS: [u64; 3] = [1, 2, 3];
 
 /// Trains one model on 9 600 pairs and returns its exact match on the 400 held out.
-fn train_and_score(r: Run) -> f64 {
+fn train_and_score(seed: u64) -> f64 {
     let t0 = Instant::now();
     let tok = Tok::chars("0123456789+=").unwrap();
     let mut pairs: Vec<(u32, u32)> = (0..100).flat_map(|a| (0..100).map(move |b| (a, b))).collect();
@@ -45,23 +39,22 @@ fn train_and_score(r: Run) -> f64 {
     };
     let train: Vec<Example> = train.iter().map(example).collect();
     let sizes = Sizes {
-        hidden_size: r.hidden as usize,
-        intermediate_size: (r.hidden * 8 / 3) as usize,
-        num_hidden_layers: r.layers as usize,
+        hidden_size: 96,
+        intermediate_size: 256,
+        num_hidden_layers: 2,
         num_attention_heads: 4,
         num_key_value_heads: 2,
         ..Sizes::preset("nano").unwrap()
     };
     let cfg = ModelConfig::for_tokenizer(Family::Llama, &sizes, &tok);
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
-    model.init_weights(r.seed);
+    model.init_weights(seed);
     let sft = SftConfig {
-        lr: r.lr,
-        steps: Some(r.steps),
-        batch_size: r.batch,
+        lr: 3e-3,
+        steps: Some(1800),
+        batch_size: 64,
         warmup_ratio: 0.05,
-        optim: crate::train::AdamWConfig { weight_decay: r.wd, ..Default::default() },
-        seed: r.seed,
+        seed,
         ..Default::default()
     };
     let out = train_sft(&model, &train, &[], tok.pad_id(), &sft, None, &mut NoHooks).unwrap();
@@ -83,29 +76,38 @@ fn train_and_score(r: Run) -> f64 {
     }
     let acc = correct as f64 / test.len() as f64;
     eprintln!(
-        "addition {r:?}: final loss {:.4}, exact match {:.1}%; train {t_train:.1}s, total {:.1}s",
+        "addition, seed {seed}: final loss {:.4}, exact match {:.1}% on {} held-out pairs; train {t_train:.1}s, total {:.1}s",
         out.final_loss,
         100.0 * acc,
+        test.len(),
         t0.elapsed().as_secs_f64()
     );
     acc
 }
 
 #[test]
-#[ignore]
-fn experiment() {
+fn tiny_model_learns_two_digit_addition() {
+    // Tiny tensors: one intra-op thread per run is several times faster than two on a
+    // busy 2-core machine; the three runs go in parallel threads instead.
     tch::set_num_threads(1);
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or(d.to_string());
-    let seeds: Vec<u64> = env("ADD_SEEDS", "1,2,3,4,5").split(',').map(|s| s.parse().unwrap()).collect();
-    for seed in seeds {
-        train_and_score(Run {
-            seed,
-            steps: env("ADD_STEPS", "1800").parse().unwrap(),
-            lr: env("ADD_LR", "3e-3").parse().unwrap(),
-            batch: env("ADD_BATCH", "64").parse().unwrap(),
-            wd: env("ADD_WD", "0").parse().unwrap(),
-            hidden: env("ADD_HIDDEN", "96").parse().unwrap(),
-            layers: env("ADD_LAYERS", "2").parse().unwrap(),
-        });
-    }
+    let t0 = Instant::now();
+    let accs: Vec<f64> = std::thread::scope(|s| {
+        let runs: Vec<_> = SEEDS
+            .iter()
+            .map(|&seed| s.spawn(move || train_and_score(seed)))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("training run panicked"))
+            .collect()
+    });
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    eprintln!(
+        "addition: mean exact match {:.1}% over seeds {SEEDS:?} ({accs:?}) in {:.1}s",
+        100.0 * mean,
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(
+        mean >= 0.95,
+        "mean exact match {mean} over seeds {SEEDS:?}: {accs:?}"
+    );
 }
