@@ -17,7 +17,7 @@
 #             256 sampled tokens) in sieve and in transformers, alternating
 #             (sieve, hf, hf, sieve); then, while the time budget lasts, a second
 #             training pair and the `small` preset (the earlier 0.68× / 0.73× figures).
-#             A sieve run that fails is repeated once with SIEVE_FUSED_ADAMW=0 and
+#             A sieve run that fails is repeated once with --adamw plain and
 #             --fused off (reported as NAME-safe).
 #
 # Usage: scripts/gpu-check.sh [--quick]
@@ -111,7 +111,7 @@ sieve_bench() {
     shift 2
     bench "$name" "$limit" "$BIN" bench model "$@" --json
     if [ "$LAST_RC" != 0 ] && optional; then
-        bench "$name-safe" "$limit" env SIEVE_FUSED_ADAMW=0 "$BIN" bench model "$@" --fused off --json
+        bench "$name-safe" "$limit" "$BIN" bench model "$@" --fused off --adamw plain --json
     fi
 }
 

@@ -21,6 +21,30 @@ use std::sync::OnceLock;
 /// the cache key of device-sensitive stages.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
+/// Key-material `env` entries for process settings that change libtorch's numerics.
+/// `SIEVE_MKL_VENDOR_CHECK=1` (see `src/bin/sieve-torch.rs`) makes MKL run other kernels
+/// on non-Intel CPUs, which round differently (measured: other SFT weights), so it enters
+/// the key of device-sensitive stages as `mkl_vendor_check = on`. Unset, nothing is added
+/// and keys stay as they were. (The malloc thresholds do not change any result.)
+pub fn numerics_env() -> Vec<(String, String)> {
+    numerics_env_for(mkl_vendor_check_requested())
+}
+
+fn numerics_env_for(vendor_check: bool) -> Vec<(String, String)> {
+    if vendor_check {
+        vec![("mkl_vendor_check".into(), "on".into())]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether `SIEVE_MKL_VENDOR_CHECK=1` asks `sieve-torch` to keep MKL's own CPU vendor
+/// check (read once per process; both binaries read it, so keys agree across a hand-off).
+pub fn mkl_vendor_check_requested() -> bool {
+    static V: OnceLock<bool> = OnceLock::new();
+    *V.get_or_init(|| std::env::var("SIEVE_MKL_VENDOR_CHECK").is_ok_and(|v| v == "1"))
+}
+
 /// A resolved device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
@@ -118,17 +142,19 @@ fn visible_count(nodes: i64, visible: Option<&str>) -> i64 {
 
 /// Parses and resolves a device spec.
 pub fn resolve(spec: &str) -> Result<Device, String> {
+    resolve_among(spec, cuda_devices())
+}
+
+/// [`resolve`] as if `n` CUDA devices were visible (the scheduler's tests pass a fake
+/// count through `RunOptions::cuda_devices`).
+pub fn resolve_among(spec: &str, n: i64) -> Result<Device, String> {
     let spec = spec.trim();
     match spec {
         "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(if cuda_devices() > 0 {
-            Device::Cuda(0)
-        } else {
-            Device::Cpu
-        }),
-        "cuda" => cuda(0),
+        "auto" => Ok(if n > 0 { Device::Cuda(0) } else { Device::Cpu }),
+        "cuda" => cuda(0, n),
         _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => cuda(i),
+            Some(Ok(i)) => cuda(i, n),
             _ => Err(format!(
                 "unknown device `{spec}`: expected auto, cpu, cuda or cuda:N"
             )),
@@ -141,8 +167,7 @@ pub fn resolve_tch(spec: &str) -> Result<tch::Device, String> {
     resolve(spec).map(Device::to_tch)
 }
 
-fn cuda(i: usize) -> Result<Device, String> {
-    let n = cuda_devices();
+fn cuda(i: usize, n: i64) -> Result<Device, String> {
     if (i as i64) < n {
         Ok(Device::Cuda(i))
     } else if n == 0 {
@@ -192,6 +217,13 @@ mod tests {
         assert_eq!(resolve_tch("cpu"), Ok(tch::Device::Cpu));
         assert!(resolve("tpu").is_err());
         assert_eq!(Device::Cuda(1).to_string(), "cuda:1");
+        assert_eq!(resolve_among("cuda:1", 2), Ok(Device::Cuda(1)));
+        assert_eq!(resolve_among("auto", 2), Ok(Device::Cuda(0)));
+        assert!(
+            resolve_among("cuda:2", 2)
+                .unwrap_err()
+                .contains("only 2 CUDA device(s)")
+        );
     }
 
     #[test]
@@ -206,6 +238,15 @@ mod tests {
         assert_eq!(visible_count(2, Some("-1")), 0);
         assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
         assert_eq!(visible_count(2, Some("0,0,1")), 1);
+    }
+
+    #[test]
+    fn only_a_requested_vendor_check_enters_keys() {
+        assert!(numerics_env_for(false).is_empty());
+        assert_eq!(
+            numerics_env_for(true),
+            vec![("mkl_vendor_check".to_string(), "on".to_string())]
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod stages;
+#[cfg(test)]
+mod testenv;
 pub mod torch_runtime;
 pub mod train;
 pub mod value;

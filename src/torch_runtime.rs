@@ -3,14 +3,38 @@
 //! and the `bench` commands. See [`crate::stages::torch`] for why this is a separate
 //! runtime rather than plain calls.
 //!
-//! Invariant: this module is the only place that names the libtorch bodies; the `sieve`
+//! Invariants: this module is the only place that names the libtorch bodies; the `sieve`
 //! binary never calls [`install`], so none of it (and no libtorch) is linked into it.
+//! Process-wide settings (MKL's vendor check, malloc thresholds) are applied by the
+//! `sieve-torch` binary, never here: [`install`] only records what it applied.
 
 use crate::stages::torch::{Body, TorchRuntime};
+use std::sync::OnceLock;
 
-/// Installs the libtorch runtime into this process.
-pub fn install() {
+/// Process-wide settings for libtorch's CPU kernels that the binary applied before
+/// installing the runtime (see `src/bin/sieve-torch.rs`); benchmarks report them. All
+/// off where no binary applied any (unit tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessSettings {
+    /// MKL's CPU vendor check is answered "Intel" (its AVX2 / AVX-512 kernels run on any
+    /// x86-64 CPU that has the instructions).
+    pub mkl_vendor_override: bool,
+    /// glibc's malloc keeps freed blocks up to 32 MiB for reuse.
+    pub malloc_tuned: bool,
+}
+
+static SETTINGS: OnceLock<ProcessSettings> = OnceLock::new();
+
+/// Installs the libtorch runtime into this process, recording the process settings
+/// the caller applied.
+pub fn install(settings: ProcessSettings) {
+    let _ = SETTINGS.set(settings);
     crate::stages::torch::install(builtin());
+}
+
+/// The process settings recorded by [`install`] (all off when it was not called).
+pub fn process_settings() -> ProcessSettings {
+    SETTINGS.get().copied().unwrap_or_default()
 }
 
 /// The runtime value (also used directly by unit tests).

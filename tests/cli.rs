@@ -3,7 +3,6 @@
 //! files, exit codes and the graph / show / cache commands.
 
 use crate::common::*;
-use std::time::Duration;
 
 const PIPE: &str = r#"# two independent sources and a sweep
 pipeline cli {
@@ -102,6 +101,7 @@ fn identical_upstream_output_keeps_downstream_cached() {
 
 #[test]
 fn kill_9_mid_run_leaves_a_consistent_store() {
+    use std::os::unix::process::ExitStatusExt;
     let p = Project::new();
     p.write(
         "slow.sieve",
@@ -112,28 +112,33 @@ fn kill_9_mid_run_leaves_a_consistent_store() {
             .map(|d| d.count())
             .unwrap_or(0)
     };
-    let mut interrupted = 0;
-    for delay_ms in [400u64, 1200] {
-        let mut child = p
-            .cmd(&["run", "slow.sieve", "-j", "2"])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap(); // SIGKILL
-        let _ = child.wait();
-        if entries() < 7 {
-            interrupted += 1;
-        }
+    // Killed at moments the run itself announces (its `--json` events), not after fixed
+    // sleeps: while the first stages compute (nothing committed yet), then right after
+    // the first commit, with other stages still computing (each takes about 2 s here).
+    for (event, committed) in [("started", 0..1), ("finished", 1..7)] {
+        let moment = format!("at the first `{event}` event");
+        let pattern = format!("\"event\":\"{event}\"");
+        let (_, out) = kill_9_when(p.cmd(&["run", "slow.sieve", "-j", "2", "--json"]), |l| {
+            l.contains(&pattern)
+        });
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "killed {moment}, the run still ended by itself: {:?}",
+            out.status
+        );
+        assert!(
+            committed.contains(&entries()),
+            "killed {moment}: {} entries committed, expected {committed:?}",
+            entries()
+        );
         let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
         assert_ok(&verify);
     }
-    assert!(
-        interrupted > 0,
-        "the run finished before it was killed: make the stages slower"
-    );
-    let run = p.run(&["run", "slow.sieve"]);
+    let before = entries();
+    let run = p.run(&["run", "slow.sieve", "--json"]);
     assert_ok(&run);
+    assert_eq!(started(&run).len(), 7 - before, "committed entries are reused");
     let verify = p.run(&["cache", "verify", "--cache-dir", ".sieve"]);
     assert_ok(&verify);
     assert!(stdout(&verify).contains("ok: 7 entries"), "{}", stdout(&verify));

@@ -89,7 +89,18 @@ pub fn stdout(out: &Output) -> String {
 /// Runs `cmd` (a `sieve … --json` command), sends it SIGINT once a stdout line satisfies
 /// `when` (not on a fixed timer: a busy machine may still be starting the process), and
 /// returns the stdout lines after that one with the process's output (stderr, status).
-pub fn interrupt_when(mut cmd: Command, when: impl Fn(&str) -> bool) -> (Vec<String>, Output) {
+pub fn interrupt_when(cmd: Command, when: impl Fn(&str) -> bool) -> (Vec<String>, Output) {
+    signal_when(cmd, "INT", when)
+}
+
+/// [`interrupt_when`] with SIGKILL: the process gets no chance to clean up.
+pub fn kill_9_when(cmd: Command, when: impl Fn(&str) -> bool) -> (Vec<String>, Output) {
+    signal_when(cmd, "KILL", when)
+}
+
+/// Runs `cmd` and sends it `signal` (a name for `kill -s`) once a stdout line satisfies
+/// `when`; see [`interrupt_when`].
+fn signal_when(mut cmd: Command, signal: &str, when: impl Fn(&str) -> bool) -> (Vec<String>, Output) {
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -102,7 +113,7 @@ pub fn interrupt_when(mut cmd: Command, when: impl Fn(&str) -> bool) -> (Vec<Str
         }
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-s", signal, &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());

@@ -1,6 +1,7 @@
 //! The libtorch split (`src/stages/torch.rs`): the `sieve` binary never loads libtorch;
 //! a run with a libtorch stage to execute continues in `sieve-torch`; cached runs, plans
-//! and data-only runs never need it.
+//! and data-only runs never need it. `sieve-torch` applies its process settings (and
+//! their opt-outs) itself, and the one that changes numerics enters the keys.
 
 use crate::common::*;
 
@@ -133,4 +134,69 @@ fn ctrl_c_reaches_a_run_handed_to_sieve_torch() {
     let plan = p.run(&["plan", "train.sieve"]);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains("2 cached, 1 stale"), "{text}");
+}
+
+/// `sieve-torch` applies its process settings (MKL's vendor check answered, malloc
+/// thresholds) at start-up and honours their opt-outs; `sieve bench` reports them.
+#[test]
+fn sieve_torch_applies_its_process_settings_unless_opted_out() {
+    let p = Project::new();
+    let bench = |env: &[(&str, &str)]| {
+        let mut c = p.cmd(&[
+            "bench", "model", "--shape", "nano", "--mode", "optim", "--device", "cpu", "--batch", "2",
+            "--seq", "8", "--steps", "1", "--warmup", "0", "--json",
+        ]);
+        c.env_remove("SIEVE_MKL_VENDOR_CHECK")
+            .env_remove("SIEVE_MALLOC_TUNING");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run sieve bench");
+        assert_ok(&out);
+        let line = json_lines(&out).pop().expect("a JSON line");
+        (line["mkl_vendor_override"].clone(), line["malloc_tuned"].clone())
+    };
+    assert_eq!(bench(&[]), (true.into(), true.into()));
+    assert_eq!(
+        bench(&[("SIEVE_MKL_VENDOR_CHECK", "1"), ("SIEVE_MALLOC_TUNING", "0")]),
+        (false.into(), false.into())
+    );
+}
+
+/// `SIEVE_MKL_VENDOR_CHECK=1` changes libtorch's CPU kernels and so the results: it
+/// enters the keys of libtorch stages (only), and `plan` says so.
+#[test]
+fn mkl_vendor_check_enters_the_keys_of_libtorch_stages() {
+    let p = Project::new();
+    p.write(
+        "m.sieve",
+        "pipeline m {\n stage data = synth.arith(n = 8, digits = 1, op = \"add\", seed = 1)\n stage init = model.init(arch = \"nano\", tokenizer = \"chars\", seed = 1)\n stage tuned = sft(init, data, steps = 1, batch_size = 4, max_seq_len = 32)\n}\n",
+    );
+    let with_check = |args: &[&str], on: bool| {
+        let mut c = p.cmd(args);
+        c.env_remove("SIEVE_MKL_VENDOR_CHECK");
+        if on {
+            c.env("SIEVE_MKL_VENDOR_CHECK", "1");
+        }
+        c.output().expect("run sieve")
+    };
+    assert_ok(&with_check(&["run", "m.sieve"], false));
+    let plan = with_check(&["plan", "m.sieve", "--json"], true);
+    assert_ok(&plan);
+    let lines = json_lines(&plan);
+    let status = |s: &str| {
+        lines
+            .iter()
+            .find(|l| l["stage"] == s)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // `model.init` draws its weights without matrix products: not device-sensitive.
+    assert_eq!(status("data")["status"], "cached");
+    assert_eq!(status("init")["status"], "cached");
+    assert_eq!(status("tuned")["status"], "stale");
+    assert_eq!(status("tuned")["reason"], "mkl_vendor_check changed none → on");
+    // Without the variable, the earlier result is current again.
+    let plan = with_check(&["plan", "m.sieve", "--json"], false);
+    assert!(json_lines(&plan).iter().all(|l| l["status"] == "cached"));
 }

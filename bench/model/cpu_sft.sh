@@ -10,7 +10,7 @@
 #                  torch.optim.AdamW, clip_grad_norm_ — stock PyTorch eager;
 #   torch+env      the same with the process-level settings sieve applies to itself
 #                  (MKL's vendor check answered "Intel" through an LD_PRELOAD shim, glibc
-#                  malloc thresholds; see src/model/cpu.rs), to separate what those
+#                  malloc thresholds; see src/bin/sieve-torch.rs), to separate what those
 #                  settings give from what sieve's own code gives (needs a C compiler);
 #   sieve-noenv    sieve without those settings (SIEVE_MKL_VENDOR_CHECK=1 SIEVE_MALLOC_TUNING=0);
 #   sieve-base     optional: an older sieve binary (SIEVE_BASELINE_BIN) for before/after.

@@ -2,7 +2,8 @@
 //! a named shape, measured through the code pipelines use — the SFT step
 //! ([`Stepper`]: forward, chunked loss, backward, clipping, AdamW) and
 //! [`generate`] (sampling at temperature 1, no stop ids so every row runs the full
-//! `--new-tokens`).
+//! `--new-tokens`) — and, as a micro-benchmark, the optimiser update alone
+//! (`--mode optim`: gradient norm, clipping and one [`AdamW`] step over the whole model).
 //!
 //! The workloads are defined so that `scripts/bench/hf_bench.py` (transformers) and
 //! `scripts/bench/torch_cpu_sft.py` rebuild them exactly: the shapes of [`shape_config`],
@@ -17,6 +18,7 @@ use crate::model::logprobs::{Example, SeqBatch};
 use crate::model::tokenizer::{Tok, default_alphabet};
 use crate::model::{GenerateOptions, Transformer, generate};
 use crate::train::sft::{SftConfig, Stepper};
+use crate::train::{AdamW, AdamWConfig};
 use serde_json::{Value as Json, json};
 use std::time::Instant;
 use tch::Device;
@@ -28,7 +30,8 @@ pub struct ModelArgs {
     /// (`nano`, `tiny`, `small`, `base`, with the character tokenizer's vocabulary).
     #[arg(long, default_value = "tiny")]
     pub shape: String,
-    /// What to measure: `train`, `generate` or `both`.
+    /// What to measure: `train`, `generate` or `both`; or `optim` (the AdamW update
+    /// alone, on gradients of one training batch).
     #[arg(long, default_value = "both")]
     pub mode: String,
     /// `auto | cpu | cuda | cuda:N`.
@@ -67,6 +70,10 @@ pub struct ModelArgs {
     /// `on`, `off` (see `Transformer::set_fused_kernels`).
     #[arg(long, default_value = "auto")]
     pub fused: String,
+    /// The AdamW update in `train` and `optim`: `fused` (libtorch's fused kernel, what
+    /// training runs) or `plain` (the same formula as separate tensor operations).
+    #[arg(long, default_value = "fused")]
+    pub adamw: String,
     /// Intra-op threads on the CPU (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -159,10 +166,18 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         "train" => &["train"],
         "generate" => &["generate"],
         "both" => &["train", "generate"],
+        "optim" => &["optim"],
         m => {
             return Err(BenchError::Usage(format!(
-                "unknown mode `{m}` (train, generate, both)"
+                "unknown mode `{m}` (train, generate, both, optim)"
             )));
+        }
+    };
+    let fused_adamw = match args.adamw.as_str() {
+        "fused" => true,
+        "plain" => false,
+        a => {
+            return Err(BenchError::Usage(format!("--adamw {a}: expected fused or plain")));
         }
     };
     if args.steps == 0 {
@@ -176,10 +191,10 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
     for mode in modes {
         let monitor = Monitor::start(dev.is_cuda());
         let (model, kind) = build_model(args, dev)?;
-        let mut out = if *mode == "train" {
-            bench_train(args, &model, dev)?
-        } else {
-            bench_generate(args, &model, dev, modes.len() > 1)?
+        let mut out = match *mode {
+            "train" => bench_train(args, &model, dev, fused_adamw)?,
+            "optim" => bench_optim(args, &model, dev, fused_adamw)?,
+            _ => bench_generate(args, &model, dev, modes.len() > 1)?,
         };
         let peak = monitor.finish();
         let params = model.num_parameters();
@@ -192,12 +207,9 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         o.insert("params".into(), json!(params));
         o.insert("threads".into(), json!(tch::get_num_threads()));
         o.insert("fused_kernels".into(), json!(model.fused_kernels()));
-        o.insert("fused_adamw".into(), json!(crate::train::fused_adamw_available()));
-        o.insert(
-            "mkl_vendor_override".into(),
-            json!(crate::model::cpu::mkl_override_active()),
-        );
-        o.insert("malloc_tuned".into(), json!(crate::model::cpu::init()));
+        let settings = crate::torch_runtime::process_settings();
+        o.insert("mkl_vendor_override".into(), json!(settings.mkl_vendor_override));
+        o.insert("malloc_tuned".into(), json!(settings.malloc_tuned));
         if let Some(p) = peak {
             o.insert("peak_mem_gib".into(), json!(round(gib(p.bytes), 3)));
             o.insert("peak_total_gib".into(), json!(round(gib(p.total_bytes), 3)));
@@ -236,7 +248,20 @@ fn summary(o: &Json) -> String {
         .as_f64()
         .map(|g| format!(", peak {g:.2} GiB"))
         .unwrap_or_default();
-    if mode == "train" {
+    if mode == "optim" {
+        format!(
+            "sieve {} AdamW update ({} parameters, {}) on {}: {:.6} s/step",
+            o["shape"].as_str().unwrap_or(""),
+            o["params"],
+            if o["fused_adamw"] == true {
+                "fused"
+            } else {
+                "plain"
+            },
+            o["device"].as_str().unwrap_or(""),
+            o["s_per_step"].as_f64().unwrap_or(0.0),
+        )
+    } else if mode == "train" {
         format!(
             "sieve {} train {}×{} on {}: {:.0} tokens/s, {:.4} s/step{mem}, MFU {}",
             o["shape"].as_str().unwrap_or(""),
@@ -260,9 +285,8 @@ fn summary(o: &Json) -> String {
     }
 }
 
-/// Times `steps` optimiser steps (after `warmup`) of full-length rows through the SFT
-/// step, reading the step values once at the end.
-fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Json, BenchError> {
+/// The training rows of a benchmark: `--batch` (default 8) rows of `--seq` ids.
+fn train_rows(args: &ModelArgs, vocab: usize) -> Result<Vec<Example>, BenchError> {
     let b = args.batch.unwrap_or(8);
     let s = args.seq;
     if b == 0 || s < 2 {
@@ -270,13 +294,24 @@ fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Jso
             "training needs --batch ≥ 1 and --seq ≥ 2".into(),
         ));
     }
-    let vocab = model.config().vocab_size;
-    let rows: Vec<Example> = (0..b)
+    Ok((0..b)
         .map(|r| Example {
             tokens: (0..s).map(|j| train_token(r, j, vocab)).collect(),
             prompt_len: 1,
         })
-        .collect();
+        .collect())
+}
+
+/// Times `steps` optimiser steps (after `warmup`) of full-length rows through the SFT
+/// step, reading the step values once at the end.
+fn bench_train(
+    args: &ModelArgs,
+    model: &Transformer,
+    dev: Device,
+    fused_adamw: bool,
+) -> Result<Json, BenchError> {
+    let rows = train_rows(args, model.config().vocab_size)?;
+    let (b, s) = (rows.len(), args.seq);
     let refs: Vec<&Example> = rows.iter().collect();
     let cfg = SftConfig {
         lr: 1e-4,
@@ -285,6 +320,7 @@ fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Jso
         ..Default::default()
     };
     let mut stepper = Stepper::new(model, &cfg);
+    stepper.optimizer_mut().set_fused(fused_adamw);
     let mut run_steps = |n: usize, first: usize| -> Result<Vec<crate::train::sft::StepValues>, BenchError> {
         let mut vals = Vec::with_capacity(n);
         for i in 0..n {
@@ -322,6 +358,57 @@ fn bench_train(args: &ModelArgs, model: &Transformer, dev: Device) -> Result<Jso
         "loss_first": round(first.0, 4),
         "loss_last": round(last.0, 4),
         "grad_norm_last": round(last.1, 4),
+        "fused_adamw": stepper.optimizer().is_fused(),
+    }))
+}
+
+/// Times `steps` AdamW updates (after `warmup`) alone: the global gradient norm,
+/// clipping at 1.0 and the update of every parameter, on the gradients of one training
+/// batch (computed once, untimed; weight decay 0.1 so both parameter groups update).
+fn bench_optim(
+    args: &ModelArgs,
+    model: &Transformer,
+    dev: Device,
+    fused_adamw: bool,
+) -> Result<Json, BenchError> {
+    let rows = train_rows(args, model.config().vocab_size)?;
+    let refs: Vec<&Example> = rows.iter().collect();
+    let cfg = AdamWConfig {
+        weight_decay: 0.1,
+        ..Default::default()
+    };
+    let mut opt = AdamW::with_fused(model, cfg, fused_adamw);
+    let batch = SeqBatch::padded(&refs, 0, dev);
+    crate::model::catch_torch("computing the benchmark's gradients", || {
+        let loss = model
+            .forward(&batch.input_ids, None, None, None)
+            .to_kind(tch::Kind::Float)
+            .square()
+            .mean(tch::Kind::Float);
+        loss.backward();
+    })?;
+    let mut run_steps = |n: usize| {
+        for _ in 0..n {
+            let norm = opt.grad_norm();
+            opt.step(1e-4, 1.0, &norm);
+        }
+        sync(dev);
+    };
+    let t0 = Instant::now();
+    run_steps(args.warmup);
+    let warm_s = t0.elapsed().as_secs_f64();
+    let (t, c) = (Instant::now(), process_cpu_seconds());
+    run_steps(args.steps);
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - c;
+    Ok(json!({
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "warmup_s": round(warm_s, 3),
+        "seconds": round(secs, 4),
+        "s_per_step": round(secs / args.steps as f64, 6),
+        "cpu_s_per_step": round(cpu / args.steps as f64, 6),
+        "fused_adamw": opt.is_fused(),
     }))
 }
 
@@ -414,6 +501,7 @@ mod tests {
             new_tokens: 5,
             uniform_prompts: false,
             fused: "auto".into(),
+            adamw: "fused".into(),
             threads: None,
             peak_tflops: Some(1.0),
             vocab: None,
@@ -450,9 +538,15 @@ mod tests {
         let a = args("train");
         let dev = Device::Cpu;
         let (m, _) = build_model(&a, dev).unwrap();
-        let t = bench_train(&a, &m, dev).unwrap();
+        let t = bench_train(&a, &m, dev, true).unwrap();
         assert!(t["tokens_per_s"].as_f64().unwrap() > 0.0);
         assert!(t["loss_first"].as_f64().unwrap() > 0.0);
+        assert_eq!(t["fused_adamw"], true);
+        for fused in [true, false] {
+            let o = bench_optim(&a, &m, dev, fused).unwrap();
+            assert_eq!(o["fused_adamw"], fused);
+            assert!(o["s_per_step"].as_f64().unwrap() > 0.0);
+        }
         let g = bench_generate(&args("generate"), &m, dev, true).unwrap();
         assert_eq!(g["batch"], 3);
         assert!(g["tokens_per_s"].as_f64().unwrap() > 0.0);

@@ -2,11 +2,38 @@
 //! to it (same arguments) when a stage that needs libtorch must execute; `sieve bench`
 //! does the same. It can also be called directly: it accepts every `sieve` command.
 //! See [`sieve::stages::torch`] for why libtorch lives in a binary of its own.
+//!
+//! Process settings. Before installing the libtorch runtime, `main` applies two
+//! process-wide settings for libtorch's CPU kernels (measured in `docs/performance.md`,
+//! "CPU SFT step"). They are this binary's choice: the library never applies them, so
+//! its unit tests and any other program linking it run with the platform's defaults.
+//! - *MKL's vendor check*: libtorch's CPU matrix products run in Intel MKL, linked into
+//!   `libtorch_cpu.so`, which picks its AVX2 / AVX-512 kernels only when
+//!   `mkl_serv_intel_cpu_true()` says the CPU is Intel's (elsewhere, e.g. on AMD EPYC, it
+//!   runs generic kernels, 2.4× slower for the `tiny` model). MKL calls that function
+//!   through the dynamic linker, so the definition below, exported by this executable,
+//!   takes precedence and answers "yes": MKL then picks kernels by the instruction sets
+//!   the CPU reports, as it does on Intel CPUs. `SIEVE_MKL_VENDOR_CHECK=1` restores
+//!   MKL's own check (the definition then forwards to MKL's). The kernels round
+//!   differently, so that setting enters the cache key of libtorch stages
+//!   ([`sieve::device::numerics_env`]).
+//! - *glibc malloc thresholds*: libtorch's CPU tensors come from `malloc`, which by
+//!   default returns freed blocks above a small threshold to the kernel, so every step's
+//!   activations are page-faulted in anew (≈9 % of a `tiny` SFT step). The mmap
+//!   threshold is raised to 32 MiB and the trim threshold to 256 MiB (`mallopt`).
+//!   `SIEVE_MALLOC_TUNING=0` keeps glibc's defaults (results are the same bytes either
+//!   way, so it is not in any key).
+//!
+//! What was applied is recorded with [`sieve::torch_runtime::install`], for benchmark
+//! reports. Invariant: only this file changes process state; it does so once, before
+//! any libtorch work.
 
+use sieve::torch_runtime::ProcessSettings;
+use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 
 fn main() {
-    sieve::torch_runtime::install();
+    sieve::torch_runtime::install(apply_process_settings());
     let code = sieve::cli::main();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -15,4 +42,56 @@ fn main() {
     // now, and the kernel releases the rest.
     // SAFETY: `_exit` only terminates the process; nothing runs after it.
     unsafe { libc::_exit(code) }
+}
+
+unsafe extern "C" {
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    fn mallopt(param: c_int, value: c_int) -> c_int;
+}
+
+/// glibc `mallopt` parameters.
+const M_TRIM_THRESHOLD: c_int = -1;
+const M_MMAP_THRESHOLD: c_int = -3;
+
+/// Applies the process settings (see the module documentation) unless opted out, and
+/// says which are in effect.
+fn apply_process_settings() -> ProcessSettings {
+    let malloc_tuned = !std::env::var("SIEVE_MALLOC_TUNING").is_ok_and(|v| v == "0")
+        // SAFETY: plain glibc calls with documented parameters; they only change the
+        // thresholds of later allocations.
+        && unsafe { mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1 };
+    ProcessSettings {
+        mkl_vendor_override: !sieve::device::mkl_vendor_check_requested() && mkl_override_resolved(),
+        malloc_tuned,
+    }
+}
+
+/// Whether the dynamic linker resolves MKL's query to the definition below (it must be
+/// exported by this executable, ahead of MKL's own in `libtorch_cpu.so`).
+fn mkl_override_resolved() -> bool {
+    let ours = mkl_serv_intel_cpu_true as extern "C" fn() -> c_int as *mut c_void;
+    // SAFETY: RTLD_DEFAULT (null) lookup of a NUL-terminated name.
+    let found = unsafe { dlsym(std::ptr::null_mut(), c"mkl_serv_intel_cpu_true".as_ptr()) };
+    std::ptr::eq(found, ours)
+}
+
+/// MKL's "is this an Intel CPU" query, answered "yes" unless `SIEVE_MKL_VENDOR_CHECK=1`
+/// (see the module documentation).
+#[unsafe(no_mangle)]
+pub extern "C" fn mkl_serv_intel_cpu_true() -> c_int {
+    if !sieve::device::mkl_vendor_check_requested() {
+        return 1;
+    }
+    // RTLD_NEXT: the definition after this one, i.e. MKL's own.
+    let next = -1isize as *mut c_void;
+    // SAFETY: dlsym with a NUL-terminated name; the symbol, when found, is MKL's
+    // `int mkl_serv_intel_cpu_true(void)`.
+    unsafe {
+        let f = dlsym(next, c"mkl_serv_intel_cpu_true".as_ptr());
+        if f.is_null() {
+            return 0;
+        }
+        let f: extern "C" fn() -> c_int = std::mem::transmute(f);
+        f()
+    }
 }

@@ -1,6 +1,21 @@
 //! Cache keys: blake3 over a canonical JSON serialisation of a stage's key material, and
 //! the explanation of why two key materials differ ("parameter lr changed 3e-4 → 1e-4").
 //!
+//! What is hashed (the same table as `docs/cache.md`; `key_is_pinned` below fixes the
+//! exact bytes, so a change of the serialisation fails loudly — such a change invalidates
+//! every store and must be deliberate):
+//!
+//! | field     | what                                                                  | serialised as |
+//! |-----------|-----------------------------------------------------------------------|---------------|
+//! | `kind`    | the stage kind (`sft`, `select`, …)                                   | string |
+//! | `version` | the kind's `VERSION`                                                  | integer |
+//! | `params`  | every resolved parameter, defaults and `seed` included               | object sorted by name; values untagged (`7`, `0.0003`, `"s"`, `[…]`, `{"start","end"}`, `{"call","args"}`) |
+//! | `inputs`  | per input slot in slot order: each artifact's producer coordinates and output digest | `[{"slot", "members": [{"coords"?, "digest"}]}]`; the producer's instance name is cleared before hashing |
+//! | `env`     | libtorch stages: libtorch version, device class, `mkl_vendor_check` when set | object sorted by name; omitted when empty |
+//! | `files`   | content digest of each input file a parameter names                  | object by parameter; omitted when empty |
+//!
+//! The key is the hex blake3 of that JSON text (fields in this order, no whitespace).
+//!
 //! Invariant: the key depends on the *content digests* of the inputs' outputs and on the
 //! producers' sweep coordinates, never on the producers' keys or names — an upstream rerun
 //! that reproduces identical bytes leaves everything downstream cached (early cutoff).
@@ -159,6 +174,78 @@ mod tests {
             files: BTreeMap::new(),
         }
     }
+
+    /// A key material with every field and every kind of value, its canonical text and
+    /// its key. If this fails, key serialisation changed: every existing cache entry and
+    /// lock file would be invalidated. Only update the constants for a deliberate change.
+    #[test]
+    fn key_is_pinned() {
+        use crate::value::{CallValue, RangeValue};
+        let km = KeyMaterial {
+            kind: "sft".into(),
+            version: 3,
+            params: [
+                ("lr".to_string(), Value::Float(3e-4)),
+                ("epochs".to_string(), Value::Int(2)),
+                ("packing".to_string(), Value::Bool(false)),
+                ("loss".to_string(), Value::Str("ce".into())),
+                (
+                    "budgets".to_string(),
+                    Value::List(vec![Value::Int(256), Value::Float(0.5)]),
+                ),
+                ("ops".to_string(), Value::Range(RangeValue { start: 2, end: 12 })),
+                (
+                    "by".to_string(),
+                    Value::Call(CallValue {
+                        call: "column".into(),
+                        args: vec![Value::Str("ops".into())],
+                    }),
+                ),
+            ]
+            .into(),
+            inputs: vec![
+                KeyInput {
+                    slot: "model".into(),
+                    members: vec![KeyMember {
+                        instance: "base".into(),
+                        coords: vec![],
+                        digest: "aa".repeat(32),
+                    }],
+                },
+                KeyInput {
+                    slot: "data".into(),
+                    members: vec![KeyMember {
+                        instance: "subset[budget=256]".into(),
+                        coords: vec![("budget".into(), Value::Int(256))],
+                        digest: "bb".repeat(32),
+                    }],
+                },
+            ],
+            env: [
+                ("libtorch".to_string(), "2.11.0".to_string()),
+                ("device".to_string(), "cpu".to_string()),
+            ]
+            .into(),
+            files: [("tokenizer".to_string(), "cc".repeat(32))].into(),
+        };
+        let mut canon = km.clone();
+        for m in canon.inputs.iter_mut().flat_map(|i| &mut i.members) {
+            m.instance.clear();
+        }
+        assert_eq!(serde_json::to_string(&canon).unwrap(), PINNED_TEXT);
+        assert_eq!(km.key(), PINNED_KEY);
+    }
+
+    const PINNED_TEXT: &str = concat!(
+        r#"{"kind":"sft","version":3,"#,
+        r#""params":{"budgets":[256,0.5],"by":{"call":"column","args":["ops"]},"epochs":2,"loss":"ce","lr":0.0003,"ops":{"start":2,"end":12},"packing":false},"#,
+        r#""inputs":[{"slot":"model","members":[{"digest":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]},"#,
+        r#"{"slot":"data","members":[{"coords":[["budget",256]],"digest":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}]}],"#,
+        r#""env":{"device":"cpu","libtorch":"2.11.0"},"#,
+        r#""files":{"tokenizer":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}}"#,
+    );
+    /// Hex blake3 of `PINNED_TEXT` (the same as Python's `blake3` package computes).
+    const PINNED_KEY: &str = "46ff2577ebb1a88460c11532056345e81d606f4e13d01f5cb037b0ca150697ba";
 
     #[test]
     fn key_ignores_producer_names_but_not_digests() {

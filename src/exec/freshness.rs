@@ -129,6 +129,7 @@ pub fn key_material(
         );
         let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
         env.insert("device".to_string(), crate::device::class(dev));
+        env.extend(crate::device::numerics_env());
     }
     let mut files = BTreeMap::new();
     for f in file_params(kind, &st.params) {

@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub locked: Option<LockFile>,
     /// Concurrent GPU stages per CUDA device.
     pub gpu_slots: usize,
+    /// CUDA devices the slots are counted over (None: those visible to this process,
+    /// [`crate::device::cuda_devices`]); tests pass a fake count.
+    pub cuda_devices: Option<i64>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +60,7 @@ impl Default for RunOptions {
             keep_going: false,
             locked: None,
             gpu_slots: 1,
+            cuda_devices: None,
         }
     }
 }
@@ -161,7 +165,9 @@ pub fn run(
                     break;
                 };
                 let st = &plan.node(id).stage;
-                let gpu = registry().get(&st.kind).and_then(|k| gpu_index(k, &st.params));
+                let gpu = registry()
+                    .get(&st.kind)
+                    .and_then(|k| gpu_index(k, &st.params, opts));
                 if let Some(g) = gpu
                     && gpu_busy.get(&g).copied().unwrap_or(0) >= opts.gpu_slots.max(1)
                 {
@@ -328,12 +334,13 @@ fn prepare(
 
 /// The CUDA device a stage will occupy, if any: only stages that run libtorch code
 /// take a GPU slot, whatever their `device` parameter says.
-fn gpu_index(kind: &dyn StageKind, params: &crate::stages::Params) -> Option<usize> {
+fn gpu_index(kind: &dyn StageKind, params: &crate::stages::Params, opts: &RunOptions) -> Option<usize> {
     if !kind.needs_torch(params) {
         return None;
     }
     let spec = params.get("device").and_then(Value::as_str)?;
-    match crate::device::resolve(spec) {
+    let n = opts.cuda_devices.unwrap_or_else(crate::device::cuda_devices);
+    match crate::device::resolve_among(spec, n) {
         Ok(crate::device::Device::Cuda(i)) => Some(i),
         _ => None,
     }

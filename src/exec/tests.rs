@@ -437,3 +437,77 @@ fn plan_verify_reports_damaged_entries_it_would_use() {
             .all(|s| s.status.name() == "cached")
     );
 }
+
+/// Records, per device, the most `t.gpu` stages running at once (from the run's events:
+/// a stage is running between its `started` and `finished` events). `"cuda"` counts
+/// both CUDA devices together.
+#[derive(Default)]
+struct Concurrency(std::sync::Mutex<Counts>);
+
+#[derive(Default)]
+struct Counts {
+    running: std::collections::HashMap<&'static str, usize>,
+    peak: std::collections::HashMap<&'static str, usize>,
+}
+
+impl Concurrency {
+    fn peak(&self, device: &str) -> usize {
+        self.0.lock().unwrap().peak.get(device).copied().unwrap_or(0)
+    }
+}
+
+impl Reporter for Concurrency {
+    fn event(&self, e: &Event) {
+        let (stage, starts) = match e {
+            Event::Started { stage, .. } => (*stage, true),
+            Event::Finished { stage, .. } => (*stage, false),
+            _ => return,
+        };
+        // The device of a stage of GPU_PIPE, from its name.
+        let groups: &[&'static str] = match stage.as_bytes()[0] {
+            b'a' => &["cuda:0", "cuda"],
+            b'b' => &["cuda:1", "cuda"],
+            _ => &["cpu"],
+        };
+        let mut c = self.0.lock().unwrap();
+        for &g in groups {
+            let r = c.running.entry(g).or_default();
+            *r = if starts { *r + 1 } else { *r - 1 };
+            let now = *r;
+            let p = c.peak.entry(g).or_default();
+            *p = (*p).max(now);
+        }
+    }
+}
+
+const GPU_PIPE: &str = r#"pipeline g {
+    sweep i in 1..4 {
+        stage a = t.gpu(i = i, device = "cuda:0")
+        stage b = t.gpu(i = i, device = "cuda:1")
+        stage c = t.gpu(i = i, device = "cpu")
+    }
+}"#;
+
+#[test]
+fn gpu_slots_limit_libtorch_stages_per_cuda_device() {
+    let plan = plan_of(GPU_PIPE);
+    for slots in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let seen = Concurrency::default();
+        let opts = RunOptions {
+            jobs: 12,
+            gpu_slots: slots,
+            // Two fake CUDA devices, whatever this machine has.
+            cuda_devices: Some(2),
+            ..RunOptions::default()
+        };
+        let s = run(&plan, &store, &opts, &seen, &AtomicBool::new(false));
+        assert!(s.ok() && s.executed.len() == 12, "{s:?}");
+        assert_eq!(seen.peak("cuda:0"), slots, "cuda:0 with {slots} slot(s)");
+        assert_eq!(seen.peak("cuda:1"), slots, "cuda:1 with {slots} slot(s)");
+        // The two devices are used at the same time, and CPU stages take no slot.
+        assert_eq!(seen.peak("cuda"), 2 * slots);
+        assert!(seen.peak("cpu") > slots, "cpu: {}", seen.peak("cpu"));
+    }
+}

@@ -9,7 +9,6 @@
 //! run user-sized computations.
 
 pub mod config;
-pub mod cpu;
 pub mod generate;
 pub mod hf;
 pub mod logprobs;
@@ -114,7 +113,7 @@ pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError
 /// The useful part of a tch panic message: the libtorch error text without the
 /// `called Result::unwrap()` wrapper and without the C++ backtrace that follows it
 /// (which arrives either as real or as escaped newlines).
-fn torch_message(msg: &str) -> String {
+pub(crate) fn torch_message(msg: &str) -> String {
     let inner = match msg.find("Torch(\"") {
         Some(i) => &msg[i + 7..],
         None => msg,

@@ -144,7 +144,6 @@ impl Transformer {
     /// `kind`. Call [`Transformer::init_weights`] or load weights afterwards.
     pub fn new(config: ModelConfig, device: Device, kind: Kind) -> Result<Self, ModelError> {
         config.validate()?;
-        super::cpu::init();
         let mut vs = nn::VarStore::new(device);
         let h = config.hidden_size;
         let (nh, nkv, hd) = (config.num_attention_heads, config.kv_heads(), config.head_dim());

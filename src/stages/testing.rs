@@ -30,12 +30,21 @@ impl StageKind for Kind {
     fn output(&self) -> ArtifactKind {
         self.output
     }
+    /// `t.gpu` stands for a libtorch stage: it takes a GPU slot, runs no libtorch.
+    fn needs_torch(&self, _params: &super::Params) -> bool {
+        self.name == "t.gpu"
+    }
+    fn device_sensitive(&self, _params: &super::Params) -> bool {
+        false
+    }
     /// Writes its parameters (except `note`, which exists to test early cutoff) and its
-    /// inputs' contents: deterministic bytes. `t.fail` fails, `t.panic` panics.
+    /// inputs' contents: deterministic bytes. `t.fail` fails, `t.panic` panics, `t.gpu`
+    /// first holds its slot for 150 ms (so overlapping stages would be seen).
     fn run(&self, ctx: &StageContext) -> StageResult {
         match self.name {
             "t.fail" => return Err(super::StageError::Failed("failing on purpose".into())),
             "t.panic" => panic!("panicking on purpose"),
+            "t.gpu" => std::thread::sleep(std::time::Duration::from_millis(150)),
             _ => {}
         }
         let mut params = ctx.params.0.clone();
@@ -116,6 +125,17 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
             },
             params: Vec::new,
             output: Metrics,
+        }),
+        Box::new(Kind {
+            name: "t.gpu",
+            inputs: Vec::new,
+            params: || {
+                vec![
+                    ParamSpec::required("i", ParamType::Int, "instance"),
+                    ParamSpec::device(),
+                ]
+            },
+            output: Dataset,
         }),
         Box::new(Kind {
             name: "t.collect",

@@ -1,6 +1,6 @@
 //! End-to-end learning check on the CPU: a tiny decoder trained from scratch with
 //! [`train_sft`] on 2-digit addition must reach ≥ 95 % exact match on held-out pairs
-//! under greedy decoding.
+//! under greedy decoding, on average over three seeds.
 
 use super::sft::{NoHooks, SftConfig, train_sft};
 use crate::eval::Metric;
@@ -14,11 +14,14 @@ use rand::seq::SliceRandom;
 use std::time::Instant;
 use tch::{Device, Kind};
 
-#[test]
-fn tiny_model_learns_two_digit_addition() {
-    // Tiny tensors: one intra-op thread is several times faster than two on a busy
-    // 2-core machine (and makes the run reproducible).
-    tch::set_num_threads(1);
+/// One run's accuracy moves between about 92 % and 100 % with the seed (data order and
+/// initialisation) and with rounding-level changes of the training numerics (the chunked
+/// LM-head loss, a change of BLAS kernels): seeds 1–5 gave 99.5 / 97.0 / 100 / 100 / 100 %
+/// here (CPU, 2026-11-29). So the test asserts the mean over three seeds, not one run.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// Trains one model on 9 600 pairs and returns its exact match on the 400 held out.
+fn train_and_score(seed: u64) -> f64 {
     let t0 = Instant::now();
     let tok = Tok::chars("0123456789+=").unwrap();
     let mut pairs: Vec<(u32, u32)> = (0..100).flat_map(|a| (0..100).map(move |b| (a, b))).collect();
@@ -45,18 +48,13 @@ fn tiny_model_learns_two_digit_addition() {
     };
     let cfg = ModelConfig::for_tokenizer(Family::Llama, &sizes, &tok);
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).unwrap();
-    model.init_weights(0);
+    model.init_weights(seed);
     let sft = SftConfig {
         lr: 3e-3,
         steps: Some(1800),
         batch_size: 64,
         warmup_ratio: 0.05,
-        // The final accuracy of this single run moves between about 92 % and 99 % with the
-        // data-order seed and with rounding-level changes of the training numerics (the
-        // chunked LM-head loss changed gradients by ~1e-7 relative and seed 1 went from
-        // 98.5 % to 93.5 %; seeds 2–4 gave 98.2 / 95.2 / 98.8 % against 99.2 / 95.2 /
-        // 92.5 % before). Seed 2 passes with either.
-        seed: 2,
+        seed,
         ..Default::default()
     };
     let out = train_sft(&model, &train, &[], tok.pad_id(), &sft, None, &mut NoHooks).unwrap();
@@ -78,11 +76,38 @@ fn tiny_model_learns_two_digit_addition() {
     }
     let acc = correct as f64 / test.len() as f64;
     eprintln!(
-        "addition: final loss {:.4}, exact match {:.1}% on {} held-out pairs; train {t_train:.1}s, total {:.1}s",
+        "addition, seed {seed}: final loss {:.4}, exact match {:.1}% on {} held-out pairs; train {t_train:.1}s, total {:.1}s",
         out.final_loss,
         100.0 * acc,
         test.len(),
         t0.elapsed().as_secs_f64()
     );
-    assert!(acc >= 0.95, "exact match {acc}");
+    acc
+}
+
+#[test]
+fn tiny_model_learns_two_digit_addition() {
+    // Tiny tensors: one intra-op thread per run is several times faster than two on a
+    // busy 2-core machine; the three runs go in parallel threads instead.
+    tch::set_num_threads(1);
+    let t0 = Instant::now();
+    let accs: Vec<f64> = std::thread::scope(|s| {
+        let runs: Vec<_> = SEEDS
+            .iter()
+            .map(|&seed| s.spawn(move || train_and_score(seed)))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("training run panicked"))
+            .collect()
+    });
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    eprintln!(
+        "addition: mean exact match {:.1}% over seeds {SEEDS:?} ({accs:?}) in {:.1}s",
+        100.0 * mean,
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(
+        mean >= 0.95,
+        "mean exact match {mean} over seeds {SEEDS:?}: {accs:?}"
+    );
 }

@@ -1,93 +1,49 @@
 //! libtorch's fused AdamW kernel (`at::_fused_adamw_`, what `torch.optim.AdamW(fused=True)`
-//! runs), which tch does not wrap: found at run time in the already loaded libtorch with
-//! `dlsym` and called through the C++ ABI of its dispatcher entry point
-//! `at::_ops::_fused_adamw_::call`.
+//! runs), which tch does not wrap. `fused_adamw.cpp` beside this file calls it through
+//! libtorch's C++ API; `build.rs` compiles it against the headers of the libtorch that
+//! torch-sys links, so the kernel is always present.
 //!
-//! Invariants: the ABI is that of x86-64 / AArch64 Itanium C++ — `c10::ArrayRef<Tensor>`
-//! is `{const Tensor*, size_t}` passed by value, an `at::Tensor` is one pointer to its
-//! `TensorImpl` (which is what a tch tensor handle points to), `const
-//! std::optional<Tensor>&` is a pointer to `{Tensor, bool}`; a C++ exception cannot
-//! cross into Rust, so [`fused_adamw`] checks every precondition the kernel checks
-//! (equal list lengths, one device, f32 everywhere, dense contiguous tensors) before
-//! calling it and reports `false` instead when it cannot be used. Set
-//! `SIEVE_FUSED_ADAMW=0` to never use it.
+//! Invariants: the C++ side catches every exception (a failed check of the kernel, a
+//! CUDA launch error, out of memory) and returns it as an error code and message, which
+//! [`fused_adamw`] turns into an `Err` — nothing unwinds across the boundary; tensors
+//! cross it as tch handles (pointers to `at::Tensor`), borrowed for the call only.
 
-use std::ffi::{CStr, c_char, c_void};
-use std::sync::OnceLock;
-use tch::{Kind, Tensor};
+use crate::model::ModelError;
+use std::ffi::{c_char, c_int};
+use tch::Tensor;
 
+/// A list of tensors as `fused_adamw.cpp` takes it: `len` tch handles.
 #[repr(C)]
-#[derive(Clone, Copy)]
 struct TensorList {
-    data: *const *mut c_void,
+    data: *const *const torch_sys::C_tensor,
     len: usize,
 }
 
-#[repr(C)]
-struct OptionalTensor {
-    value: *mut c_void,
-    engaged: bool,
-}
-
-type FusedAdamWFn = unsafe extern "C" fn(
-    TensorList,
-    TensorList,
-    TensorList,
-    TensorList,
-    TensorList,
-    TensorList,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    bool,
-    bool,
-    *const OptionalTensor,
-    *const OptionalTensor,
-);
-
-/// `at::_ops::_fused_adamw_::call(TensorList self, grads, exp_avgs, exp_avg_sqs,
-/// max_exp_avg_sqs, state_steps, double lr, beta1, beta2, weight_decay, eps, bool amsgrad,
-/// maximize, const optional<Tensor>& grad_scale, found_inf)`.
-const SYMBOL: &CStr =
-    c"_ZN2at4_ops13_fused_adamw_4callEN3c108ArrayRefINS_6TensorEEES5_S5_S5_S5_S5_dddddbbRKSt8optionalIS4_ES9_";
-
 unsafe extern "C" {
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    /// `fused_adamw.cpp`: one update in place; 0, or 1 with a message in `err`.
+    fn sieve_fused_adamw(
+        params: TensorList,
+        grads: TensorList,
+        exp_avgs: TensorList,
+        exp_avg_sqs: TensorList,
+        state_steps: TensorList,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        grad_scale: *const torch_sys::C_tensor,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
 }
 
-fn lookup() -> Option<FusedAdamWFn> {
-    static F: OnceLock<Option<FusedAdamWFn>> = OnceLock::new();
-    *F.get_or_init(|| {
-        if std::env::var("SIEVE_FUSED_ADAMW").is_ok_and(|v| v == "0") {
-            return None;
-        }
-        // SAFETY: RTLD_DEFAULT (null) search of a NUL-terminated name; libtorch_cpu is a
-        // load-time dependency of every binary linking tch.
-        let p = unsafe { dlsym(std::ptr::null_mut(), SYMBOL.as_ptr()) };
-        // SAFETY: the symbol is the function whose signature FusedAdamWFn spells out.
-        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, FusedAdamWFn>(p) })
-    })
-}
-
-/// Whether the fused kernel is available (and not disabled).
-pub fn available() -> bool {
-    lookup().is_some()
-}
-
-/// The `at::Tensor` value (its `TensorImpl` pointer) behind a tch handle.
-fn raw(t: &Tensor) -> *mut c_void {
-    // SAFETY: a tch `Tensor` wraps a pointer to a heap `at::Tensor`, whose only field is
-    // the intrusive pointer to its TensorImpl.
-    unsafe { *(t.as_ptr() as *const *mut c_void) }
-}
-
-/// One AdamW update of `params` in place (all f32, dense, contiguous, on one device),
-/// with `grads`, first/second moments `m`/`v` and per-parameter step counts `steps`
-/// (f32 scalars, already incremented for this update). Gradients are divided by
-/// `grad_scale` first when given. Returns `false` (and changes nothing) when the kernel is
-/// unavailable or a precondition does not hold.
+/// One AdamW update of `params` in place with `grads`, first/second moments `m`/`v` and
+/// per-parameter step counts `steps` (scalars, already incremented for this update).
+/// Gradients are divided by `grad_scale` first when given. libtorch's own checks apply
+/// (equal list lengths, one device, matching dtypes and shapes); a failed one, or any
+/// other libtorch error, is returned as [`ModelError::Torch`] and no tensor is changed
+/// by a failed check.
 #[allow(clippy::too_many_arguments)]
 pub fn fused_adamw(
     params: &[Tensor],
@@ -100,85 +56,65 @@ pub fn fused_adamw(
     weight_decay: f64,
     eps: f64,
     grad_scale: Option<&Tensor>,
-) -> bool {
-    let Some(f) = lookup() else { return false };
-    let n = params.len();
-    if n == 0 || grads.len() != n || m.len() != n || v.len() != n || steps.len() != n {
-        return false;
-    }
-    let dev = params[0].device();
-    let dense = |t: &Tensor, shape: &[i64]| {
-        t.defined() && t.kind() == Kind::Float && t.device() == dev && t.is_contiguous() && t.size() == shape
-    };
-    let step_ok = |t: &Tensor| t.defined() && t.kind() == Kind::Float && t.device() == dev;
-    for i in 0..n {
-        let shape = params[i].size();
-        let ok = [&params[i], &grads[i], &m[i], &v[i]]
-            .iter()
-            .all(|t| dense(t, &shape))
-            && step_ok(&steps[i]);
-        if !ok {
-            return false;
-        }
-    }
-    if let Some(s) = grad_scale
-        && !(s.defined() && s.kind() == Kind::Float && s.device() == dev && s.numel() == 1)
-    {
-        return false;
-    }
-    let list = |ts: &[Tensor]| ts.iter().map(raw).collect::<Vec<_>>();
-    let (p, g, a, b, s) = (list(params), list(grads), list(m), list(v), list(steps));
-    let tl = |x: &Vec<*mut c_void>| TensorList {
+) -> Result<(), ModelError> {
+    let handles = |ts: &[Tensor]| ts.iter().map(Tensor::as_ptr).collect::<Vec<_>>();
+    let (p, g, a, b, s) = (
+        handles(params),
+        handles(grads),
+        handles(m),
+        handles(v),
+        handles(steps),
+    );
+    let list = |x: &Vec<*const torch_sys::C_tensor>| TensorList {
         data: x.as_ptr(),
         len: x.len(),
     };
-    let empty = TensorList {
-        data: std::ptr::NonNull::dangling().as_ptr(),
-        len: 0,
-    };
-    let scale = OptionalTensor {
-        value: grad_scale.map(raw).unwrap_or(std::ptr::null_mut()),
-        engaged: grad_scale.is_some(),
-    };
-    let none = OptionalTensor {
-        value: std::ptr::null_mut(),
-        engaged: false,
-    };
-    // SAFETY: every list holds live at::Tensor values that outlive the call; the
-    // preconditions the kernel would throw on were checked above.
-    unsafe {
-        f(
-            tl(&p),
-            tl(&g),
-            tl(&a),
-            tl(&b),
-            empty,
-            tl(&s),
+    let scale = grad_scale.map_or(std::ptr::null(), |t| t.as_ptr());
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: every handle points to a live `at::Tensor` owned by a `Tensor` borrowed
+    // for the whole call, and each list's length is that of its vector, which outlives
+    // the call; `err` is writable for `err.len()` bytes. The C++ side catches every
+    // exception, so nothing unwinds into Rust.
+    let rc = unsafe {
+        sieve_fused_adamw(
+            list(&p),
+            list(&g),
+            list(&a),
+            list(&b),
+            list(&s),
             lr,
             beta1,
             beta2,
             weight_decay,
             eps,
-            false,
-            false,
-            &scale,
-            &none,
-        );
+            scale,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
     }
-    true
+    // SAFETY: the C++ side wrote a NUL-terminated message into `err` (the buffer ends
+    // with the NUL it was initialised with in any case).
+    let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
+    Err(ModelError::Torch(format!(
+        "fused AdamW update: {}",
+        crate::model::torch_message(&msg.to_string_lossy())
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use tch::{Device, Kind};
+
+    fn one(t: &Tensor) -> &[Tensor] {
+        std::slice::from_ref(t)
+    }
 
     #[test]
     fn matches_the_adamw_formula() {
-        if !available() {
-            eprintln!("note: fused AdamW not found in libtorch; skipping");
-            return;
-        }
         let opts = (Kind::Float, Device::Cpu);
         let p0 = Tensor::randn([1000], opts);
         let g = Tensor::randn([1000], opts);
@@ -191,19 +127,19 @@ mod tests {
         let scale = Tensor::from(4f32);
         // (The kernel may write the unscaled gradient back into its input.)
         let g_in = g.copy();
-        let ok = fused_adamw(
-            std::slice::from_ref(&p),
-            std::slice::from_ref(&g_in),
-            std::slice::from_ref(&m),
-            std::slice::from_ref(&v),
-            std::slice::from_ref(&step),
+        fused_adamw(
+            one(&p),
+            one(&g_in),
+            one(&m),
+            one(&v),
+            one(&step),
             0.01,
             (0.9, 0.999),
             0.1,
             1e-8,
             Some(&scale),
-        );
-        assert!(ok);
+        )
+        .unwrap();
         let gg = &g / 4.0;
         let m2 = &gg * 0.1;
         let v2 = gg.square() * 0.001;
@@ -212,32 +148,52 @@ mod tests {
         assert!(d < 1e-6, "{d}");
         let dm = (&m - m2).abs().max().double_value(&[]);
         assert!(dm < 1e-7, "{dm}");
-        // Preconditions are checked instead of letting libtorch throw.
-        let half = Tensor::zeros([1000], (Kind::BFloat16, Device::Cpu));
-        let s = std::slice::from_ref(&step);
-        assert!(!fused_adamw(
-            std::slice::from_ref(&half),
-            std::slice::from_ref(&g),
-            std::slice::from_ref(&m),
-            std::slice::from_ref(&v),
-            s,
-            0.01,
-            (0.9, 0.999),
-            0.0,
-            1e-8,
-            None
-        ));
-        assert!(!fused_adamw(
-            &[],
-            &[],
-            &[],
-            &[],
-            &[],
-            0.01,
-            (0.9, 0.999),
-            0.0,
-            1e-8,
-            None
-        ));
+    }
+
+    /// libtorch's checks throw C++ exceptions; they come back as errors with libtorch's
+    /// message, and the process carries on (no abort, no unwinding through Rust).
+    #[test]
+    fn libtorch_errors_become_errors() {
+        let opts = (Kind::Float, Device::Cpu);
+        let (p, g, m, v) = (
+            Tensor::zeros([10], opts),
+            Tensor::ones([10], opts),
+            Tensor::zeros([10], opts),
+            Tensor::zeros([10], opts),
+        );
+        let step = Tensor::ones([], opts);
+        let update = |params: &[Tensor], grads: &[Tensor], steps: &[Tensor]| {
+            fused_adamw(
+                params,
+                grads,
+                one(&m),
+                one(&v),
+                steps,
+                0.01,
+                (0.9, 0.999),
+                0.0,
+                1e-8,
+                None,
+            )
+        };
+        // Lists of different lengths.
+        let two = [g.shallow_clone(), g.shallow_clone()];
+        let e = update(one(&p), &two, one(&step)).unwrap_err().to_string();
+        assert!(e.starts_with("libtorch: fused AdamW update: "), "{e}");
+        assert!(e.contains("grads.size()"), "{e}");
+        // A gradient of another dtype than its parameter.
+        let half = Tensor::ones([10], (Kind::BFloat16, Device::Cpu));
+        let e = update(one(&p), one(&half), one(&step)).unwrap_err().to_string();
+        assert!(e.contains("expected scalar type Float but found BFloat16"), "{e}");
+        // An undefined tensor is refused before libtorch sees it.
+        let undefined = Tensor::new();
+        let e = update(one(&p), one(&undefined), one(&step))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("grads[0] is not a defined tensor"), "{e}");
+        // Nothing was changed by the refused updates, and a valid one still works.
+        assert_eq!(p.abs().sum(Kind::Float).double_value(&[]), 0.0);
+        update(one(&p), one(&g), one(&step)).unwrap();
+        assert!(p.abs().sum(Kind::Float).double_value(&[]) > 0.0);
     }
 }

@@ -27,11 +27,6 @@ pub use sft::{LossKind, SftConfig, SftOutcome, TrainHooks, train_sft};
 
 use crate::model::ModelError;
 
-/// Whether AdamW updates can run libtorch's fused kernel in this process.
-pub fn fused_adamw_available() -> bool {
-    fused::available()
-}
-
 /// Errors of the training library.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -1,0 +1,42 @@
+//! What unit tests need from the machine (compiled into the library's tests only).
+//!
+//! A test whose requirement is missing is reported as skipped, never as passed: `build.rs`
+//! sets a cfg when the tests are built, and the test carries
+//! `#[cfg_attr(<cfg>, ignore = "<why>")]`, which nextest and `cargo test` list as
+//! skipped / ignored (`--run-ignored all` runs them anyway, and they then fail saying what
+//! is missing):
+//! - Python of the torch virtual environment ([`python`]): ignored under
+//!   `cfg(sieve_skip_python)` — `SIEVE_PYTHON` unset when the tests were built, and not
+//!   under CI, where a missing Python fails these tests instead;
+//! - a CUDA device: ignored without `cfg(sieve_cuda_device)` (no `/dev/nvidiaN` when the
+//!   tests were built; CUDA tests stay skipped on CPU machines, CI included).
+//!
+//! Invariant: a test that reaches a helper here has its requirement, or fails.
+
+/// The Python of the torch virtual environment (with torch, transformers, pyarrow):
+/// `SIEVE_PYTHON` at run time, else its value when the tests were built. Panics when
+/// neither is set.
+pub fn python() -> String {
+    std::env::var("SIEVE_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or_else(|| {
+            option_env!("SIEVE_PYTHON")
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+        })
+        .expect(
+            "SIEVE_PYTHON is not set: this test needs the Python of the torch virtual \
+             environment (scripts/setup.sh writes it into .cargo/config.toml)",
+        )
+}
+
+/// The first CUDA device; panics when libtorch sees none (the test was built for a
+/// machine whose driver shows one, so that is a failure, not a skip).
+pub fn cuda() -> tch::Device {
+    assert!(
+        tch::Cuda::is_available(),
+        "the NVIDIA driver shows a device (/dev/nvidiaN) but libtorch sees no CUDA device"
+    );
+    tch::Device::Cuda(0)
+}
