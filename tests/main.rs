@@ -8,5 +8,6 @@ mod cli;
 mod docs;
 mod fuzz;
 mod golden;
+mod limits;
 mod recipes;
 mod torch_split;

@@ -153,6 +153,19 @@ pub enum CacheAction {
     },
 }
 
+/// A reader that stops early (`sieve stages | head -1`) ends the process quietly, the Unix
+/// way: killed by SIGPIPE at the next write, as `cat` or `ls` are. The Rust runtime
+/// ignores SIGPIPE instead, which turns that write into an error and every `println!`
+/// into a panic (exit 101); restoring the default here, once, covers every command of
+/// both binaries. Child processes read by sieve are only ever read from, so no write of
+/// sieve's own to a pipe can end it by surprise.
+fn end_quietly_on_closed_output() {
+    // SAFETY: `signal` only changes how this process reacts to SIGPIPE; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GraphFormat {
     Text,
@@ -162,6 +175,7 @@ pub enum GraphFormat {
 
 /// Entry point; returns the process exit code.
 pub fn main() -> i32 {
+    end_quietly_on_closed_output();
     if crate::stages::torch::runtime().is_some()
         && let Some(code) = commands::check_hand_off()
     {
