@@ -75,9 +75,13 @@ pub(crate) mod testutil {
                 }
             }
             ExprKind::List(items) => items.iter_mut().for_each(expr),
-            ExprKind::Range(a, b) | ExprKind::Binary(_, a, b) => {
+            ExprKind::Range(a, b) => {
                 expr(a);
                 expr(b);
+            }
+            ExprKind::Chain { first, rest } => {
+                expr(first);
+                rest.iter_mut().for_each(|(_, e)| expr(e));
             }
             ExprKind::Neg(a) => expr(a),
             ExprKind::Call { func, args } => {

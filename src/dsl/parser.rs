@@ -531,13 +531,15 @@ impl<'t> Cx<'t> {
         (expr, depth)
     }
 
-    /// `a + b - c` / `a * b / c`, left associative.
+    /// `a + b - c` / `a * b / c`: one [`ExprKind::Chain`] node, one level deeper than its
+    /// deepest operand however many operands it has (a lone operand is returned as is).
     fn chain(&mut self, pair: Pair<'_, Rule>, span: Span) -> (Expr, usize) {
         let mut inner = pair.into_inner();
         let Some(first) = inner.next() else {
             return (self.placeholder(span), 1);
         };
-        let (mut acc, mut depth) = self.expr(first);
+        let (first, mut depth) = self.expr(first);
+        let mut rest = Vec::new();
         while let Some(op) = inner.next() {
             let bin = match op.as_str() {
                 "+" => BinOp::Add,
@@ -545,20 +547,19 @@ impl<'t> Cx<'t> {
                 "*" => BinOp::Mul,
                 _ => BinOp::Div,
             };
-            let Some(rhs) = inner.next() else { break };
-            let (rhs, d) = self.expr(rhs);
-            depth = depth.max(d) + 1;
-            if depth > MAX_EXPR_DEPTH {
-                // Reported by the caller; stop building an ever deeper tree.
-                return (acc, depth);
-            }
-            let s = acc.span.to(rhs.span);
-            acc = Expr {
-                kind: ExprKind::Binary(bin, Box::new(acc), Box::new(rhs)),
-                span: s,
-            };
+            let Some(operand) = inner.next() else { break };
+            let (operand, d) = self.expr(operand);
+            depth = depth.max(d);
+            rest.push((bin, operand));
         }
-        (acc, depth)
+        if rest.is_empty() {
+            return (first, depth);
+        }
+        let kind = ExprKind::Chain {
+            first: Box::new(first),
+            rest,
+        };
+        (Expr { kind, span }, depth + 1)
     }
 
     /// `-x`: an even number of minuses cancels; a minus directly on a number literal folds
@@ -1075,15 +1076,16 @@ pipeline difficulty_budget {
             }
             ExprKind::List(items) => format!("[{}]", items.iter().map(shape).collect::<Vec<_>>().join(",")),
             ExprKind::Range(a, b) => format!("({}..{})", shape(a), shape(b)),
-            ExprKind::Binary(op, a, b) => {
+            // Drawn left-nested, as the chain evaluates: `a - b - c` is `((a-b)-c)`.
+            ExprKind::Chain { first, rest } => rest.iter().fold(shape(first), |acc, (op, e)| {
                 let o = match op {
                     BinOp::Add => "+",
                     BinOp::Sub => "-",
                     BinOp::Mul => "*",
                     BinOp::Div => "/",
                 };
-                format!("({}{o}{})", shape(a), shape(b))
-            }
+                format!("({acc}{o}{})", shape(e))
+            }),
             ExprKind::Neg(a) => format!("-{}", shape(a)),
             ExprKind::Call { func, args } => {
                 format!(
@@ -1213,11 +1215,11 @@ pipeline difficulty_budget {
     fn expression_spans() {
         let e = parse_expr_at("seed + 1", 3, 10).expect("parses");
         assert_eq!(e.span, Span::new(3, 10, 18));
-        let ExprKind::Binary(_, a, b) = &e.kind else {
+        let ExprKind::Chain { first, rest } = &e.kind else {
             panic!()
         };
-        assert_eq!(a.span, Span::new(3, 10, 14));
-        assert_eq!(b.span, Span::new(3, 17, 18));
+        assert_eq!(first.span, Span::new(3, 10, 14));
+        assert_eq!(rest[0].1.span, Span::new(3, 17, 18));
         let e = parse_expr("(1 + 2)", 0).expect("parses");
         assert_eq!((e.span.start, e.span.end), (0, 7));
         let e = parse_expr("- 5", 0).expect("parses");
@@ -1336,8 +1338,18 @@ pipeline difficulty_budget {
         let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
         let d = parse_expr(&deep, 0).expect_err("too deep");
         assert!(d.0[0].message.contains("nested"), "{:?}", d);
+        // A flat chain is one level however long; only real nesting counts.
         let long = vec!["1"; 50_000].join(" + ");
-        let d = parse_expr(&long, 0).expect_err("too long");
+        let ExprKind::Chain { rest, .. } = expr(&long) else {
+            panic!("a chain")
+        };
+        assert_eq!(rest.len(), 49_999);
+        let nested = format!(
+            "{}1{}",
+            "(1 + ".repeat(MAX_EXPR_DEPTH),
+            ")".repeat(MAX_EXPR_DEPTH)
+        );
+        let d = parse_expr(&nested, 0).expect_err("too deep");
         assert!(d.0[0].message.contains("nested more than"), "{:?}", d);
         let negs = format!("{}x", "-".repeat(100_001));
         assert!(matches!(expr(&negs), ExprKind::Neg(_)));

@@ -782,9 +782,13 @@ fn respan(e: &mut Expr, span: Span) {
             }
         }
         ExprKind::List(items) => items.iter_mut().for_each(|i| respan(i, span)),
-        ExprKind::Range(a, b) | ExprKind::Binary(_, a, b) => {
+        ExprKind::Range(a, b) => {
             respan(a, span);
             respan(b, span);
+        }
+        ExprKind::Chain { first, rest } => {
+            respan(first, span);
+            rest.iter_mut().for_each(|(_, e)| respan(e, span));
         }
         ExprKind::Neg(a) => respan(a, span),
         ExprKind::Call { func, args } => {
@@ -921,11 +925,11 @@ pipeline difficulty_budget {
         let seed = &test.params[2];
         assert_eq!(snippet(EXAMPLE, seed.name.span), "seed");
         assert_eq!(snippet(EXAMPLE, seed.value.span), "seed + 1");
-        let ExprKind::Binary(_, a, b) = &seed.value.kind else {
+        let ExprKind::Chain { first, rest } = &seed.value.kind else {
             panic!()
         };
-        assert_eq!(snippet(EXAMPLE, a.span), "seed");
-        assert_eq!(snippet(EXAMPLE, b.span), "1");
+        assert_eq!(snippet(EXAMPLE, first.span), "seed");
+        assert_eq!(snippet(EXAMPLE, rest[0].1.span), "1");
         let Item::Stage(base) = &f.items[7] else { panic!() };
         assert_eq!(snippet(EXAMPLE, base.inputs[1].span), "pre");
         assert!(snippet(EXAMPLE, base.span).starts_with("base:   {kind: sft"));

@@ -89,9 +89,15 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, allow_symbol: bool) ->
             Value::Float(f) => Ok(Value::Float(-f)),
             v => Err(Diagnostic::error(format!("cannot negate a {}", v.type_name())).at(e.span, "here")),
         },
-        ExprKind::Binary(op, a, b) => {
-            let (va, vb) = (eval(a, scope, stages, false)?, eval(b, scope, stages, false)?);
-            binary(*op, va, vb).map_err(|msg| Diagnostic::error(msg).at(e.span, "in this expression"))
+        ExprKind::Chain { first, rest } => {
+            let mut acc = eval(first, scope, stages, false)?;
+            for (op, operand) in rest {
+                let v = eval(operand, scope, stages, false)?;
+                acc = binary(*op, acc, v).map_err(|msg| {
+                    Diagnostic::error(msg).at(first.span.to(operand.span), "in this expression")
+                })?;
+            }
+            Ok(acc)
         }
         ExprKind::Call { func, args } if func.name == "choose" => choose(e, args, scope, stages),
         ExprKind::Call { func, args } => {

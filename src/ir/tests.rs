@@ -248,3 +248,16 @@ fn sweep_local_lets_cannot_clash() {
         "{out}"
     );
 }
+
+#[test]
+fn a_flat_chain_of_any_length_evaluates() {
+    // Only real nesting counts toward the depth limit: `1 + 1 + …` is one level.
+    let sum = vec!["1"; 100_000].join(" + ");
+    let p = ok(&format!(
+        "pipeline p {{\n let n = {sum} - 2 * 3 * 4\n stage src = t.source(n = n)\n}}"
+    ));
+    assert_eq!(p.vars["n"], Value::Int(100_000 - 24));
+    let out = errors("pipeline p { let n = 1 + 2 - \"x\" + 4 }");
+    assert!(out.contains("cannot apply `-` to int and string"), "{out}");
+    assert!(out.contains("1 + 2 - \"x\""), "{out}");
+}
