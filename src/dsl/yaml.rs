@@ -51,7 +51,7 @@ pub const STAGE_RESERVED_KEYS: &[&str] = &["kind", "inputs", "params"];
 /// Parses a YAML pipeline file. Spans are byte offsets into `text`, in file `file`.
 pub fn parse_file(text: &str, file: FileId) -> Result<ast::File, Diagnostics> {
     let mut y = Y::new(text, file);
-    y.check_nesting()?;
+    y.check_structure()?;
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
@@ -715,15 +715,28 @@ impl<'t> Y<'t> {
         }
     }
 
-    /// Bounds the nesting the YAML loader will see: marked-yaml builds its tree through a
-    /// recursive loader, so depth is measured first on yaml-rust2's (iterative) event
-    /// stream. Syntax errors are left for the real load to report.
-    fn check_nesting(&self) -> Result<(), Diagnostics> {
+    /// Checks what the YAML loader would not: a file is one document (marked-yaml reads
+    /// the first and silently drops the others), nested at most [`MAX_YAML_NESTING`] deep
+    /// (marked-yaml builds its tree through a recursive loader, so depth is measured first
+    /// on yaml-rust2's iterative event stream). Syntax errors are left for the real load.
+    fn check_structure(&self) -> Result<(), Diagnostics> {
         use yaml_rust2::Event;
         let mut parser = yaml_rust2::parser::Parser::new_from_str(self.text);
         let mut depth = 0usize;
+        let mut documents = 0usize;
         loop {
             match parser.next_token() {
+                Ok((Event::DocumentStart, mark)) => {
+                    documents += 1;
+                    if documents > 1 {
+                        let b = self.char_byte(mark.index());
+                        let len = if self.text[b..].starts_with("---") { 3 } else { 0 };
+                        return Err(Diagnostic::error("a pipeline file holds one YAML document, but a second one starts here")
+                            .at(self.span(b, b + len), "second document")
+                            .with_note("remove the `---` line and merge the two parts, or move the second into a file of its own and `import` it")
+                            .into());
+                    }
+                }
                 Ok((Event::SequenceStart(..) | Event::MappingStart(..), mark)) => {
                     depth += 1;
                     if depth > MAX_YAML_NESTING {
@@ -1071,7 +1084,12 @@ pipeline difficulty_budget {
         let d = errors(&deep).remove(0);
         assert!(d.message.contains("nested more than"), "{}", d.message);
         assert!(parse_file("", 0).is_ok_and(|f| f.items.is_empty() && f.name.is_none()));
-        assert!(parse_file("a: 1\n---\nb: 2\n", 0).is_err());
+        let d = err_at("pipeline: a\nlet: {x: 1}\n---\npipeline: b\n", "---\npipeline: b");
+        assert!(d.message.contains("one YAML document"), "{}", d.message);
+        let d = err_at("pipeline: a\n...\n---\npipeline: b\n", "---");
+        assert!(d.message.contains("a second one starts here"), "{}", d.message);
+        // One document, explicitly started and ended, is fine.
+        assert!(parse_file("---\npipeline: a\n...\n", 0).is_ok());
     }
 
     #[test]
