@@ -93,7 +93,10 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
             return Err(super::EXIT_INVALID);
         }
     };
-    match ir::lower(&file, &overrides) {
+    let opts = ir::LowerOptions {
+        max_instances: args.max_instances,
+    };
+    match ir::lower_with(&file, &overrides, &opts) {
         Ok(mut ir) => {
             ir.base_dir = args
                 .file

@@ -40,6 +40,10 @@ pub struct PipelineArgs {
     /// Artifact store (default: `$SIEVE_CACHE`, else `.sieve/` beside the pipeline).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Most stage instances the pipeline may expand to (sweeps multiply them); a pipeline
+    /// over it is refused before anything is built.
+    #[arg(long, value_name = "N", default_value_t = crate::ir::DEFAULT_MAX_INSTANCES)]
+    pub max_instances: usize,
 }
 
 #[derive(Subcommand, Debug)]

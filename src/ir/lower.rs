@@ -4,14 +4,44 @@
 //!
 //! Errors accumulate (all problems of a file are reported together, de-duplicated across
 //! the instances of a sweep), each pointing at the offending text with a hint.
+//!
+//! Invariant: lowering's memory is bounded before it is spent: a sweep's cells are counted
+//! from its lists' lengths (ranges unexpanded) and refused over
+//! [`LowerOptions::max_instances`] before any is built, and the values copied into
+//! variables and instances are refused over [`MAX_VALUE_BYTES`] in total.
 
-use super::eval::{Scope, StageNames, eval_value};
+use super::eval::{EvalError, Scope, StageNames, Words, eval_value};
 use super::{Input, Pipeline, Stage, instance_name};
 use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::dsl::ast::{self, Expr, ExprKind, Item};
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
-use crate::value::Value;
+use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Stage instances a pipeline may expand to unless told otherwise (`--max-instances`).
+pub const DEFAULT_MAX_INSTANCES: usize = 100_000;
+
+/// Most bytes the values of one lowering may take together (every `let` and sweep `let`
+/// of every cell, every parameter value of every instance; estimated by
+/// [`Value::heap_bytes`]). A list is copied into each instance that uses it, so this bound,
+/// not the per-value limits, is what keeps a large list used across a sweep from
+/// exhausting memory.
+pub const MAX_VALUE_BYTES: usize = 128 << 20;
+
+/// Options of [`lower_with`].
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// Most stage instances the pipeline may expand to (sweeps multiply them).
+    pub max_instances: usize,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            max_instances: DEFAULT_MAX_INSTANCES,
+        }
+    }
+}
 
 /// A `--set` override from the command line; `value` was parsed from its own source file.
 #[derive(Debug, Clone)]
@@ -40,6 +70,29 @@ struct Binding {
     scope: Scope,
 }
 
+/// The values of one sweep variable, before expansion: a range stays a range, so a sweep
+/// is measured without building its cells.
+enum SweepValues {
+    List(Vec<Value>),
+    Range(RangeValue),
+}
+
+impl SweepValues {
+    fn count(&self) -> u64 {
+        match self {
+            SweepValues::List(v) => v.len() as u64,
+            SweepValues::Range(r) => r.count(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Value> + '_> {
+        match self {
+            SweepValues::List(v) => Box::new(v.iter().cloned()),
+            SweepValues::Range(r) => Box::new((r.start..=r.end).map(Value::Int)),
+        }
+    }
+}
+
 /// A diagnostic's identity for de-duplication: message and primary location.
 type DiagKey = (String, Option<(usize, usize, usize)>);
 
@@ -52,6 +105,12 @@ struct Lowerer<'a> {
     bindings: Vec<Vec<Binding>>,
     /// Sweeps whose local `let`s were checked already.
     checked_sweeps: HashSet<*const ast::Sweep>,
+    max_instances: usize,
+    /// Stage instances of the declarations expanded so far.
+    instances: usize,
+    /// Bytes of values spent so far (see [`MAX_VALUE_BYTES`]); once over, nothing more is
+    /// evaluated.
+    value_bytes: usize,
 }
 
 impl StageNames for HashMap<String, usize> {
@@ -60,8 +119,18 @@ impl StageNames for HashMap<String, usize> {
     }
 }
 
-/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
+/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides and the
+/// default [`LowerOptions`].
 pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagnostics> {
+    lower_with(file, overrides, &LowerOptions::default())
+}
+
+/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
+pub fn lower_with(
+    file: &ast::File,
+    overrides: &[Override],
+    opts: &LowerOptions,
+) -> Result<Pipeline, Diagnostics> {
     let mut l = Lowerer {
         diags: Vec::new(),
         seen: HashSet::new(),
@@ -69,6 +138,9 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         by_name: HashMap::new(),
         bindings: Vec::new(),
         checked_sweeps: HashSet::new(),
+        max_instances: opts.max_instances,
+        instances: 0,
+        value_bytes: 0,
     };
     let name = match &file.name {
         Some(n) => n.name.clone(),
@@ -96,7 +168,7 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         Ok(Pipeline {
             name,
             base_dir: std::path::PathBuf::from("."),
-            vars: globals,
+            vars: globals.to_map(),
             stages,
         })
     } else {
@@ -183,12 +255,13 @@ impl<'a> Lowerer<'a> {
                         .with_note("rename one of them"),
                 );
             }
-            let expr = overrides.get(&l.name.name).map(|o| &o.value).unwrap_or(&l.value);
-            match eval_value(expr, &scope, &self.by_name) {
-                Ok(v) => {
-                    scope.insert(l.name.name.clone(), v);
-                }
-                Err(d) => self.error(d),
+            let (expr, words) = match overrides.get(&l.name.name) {
+                Some(o) => (&o.value, Words::CommandLine(None)),
+                None => (&l.value, Words::No),
+            };
+            match self.evaluate(expr, &scope, words) {
+                Some(v) => scope.insert(l.name.name.clone(), v),
+                None => scope.insert_failed(l.name.name.clone()),
             }
         }
         for (name, o) in overrides {
@@ -196,11 +269,9 @@ impl<'a> Lowerer<'a> {
                 continue;
             }
             if CONVENTIONAL_VARS.contains(&name.as_str()) {
-                match eval_value(&o.value, &scope, &self.by_name) {
-                    Ok(v) => {
-                        scope.insert(name.clone(), v);
-                    }
-                    Err(d) => self.error(d),
+                match self.evaluate(&o.value, &scope, Words::CommandLine(None)) {
+                    Some(v) => scope.insert(name.clone(), v),
+                    None => scope.insert_failed(name.clone()),
                 }
             } else {
                 let known: Vec<&str> = defined
@@ -216,7 +287,52 @@ impl<'a> Lowerer<'a> {
                 );
             }
         }
-        scope
+        // Shared from here on: every sweep cell's scope refers to these, uncopied.
+        scope.shared()
+    }
+
+    /// Evaluates a value and accounts for its bytes; `None` (reported) on an error or once
+    /// the values of the pipeline are over [`MAX_VALUE_BYTES`].
+    fn evaluate(&mut self, expr: &Expr, scope: &Scope, words: Words<'_>) -> Option<Value> {
+        if self.value_bytes > MAX_VALUE_BYTES {
+            return None;
+        }
+        match eval_value(expr, scope, &self.by_name, words) {
+            Ok(v) => self.spend(&v, expr.span).then_some(v),
+            Err(EvalError::Report(d)) => {
+                self.error(*d);
+                None
+            }
+            Err(EvalError::Poisoned) => None,
+        }
+    }
+
+    /// Counts a value's bytes toward [`MAX_VALUE_BYTES`]; false (reported once) when that
+    /// puts the pipeline over.
+    fn spend(&mut self, v: &Value, at: Span) -> bool {
+        self.value_bytes = self.value_bytes.saturating_add(v.heap_bytes());
+        if self.value_bytes <= MAX_VALUE_BYTES {
+            return true;
+        }
+        if !self
+            .diags
+            .iter()
+            .any(|d| d.message.starts_with("the values of this pipeline"))
+        {
+            self.error(
+                Diagnostic::error(format!(
+                    "the values of this pipeline take more than {} MiB",
+                    MAX_VALUE_BYTES >> 20
+                ))
+                .at(at, "the limit is reached here")
+                .with_note(
+                    "each stage instance holds its own copy of its parameter values: a large list \
+                     or string used across a sweep is copied into every cell; put large data in a \
+                     file the stage reads",
+                ),
+            );
+        }
+        false
     }
 
     /// Computes the bindings of every declaration (one per instance).
@@ -241,13 +357,34 @@ impl<'a> Lowerer<'a> {
                     }
                 };
             }
+            let total = self.instances.saturating_add(current.len());
+            if total > self.max_instances {
+                if self.instances <= self.max_instances {
+                    let stage = self.decls[i].stage;
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the pipeline expands to at least {total} stage instances, over the limit of {}",
+                            self.max_instances
+                        ))
+                        .at(
+                            stage.name.span,
+                            format!("`{}` alone has {} instances", stage.name.name, current.len()),
+                        )
+                        .with_note(raise_the_limit()),
+                    );
+                }
+                // Counted as over: later declarations add nothing and report nothing more.
+                self.instances = total;
+                current = Vec::new();
+            } else {
+                self.instances = total;
+            }
             self.bindings.push(current);
         }
     }
 
     /// Expands one sweep inside each binding of its parent.
     fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding]) -> Vec<Binding> {
-        let mut out = Vec::new();
         let mut names = HashSet::new();
         for v in &sw.vars {
             if !names.insert(v.name.name.as_str()) {
@@ -271,7 +408,11 @@ impl<'a> Lowerer<'a> {
                 return Vec::new();
             }
         }
-        for parent in parents {
+        // First every cell is counted, from the lists' lengths, and the sweep refused when
+        // it is over the limit: nothing is built before that.
+        let mut axes: Vec<Vec<SweepValues>> = Vec::with_capacity(parents.len());
+        let mut cells_total: u64 = 0;
+        for (i, parent) in parents.iter().enumerate() {
             if let Some(v) = sw
                 .vars
                 .iter()
@@ -286,39 +427,70 @@ impl<'a> Lowerer<'a> {
                 );
                 return Vec::new();
             }
-            let mut cells = vec![parent.clone()];
+            let mut values = Vec::with_capacity(sw.vars.len());
             for var in &sw.vars {
-                let Some(values) = self.sweep_values(var, &parent.scope) else {
+                let Some(v) = self.sweep_values(var, &parent.scope) else {
                     return Vec::new();
                 };
-                let mut next = Vec::with_capacity(cells.len() * values.len());
-                for cell in &cells {
-                    for val in &values {
-                        let mut c = cell.clone();
-                        c.coords.push((var.name.name.clone(), val.clone()));
-                        c.scope.insert(var.name.name.clone(), val.clone());
-                        next.push(c);
-                    }
-                }
-                cells = next;
+                values.push(v);
             }
-            // Sweep-local lets, evaluated per cell in order.
-            if !self.check_sweep_lets(sw, parent) {
+            let cells = values.iter().fold(1u64, |n, v| n.saturating_mul(v.count()));
+            cells_total = cells_total.saturating_add(cells);
+            if cells_total > self.max_instances as u64 {
+                let exact = i + 1 == parents.len() && cells_total < u64::MAX;
+                let counts: Vec<String> = sw
+                    .vars
+                    .iter()
+                    .zip(&values)
+                    .map(|(var, v)| format!("`{}` has {} values", var.name.name, v.count()))
+                    .collect();
+                let mut d = Diagnostic::error(format!(
+                    "this sweep expands to {}{cells_total} cells, over the limit of {} stage instances",
+                    if exact { "" } else { "at least " },
+                    self.max_instances
+                ))
+                .at(sweep_header(sw), "too many cells")
+                .with_note(counts.join(", "));
+                if parents.len() > 1 {
+                    d = d.with_note(format!(
+                        "it is expanded in each of the {} cells of the enclosing sweep",
+                        parents.len()
+                    ));
+                }
+                self.error(d.with_note(raise_the_limit()));
                 return Vec::new();
             }
-            for cell in &mut cells {
+            axes.push(values);
+        }
+        if !parents.is_empty() && !self.check_sweep_lets(sw, &parents[0]) {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(cells_total as usize);
+        for (parent, values) in parents.iter().zip(&axes) {
+            let first = out.len();
+            out.push(parent.clone());
+            for (var, vals) in sw.vars.iter().zip(values) {
+                let cells = out.split_off(first);
+                for cell in &cells {
+                    for val in vals.iter() {
+                        let mut c = cell.clone();
+                        c.coords.push((var.name.name.clone(), val.clone()));
+                        c.scope.insert(var.name.name.clone(), val);
+                        out.push(c);
+                    }
+                }
+            }
+            // Sweep-local lets, evaluated per cell in order.
+            for cell in &mut out[first..] {
                 for item in &sw.body {
                     if let Item::Let(l) = item {
-                        match eval_value(&l.value, &cell.scope, &self.by_name) {
-                            Ok(v) => {
-                                cell.scope.insert(l.name.name.clone(), v);
-                            }
-                            Err(d) => self.error(d),
+                        match self.evaluate(&l.value, &cell.scope, Words::No) {
+                            Some(v) => cell.scope.insert(l.name.name.clone(), v),
+                            None => cell.scope.insert_failed(l.name.name.clone()),
                         }
                     }
                 }
             }
-            out.extend(cells);
         }
         out
     }
@@ -363,18 +535,14 @@ impl<'a> Lowerer<'a> {
         ok
     }
 
-    /// The values a sweep variable takes: a non-empty list (or range) of distinct scalars.
-    fn sweep_values(&mut self, var: &ast::SweepVar, scope: &Scope) -> Option<Vec<Value>> {
-        let v = match eval_value(&var.values, scope, &self.by_name) {
-            Ok(v) => v,
-            Err(d) => {
-                self.error(d);
-                return None;
-            }
-        };
+    /// The values a sweep variable takes: a non-empty list of distinct scalars, or a
+    /// non-empty range (kept unexpanded).
+    fn sweep_values(&mut self, var: &ast::SweepVar, scope: &Scope) -> Option<SweepValues> {
+        let v = self.evaluate(&var.values, scope, Words::No)?;
         let values = match v {
             Value::List(items) => items,
-            Value::Range(r) => (r.start..=r.end).map(Value::Int).collect(),
+            Value::Range(r) if r.count() > 0 => return Some(SweepValues::Range(r)),
+            Value::Range(_) => Vec::new(),
             other => {
                 self.error(
                     Diagnostic::error(format!(
@@ -397,7 +565,7 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        let mut seen: Vec<&Value> = Vec::new();
+        let mut seen: HashSet<CoordKey> = HashSet::with_capacity(values.len());
         for v in &values {
             if matches!(v, Value::List(_) | Value::Range(_) | Value::Call(_)) {
                 self.error(
@@ -409,7 +577,7 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            if seen.iter().any(|s| same_value(s, v)) {
+            if !seen.insert(CoordKey::of(v)) {
                 self.error(
                     Diagnostic::error(format!(
                         "sweep variable `{}` lists the value `{}` twice",
@@ -420,9 +588,8 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            seen.push(v);
         }
-        Some(values)
+        Some(SweepValues::List(values))
     }
 
     /// Builds every instance: parameters, inputs, defaults, validation.
@@ -543,11 +710,11 @@ impl<'a> Lowerer<'a> {
                 ok = false;
                 continue;
             }
-            let expr = overrides
-                .and_then(|os| os.iter().find(|(p, _)| *p == spec.name))
-                .map(|(_, o)| &o.value)
-                .unwrap_or(&arg.value);
-            ok &= self.typed(spec, expr, binding, kind, &mut values);
+            let (expr, words) = match overrides.and_then(|os| os.iter().find(|(p, _)| *p == spec.name)) {
+                Some((_, o)) => (&o.value, Words::CommandLine(Some(&spec.ty))),
+                None => (&arg.value, Words::Param(&spec.ty)),
+            };
+            ok &= self.typed(spec, expr, words, binding, kind, &mut values);
         }
         // Overrides of parameters the declaration left out.
         for (p, o) in overrides.into_iter().flatten() {
@@ -555,7 +722,8 @@ impl<'a> Lowerer<'a> {
                 && let Some(spec) = specs.iter().find(|s| s.name == *p)
             {
                 given.insert(spec.name, o.span);
-                ok &= self.typed(spec, &o.value, binding, kind, &mut values);
+                let words = Words::CommandLine(Some(&spec.ty));
+                ok &= self.typed(spec, &o.value, words, binding, kind, &mut values);
             }
         }
         for spec in &specs {
@@ -635,27 +803,25 @@ impl<'a> Lowerer<'a> {
         &mut self,
         spec: &ParamSpec,
         expr: &Expr,
+        words: Words<'_>,
         binding: &Binding,
         kind: &dyn StageKind,
         values: &mut BTreeMap<String, Value>,
     ) -> bool {
-        match eval_value(expr, &binding.scope, &self.by_name) {
-            Ok(v) => match spec.ty.coerce(v) {
-                Ok(v) => {
-                    values.insert(spec.name.to_string(), v);
-                    true
-                }
-                Err(msg) => {
-                    self.error(
-                        Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
-                            .at(expr.span, "wrong type")
-                            .with_note(format!("`{}`: {}", spec.name, spec.doc)),
-                    );
-                    false
-                }
-            },
-            Err(d) => {
-                self.error(d);
+        let Some(v) = self.evaluate(expr, &binding.scope, words) else {
+            return false;
+        };
+        match spec.ty.coerce(v) {
+            Ok(v) => {
+                values.insert(spec.name.to_string(), v);
+                true
+            }
+            Err(msg) => {
+                self.error(
+                    Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
+                        .at(expr.span, "wrong type")
+                        .with_note(format!("`{}`: {}", spec.name, spec.doc)),
+                );
                 false
             }
         }
@@ -856,13 +1022,9 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            match eval_value(e, &binding.scope, &self.by_name) {
-                Ok(v) => wanted.push((sel.name.clone(), v)),
-                Err(d) => {
-                    self.error(d);
-                    return None;
-                }
-            }
+            // Selector values are matched against the sweep's own values: words are fine.
+            let v = self.evaluate(e, &binding.scope, Words::Anywhere)?;
+            wanted.push((sel.name.clone(), v));
         }
         // Implicit alignment: a variable the consumer is also swept over must match.
         for (k, v) in &binding.coords {
@@ -951,6 +1113,38 @@ impl<'a> Lowerer<'a> {
             self.error(d.with_note("a stage cannot depend on its own output"));
         }
     }
+}
+
+/// A sweep value as a hash key, equal exactly when [`same_value`] holds.
+#[derive(Hash, PartialEq, Eq)]
+enum CoordKey {
+    /// A number by the bits of its f64 value (so `2` and `2.0` are one key).
+    Num(u64),
+    Other(String),
+}
+
+impl CoordKey {
+    fn of(v: &Value) -> CoordKey {
+        match v.as_f64() {
+            // `+ 0.0` turns -0.0 into 0.0, which compare equal.
+            Some(x) => CoordKey::Num((x + 0.0).to_bits()),
+            None => CoordKey::Other(format!("{}:{v}", v.type_name())),
+        }
+    }
+}
+
+/// The sweep header `a in …, b in …` (where a too large sweep is reported).
+fn sweep_header(sw: &ast::Sweep) -> Span {
+    match (sw.vars.first(), sw.vars.last()) {
+        (Some(first), Some(last)) => first.span.to(last.span),
+        _ => sw.span,
+    }
+}
+
+/// How to allow more stage instances.
+fn raise_the_limit() -> String {
+    "to allow more stage instances, pass `--max-instances N` to `sieve run`, `plan`, `check` or `graph`"
+        .into()
 }
 
 /// Value equality for coordinates, treating `2` and `2.0` alike.

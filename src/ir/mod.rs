@@ -13,7 +13,7 @@ mod lower;
 #[cfg(test)]
 mod tests;
 
-pub use lower::{Override, lower};
+pub use lower::{DEFAULT_MAX_INSTANCES, LowerOptions, MAX_VALUE_BYTES, Override, lower, lower_with};
 
 use crate::diag::Span;
 use crate::stages::{ArtifactKind, Params};

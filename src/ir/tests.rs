@@ -219,11 +219,71 @@ fn choose_switches_settings_by_one_variable() {
 }
 
 #[test]
-fn a_stage_name_in_value_position_is_a_symbol_like_in_yaml() {
+fn bare_words_are_symbols_only_where_the_parameter_takes_words() {
     let p = ok(r#"pipeline p {
-        stage n = t.source(n = 1, note = n)
+        stage w = t.words(choice = b, ctor = make(x, 2), tok = chars, anything = hard,
+                          choices = [a, b], text = "free text")
+        stage heatmap = t.words(choice = a, anything = heatmap)
+        # a selector matches the sweep's values: words are fine there
+        sweep v in ["x", "y"] { stage t_ev = t.eval(m, src) }
+        stage one = t.collect(t_ev[v=x])
+        stage m = t.model()
+        stage src = t.source(n = 1)
     }"#);
-    assert_eq!(p.stages["n"].params.get("note"), Some(&Value::Str("n".into())));
+    let w = &p.stages["w"].params;
+    assert_eq!(w.get("choice"), Some(&Value::Str("b".into())));
+    assert_eq!(w.get("anything"), Some(&Value::Str("hard".into())));
+    assert_eq!(
+        w.get("ctor").map(Value::to_string).as_deref(),
+        Some(r#"make("x", 2)"#)
+    );
+    // A stage's own name where a word is taken is the word (as in YAML).
+    assert_eq!(
+        p.stages["heatmap"].params.get("anything"),
+        Some(&Value::Str("heatmap".into()))
+    );
+    let out = errors(
+        r#"pipeline p {
+        let col = "ops"
+        stage w = t.words(text = coll, texts = [col, colll], count = cnt)
+        stage u = t.words(text = src)
+        stage src = t.source(n = 1)
+        sweep v in [one, 2] { stage s = t.source(n = 1) }
+        let x = choose(col, ops, 1, other, 2)
+    }"#,
+    );
+    for needle in [
+        "undefined variable `coll`",
+        "did you mean `col`?",
+        "for the text `coll`, write it in quotes: \"coll\"",
+        "undefined variable `colll`",
+        "undefined variable `cnt`",
+        "`src` is a stage; stage outputs are inputs",
+        "undefined variable `one`",
+        "undefined variable `ops`",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    // No advice to quote where text is not a value (an int parameter, arithmetic).
+    assert!(!out.contains("for the text `cnt`"), "{out}");
+}
+
+#[test]
+fn a_failed_variable_is_reported_once_not_at_each_use() {
+    let out = errors(
+        r#"pipeline p {
+        let a = undefined_thing
+        let b = a + 1
+        stage s = t.source(n = b)
+        sweep k in [1, 2] {
+            let c = k + nope
+            stage t = t.source(n = c)
+        }
+    }"#,
+    );
+    assert_eq!(out.matches("error:").count(), 2, "{out}");
+    assert!(out.contains("undefined variable `undefined_thing`"), "{out}");
+    assert!(out.contains("undefined variable `nope`"), "{out}");
 }
 
 #[test]
@@ -260,4 +320,103 @@ fn a_flat_chain_of_any_length_evaluates() {
     let out = errors("pipeline p { let n = 1 + 2 - \"x\" + 4 }");
     assert!(out.contains("cannot apply `-` to int and string"), "{out}");
     assert!(out.contains("1 + 2 - \"x\""), "{out}");
+}
+
+fn errors_with(text: &str, opts: &LowerOptions) -> String {
+    let mut sm = SourceMap::new();
+    let f = sm.add("t.sieve", None, text);
+    let file = dsl::parser::parse_file(text, f).unwrap_or_else(|d| panic!("parse: {}", d.render(&sm)));
+    match lower_with(&file, &[], opts) {
+        Ok(_) => panic!("expected errors"),
+        Err(d) => d.render(&sm),
+    }
+}
+
+#[test]
+fn sweeps_are_counted_before_they_are_expanded() {
+    // A billion cells: refused from the range's length, nothing built.
+    let out = errors("pipeline p { sweep x in 1..1_000_000_000 { stage s = t.source(n = x) } }");
+    assert!(
+        out.contains("this sweep expands to 1000000000 cells, over the limit of 100000 stage instances"),
+        "{out}"
+    );
+    assert!(out.contains("--max-instances"), "{out}");
+    // The product of three axes, and an inner sweep multiplying an outer one.
+    let out =
+        errors("pipeline p { sweep a in 1..1000, b in 1..1000, c in 1..1000 { stage s = t.source(n = a) } }");
+    assert!(
+        out.contains("1000000000 cells") && out.contains("`c` has 1000 values"),
+        "{out}"
+    );
+    let out =
+        errors("pipeline p { sweep a in 1..1000 { sweep b in 1..1000 { stage s = t.source(n = a + b) } } }");
+    assert!(
+        out.contains("at least 101000 cells")
+            && out.contains("each of the 1000 cells of the enclosing sweep"),
+        "{out}"
+    );
+    // Under the limit per sweep, over it in total: reported at the stage that crosses it.
+    let text =
+        "pipeline p { sweep a in 1..60_000 { stage s = t.source(n = a)\n stage u = t.source(n = a) } }";
+    let out = errors(text);
+    assert!(
+        out.contains("the pipeline expands to at least 120000 stage instances")
+            && out.contains("`u` alone has 60000"),
+        "{out}"
+    );
+    // The limit is an option.
+    let small = LowerOptions { max_instances: 3 };
+    let out = errors_with(
+        "pipeline p { sweep a in [1, 2, 3, 4] { stage s = t.source(n = a) } }",
+        &small,
+    );
+    assert!(out.contains("over the limit of 3 stage instances"), "{out}");
+}
+
+#[test]
+fn values_are_bounded_while_they_are_built() {
+    // Forty doublings of a list stop at the first one over the limit, and only that one
+    // is reported (what depends on it is not).
+    let mut text = String::from("pipeline p {\n let a0 = [1]\n");
+    for i in 1..=40 {
+        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
+    }
+    text.push('}');
+    let out = errors(&text);
+    assert!(
+        out.contains("the joined list would have 1048576 elements, over the limit of 1000000"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
+    // Strings, literal and joined.
+    let big = "x".repeat(crate::value::MAX_STR_BYTES + 1);
+    let out = errors(&format!("pipeline p {{ let s = \"{big}\" }}"));
+    assert!(out.contains("this string is 1048577 bytes long"), "{out}");
+    let half = "x".repeat(crate::value::MAX_STR_BYTES / 2 + 1);
+    let out = errors(&format!("pipeline p {{ let h = \"{half}\"\n let s = h + h }}"));
+    assert!(
+        out.contains("the joined string would be 1048578 bytes long"),
+        "{out}"
+    );
+    // Lists nested in lists count their elements.
+    let out = errors(&format!(
+        "pipeline p {{\n let a0 = [1]\n{}\n let n = [a19, a19] }}",
+        (1..20)
+            .map(|i| format!(" let a{i} = a{} + a{}", i - 1, i - 1))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    assert!(out.contains("this list has more than 1000000 elements"), "{out}");
+    // A large list copied into every cell of a sweep runs into the total.
+    let mut text = String::from("pipeline p {\n let a0 = [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n");
+    for i in 1..=19 {
+        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
+    }
+    text.push_str(" sweep k in 1..10_000 { stage s = t.words(texts = a19) }\n}");
+    let out = errors(&text);
+    assert!(
+        out.contains("the values of this pipeline take more than 128 MiB"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
 }

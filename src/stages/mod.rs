@@ -15,7 +15,7 @@ pub mod params;
 pub use artifact::ArtifactKind;
 pub use catalogue::describe_kind;
 pub use context::{InputArtifact, InputSlot, Progress, StageContext};
-pub use params::{ParamSpec, ParamType, Params};
+pub use params::{INSTANCE_AXIS, ParamSpec, ParamType, Params};
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -118,6 +118,12 @@ pub trait StageKind: Send + Sync {
     /// key (numerics differ across them): every instance that runs libtorch code.
     fn device_sensitive(&self, params: &Params) -> bool {
         self.needs_torch(params)
+    }
+    /// Variables the output artifact carries besides its sweep coordinates, which a
+    /// consumer's [`ParamType::Axis`] parameter may name (evaluate's metrics are sliced by
+    /// their `slice_by` column, also called `slice`). Lowering checks axes against them.
+    fn output_variables(&self, _params: &Params) -> Vec<String> {
+        Vec::new()
     }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.

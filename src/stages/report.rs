@@ -41,7 +41,7 @@ const AGGREGATES: &[&str] = &["none", "mean", "min", "max"];
 const BESTS: &[&str] = &["max", "min", "none"];
 const SCALES: &[&str] = &["auto", "linear", "log", "category"];
 /// The pseudo-variable naming each input artifact.
-const INSTANCE: &str = "instance";
+const INSTANCE: &str = super::INSTANCE_AXIS;
 
 struct Report;
 
@@ -82,25 +82,25 @@ impl StageKind for Report {
             ),
             P::optional(
                 "value",
-                T::Str,
+                T::Metric,
                 s("accuracy"),
                 "the metric: a key of each metrics.json, dotted for nested values (`pass@4`, `slices.7.accuracy`); read per slice when an axis is the slice variable",
             ),
             P::optional(
                 "x",
-                T::Str,
+                T::Axis,
                 s(""),
                 "the columns / x axis: a sweep variable (`band`), the evaluations' `slice_by` column (`ops`), or `instance`; required for line, heatmap and bar",
             ),
             P::optional(
                 "y",
-                T::Str,
+                T::Axis,
                 s(""),
                 "the rows of a heatmap (required) or of a table (default: every other varying variable)",
             ),
             P::optional(
                 "series",
-                T::Str,
+                T::Axis,
                 s(""),
                 "line / bar: one line or bar per value of this variable (default: one per combination of the other varying variables)",
             ),
