@@ -111,6 +111,27 @@ struct Lowerer<'a> {
     /// Bytes of values spent so far (see [`MAX_VALUE_BYTES`]); once over, nothing more is
     /// evaluated.
     value_bytes: usize,
+    /// Families indexed by the values of some of their sweep variables, built on first use
+    /// (binding each consumer instance is then a lookup, not a scan of the family).
+    family_index: HashMap<(usize, Vec<String>), FamilyIndex>,
+}
+
+/// The instances of a family (indices into its bindings, in order) grouped by the values
+/// of some of its sweep variables.
+type FamilyIndex = HashMap<Vec<CoordKey>, Vec<usize>>;
+
+/// Groups a family's instances by the values of `names` (variables of the family).
+fn index_family(family: &[Binding], names: &[String]) -> FamilyIndex {
+    let mut index: FamilyIndex = HashMap::new();
+    for (i, b) in family.iter().enumerate() {
+        let key = names
+            .iter()
+            .filter_map(|n| b.coords.iter().find(|(k, _)| k == n))
+            .map(|(_, v)| CoordKey::of(v))
+            .collect();
+        index.entry(key).or_default().push(i);
+    }
+    index
 }
 
 impl StageNames for HashMap<String, usize> {
@@ -141,6 +162,7 @@ pub fn lower_with(
         max_instances: opts.max_instances,
         instances: 0,
         value_bytes: 0,
+        family_index: HashMap::new(),
     };
     let name = match &file.name {
         Some(n) => n.name.clone(),
@@ -993,15 +1015,15 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        let family = self.bindings[pi].clone();
-        if family.is_empty() {
+        if self.bindings[pi].is_empty() {
             // The producer's sweep failed to expand; that error is already reported.
             return None;
         }
-        let vars: Vec<String> = family
-            .first()
-            .map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect())
-            .unwrap_or_default();
+        let vars: Vec<String> = self.bindings[pi][0]
+            .coords
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut wanted: Vec<(String, Value)> = Vec::new();
         for (sel, e) in selectors {
             if !vars.contains(&sel.name) {
@@ -1032,43 +1054,46 @@ impl<'a> Lowerer<'a> {
                 wanted.push((k.clone(), v.clone()));
             }
         }
-        let matches: Vec<String> = family
-            .iter()
-            .filter(|b| {
-                wanted
+        // In the producer's order, so one index serves every consumer naming these variables.
+        wanted.sort_by_key(|(k, _)| vars.iter().position(|v| v == k));
+        let names: Vec<String> = wanted.iter().map(|(k, _)| k.clone()).collect();
+        let key: Vec<CoordKey> = wanted.iter().map(|(_, v)| CoordKey::of(v)).collect();
+        let family = &self.bindings[pi];
+        let index = self
+            .family_index
+            .entry((pi, names))
+            .or_insert_with_key(|(_, names)| index_family(family, names));
+        if let Some(members) = index.get(&key) {
+            return Some(
+                members
                     .iter()
-                    .all(|(k, v)| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
-            })
-            .map(|b| instance_name(&base.name, &b.coords))
-            .collect();
-        if matches.is_empty() {
-            let (k, v) = wanted
-                .iter()
-                .find(|(k, v)| {
-                    !family
-                        .iter()
-                        .any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
-                })
-                .cloned()
-                .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
-            // The variable's values in declaration order, each once.
-            let mut values: Vec<String> = Vec::new();
-            for b in &family {
-                if let Some((_, bv)) = b.coords.iter().find(|(bk, _)| *bk == k) {
-                    let shown = bv.to_string();
-                    if !values.contains(&shown) {
-                        values.push(shown);
-                    }
-                }
-            }
-            self.error(
-                Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v))
-                    .at(span, "no such instance")
-                    .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
+                    .map(|&i| instance_name(&base.name, &family[i].coords))
+                    .collect(),
             );
-            return None;
         }
-        Some(matches)
+        let (k, v) = wanted
+            .iter()
+            .find(|(k, v)| {
+                !family
+                    .iter()
+                    .any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
+            })
+            .cloned()
+            .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
+        // The variable's values in declaration order, each once.
+        let mut seen = HashSet::new();
+        let values: Vec<String> = family
+            .iter()
+            .filter_map(|b| b.coords.iter().find(|(bk, _)| *bk == k))
+            .filter(|(_, bv)| seen.insert(CoordKey::of(bv)))
+            .map(|(_, bv)| bv.to_string())
+            .collect();
+        self.error(
+            Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v))
+                .at(span, "no such instance")
+                .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
+        );
+        None
     }
 
     /// Reports dependency cycles among instances.
