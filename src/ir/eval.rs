@@ -270,17 +270,17 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> E
 
 /// "undefined variable `coll`", with the closest variable and what else the word may be.
 fn undefined(n: &str, e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> Diagnostic {
-    let mut d = Diagnostic::error(format!("undefined variable `{n}`"))
-        .at(e.span, "not defined")
-        .with_suggestion(n, scope.names());
+    let d = Diagnostic::error(format!("undefined variable `{n}`")).at(e.span, "not defined");
     if stages.is_stage(n) {
-        d = d.with_note(format!(
+        return d.with_note(format!(
             "`{n}` is a stage; stage outputs are inputs, passed positionally"
         ));
-    } else if words.takes_text(n) {
-        d = d.with_note(format!("for the text `{n}`, write it in quotes: \"{n}\""));
     }
-    d
+    let d = d.with_suggestion(n, scope.names());
+    match words.takes_text(n) {
+        true => d.with_note(format!("for the text `{n}`, write it in quotes: \"{n}\"")),
+        false => d,
+    }
 }
 
 /// The items of a list (or a call's arguments), stopping as soon as they hold more than

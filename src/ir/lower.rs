@@ -183,6 +183,11 @@ pub fn lower_with(
     let globals = l.eval_globals(&file.items, &var_overrides);
     l.expand_sweeps(&globals);
     let stages = l.instantiate(&param_overrides);
+    let at = |st: &Stage, param: &str| l.param_span(st, param, &param_overrides);
+    let problems = super::checks::check(&stages, &at);
+    for d in problems {
+        l.error(d);
+    }
     if l.diags.is_empty() {
         l.check_cycles(&stages);
     }
@@ -1094,6 +1099,20 @@ impl<'a> Lowerer<'a> {
                 .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
         );
         None
+    }
+
+    /// Where parameter `param` of instance `st` is written: the `--set` that gives it,
+    /// else its value in the declaration, else the declaration's kind (a default).
+    fn param_span(&self, st: &Stage, param: &str, overrides: &[&Override]) -> Span {
+        let key = format!("{}.{param}", st.name);
+        if let Some(o) = overrides.iter().find(|o| o.key == key) {
+            return o.value.span;
+        }
+        let decl = self.by_name.get(&st.name).map(|&i| self.decls[i].stage);
+        decl.and_then(|d| d.params.iter().find(|a| a.name.name == param))
+            .map(|a| a.value.span)
+            .or(decl.map(|d| d.kind.span))
+            .unwrap_or(st.span)
     }
 
     /// Reports dependency cycles among instances.

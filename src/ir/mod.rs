@@ -8,6 +8,7 @@
 //! of DSL or YAML) does not matter. Spans are kept for later diagnostics but are not
 //! part of [`Pipeline::canonical`], the form compared across syntaxes and snapshotted.
 
+mod checks;
 mod eval;
 mod lower;
 #[cfg(test)]

@@ -420,3 +420,57 @@ fn values_are_bounded_while_they_are_built() {
     );
     assert_eq!(out.matches("error:").count(), 1, "{out}");
 }
+
+#[test]
+fn axes_name_variables_the_inputs_have() {
+    let base = r#"
+        stage src = t.source(n = 1)
+        stage m = t.model()
+        sweep budget in [1, 2], band in ["easy", "hard"] { stage ev = t.eval(m, src) }"#;
+    let p = ok(&format!(
+        "pipeline p {{ {base}\n stage c = t.chart(ev, x = band, y = budget)\n stage i = t.chart(ev[band=hard], x = instance) }}"
+    ));
+    assert_eq!(p.stages["c"].params.get("x"), Some(&Value::Str("band".into())));
+    let out = errors(&format!(
+        "pipeline p {{ {base}\n stage c = t.chart(ev, x = bnad, y = \"seed\")\n stage one = t.chart(src_ev, x = band)\n stage src_ev = t.eval(m, src) }}"
+    ));
+    for needle in [
+        "`x = bnad`: `ev` has no variable `bnad`",
+        "did you mean `band`?",
+        "`ev` is swept over `budget`, `band`; `instance` names each input",
+        "`y = seed`: `ev` has no variable `seed`",
+        "`x = band`: `src_ev` has no variable `band`",
+        "`src_ev` is not swept",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn chat_needs_a_model_that_can_have_a_chat_template() {
+    let text = |tokenizer: &str, chat: &str| {
+        format!(
+            r#"pipeline p {{
+        stage data = synth.arith(n = 10)
+        stage init = model.init(arch = "nano", tokenizer = {tokenizer})
+        stage tuned = sft(init, data, steps = 1)
+        stage acc = evaluate(tuned, data, chat = {chat})
+        stage direct = evaluate(init, data, chat = {chat})
+    }}"#
+        )
+    };
+    let out = errors(&text("chars", "true"));
+    assert!(
+        out.contains("`chat = true`, but the model `tuned` has no chat template")
+            && out.contains("`tuned` keeps the tokenizer of `init`, the built-in `chars` one"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the model `init` has no chat template")
+            && out.contains("`init` has the built-in `chars` tokenizer"),
+        "{out}"
+    );
+    // Without chat, or with a tokenizer folder (which may hold a template), nothing to say.
+    ok(&text("chars", "false"));
+    ok(&text("\"tok/tokenizer.json\"", "true"));
+}
