@@ -73,6 +73,12 @@ impl Scope {
         self.inner.insert(name, Some(value));
     }
 
+    /// Whether `name` is a variable shared by every cell (a pipeline variable), not one of
+    /// this cell's own.
+    pub(crate) fn is_shared(&self, name: &str) -> bool {
+        !self.inner.contains_key(name) && self.outer.contains_key(name)
+    }
+
     /// Defines `name` as failed: its definition was reported, and what uses it fails
     /// without a second report.
     pub(crate) fn insert_failed(&mut self, name: String) {

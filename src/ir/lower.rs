@@ -114,6 +114,8 @@ struct Lowerer<'a> {
     /// Families indexed by the values of some of their sweep variables, built on first use
     /// (binding each consumer instance is then a lookup, not a scan of the family).
     family_index: HashMap<(usize, Vec<String>), FamilyIndex>,
+    /// Pipeline variables given by `--set`, with the span of the value given.
+    var_overrides: HashMap<String, Span>,
 }
 
 /// The instances of a family (indices into its bindings, in order) grouped by the values
@@ -163,6 +165,7 @@ pub fn lower_with(
         instances: 0,
         value_bytes: 0,
         family_index: HashMap::new(),
+        var_overrides: HashMap::new(),
     };
     let name = match &file.name {
         Some(n) => n.name.clone(),
@@ -180,6 +183,10 @@ pub fn lower_with(
 
     l.collect(&file.items, &mut Vec::new());
     let (var_overrides, param_overrides) = l.split_overrides(overrides);
+    l.var_overrides = var_overrides
+        .iter()
+        .map(|(k, o)| (k.clone(), o.value.span))
+        .collect();
     let globals = l.eval_globals(&file.items, &var_overrides);
     l.expand_sweeps(&globals);
     let stages = l.instantiate(&param_overrides);
@@ -766,12 +773,13 @@ impl<'a> Lowerer<'a> {
                         values.insert(spec.name.to_string(), v);
                     }
                     Err(msg) => {
-                        self.error(
-                            Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name)).at(
-                                decl.name.span,
-                                format!("used as the default `{}` of this stage", spec.name),
-                            ),
-                        );
+                        let used = format!("used as the default `{}` of this stage", spec.name);
+                        let d = match self.set_by_command_line(spec.name, &binding.scope) {
+                            Some(set) => set_error(spec.name, &msg, set, decl.name.span, used),
+                            None => Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name))
+                                .at(decl.name.span, used),
+                        };
+                        self.error(d);
                         ok = false;
                     }
                 },
@@ -808,18 +816,15 @@ impl<'a> Lowerer<'a> {
             problems.push((Some("device"), msg));
         }
         for (param, msg) in problems {
-            let span = param
-                .and_then(|p| {
-                    decl.params
-                        .iter()
-                        .find(|a| a.name.name == p)
-                        .map(|a| a.value.span)
-                })
-                .unwrap_or(decl.kind.span);
             let label = param
                 .map(|p| format!("invalid `{p}`"))
                 .unwrap_or_else(|| "invalid parameters".into());
-            self.error(Diagnostic::error(format!("`{}`: {msg}", decl.name.name)).at(span, label));
+            let d = Diagnostic::error(format!("`{}`: {msg}", decl.name.name));
+            let d = match param {
+                Some(p) => self.at_value_of(d, p, decl, overrides, binding, label),
+                None => d.at(decl.kind.span, label),
+            };
+            self.error(d);
             ok = false;
         }
         ok.then_some(params)
@@ -844,11 +849,22 @@ impl<'a> Lowerer<'a> {
                 true
             }
             Err(msg) => {
-                self.error(
-                    Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
-                        .at(expr.span, "wrong type")
-                        .with_note(format!("`{}`: {}", spec.name, spec.doc)),
-                );
+                // A variable given by `--set` and used as is: the value to fix is the argument.
+                let set = match &expr.kind {
+                    ExprKind::Name(n) => self.set_by_command_line(n, &binding.scope).map(|s| (n, s)),
+                    _ => None,
+                };
+                let d = match set {
+                    Some((n, set)) => {
+                        let used = format!("used as `{}` of `{}` here", spec.name, kind.name());
+                        set_error(n, &msg, set, expr.span, used)
+                    }
+                    None => {
+                        Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
+                            .at(expr.span, "wrong type")
+                    }
+                };
+                self.error(d.with_note(format!("`{}`: {}", spec.name, spec.doc)));
                 false
             }
         }
@@ -1101,6 +1117,53 @@ impl<'a> Lowerer<'a> {
         None
     }
 
+    /// The value span of the `--set` that gives pipeline variable `name`, when the name in
+    /// `scope` is that variable (not a sweep variable or sweep `let` of the same name).
+    fn set_by_command_line(&self, name: &str, scope: &Scope) -> Option<Span> {
+        let span = *self.var_overrides.get(name)?;
+        scope.is_shared(name).then_some(span)
+    }
+
+    /// Places `d` at the value parameter `param` got: the `--set` argument that gave it
+    /// (directly, or as the pipeline variable it is written as or defaults to; the place of
+    /// use then is secondary), else where the declaration writes it, else at its kind.
+    fn at_value_of(
+        &self,
+        d: Diagnostic,
+        param: &str,
+        decl: &ast::StageDecl,
+        overrides: Option<&Vec<(&str, &Override)>>,
+        binding: &Binding,
+        label: String,
+    ) -> Diagnostic {
+        if let Some((_, o)) = overrides.into_iter().flatten().find(|(p, _)| *p == param) {
+            return d.at(o.value.span, label);
+        }
+        let written = decl
+            .params
+            .iter()
+            .find(|a| a.name.name == param)
+            .map(|a| &a.value);
+        let (var, used) = match written {
+            Some(
+                e @ Expr {
+                    kind: ExprKind::Name(n),
+                    ..
+                },
+            ) => (n.as_str(), e.span),
+            Some(e) => return d.at(e.span, label),
+            // Unwritten: a conventional default from the pipeline variable of its name.
+            None => (param, decl.name.span),
+        };
+        match self.set_by_command_line(var, &binding.scope) {
+            Some(set) => d
+                .at(set, label)
+                .with_secondary(used, format!("`{var}` is used here")),
+            None if written.is_some() => d.at(used, label),
+            None => d.at(decl.kind.span, label),
+        }
+    }
+
     /// Where parameter `param` of instance `st` is written: the `--set` that gives it,
     /// else its value in the declaration, else the declaration's kind (a default).
     fn param_span(&self, st: &Stage, param: &str, overrides: &[&Override]) -> Span {
@@ -1183,6 +1246,14 @@ fn sweep_header(sw: &ast::Sweep) -> Span {
         (Some(first), Some(last)) => first.span.to(last.span),
         _ => sw.span,
     }
+}
+
+/// A value given by `--set` that does not fit where the pipeline uses it: reported at the
+/// argument (one error however many places use it), with the first such place.
+fn set_error(name: &str, msg: &str, set: Span, used_at: Span, used: String) -> Diagnostic {
+    Diagnostic::error(format!("--set `{name}`: {msg}"))
+        .at(set, "wrong type")
+        .with_secondary(used_at, used)
 }
 
 /// How to allow more stage instances.

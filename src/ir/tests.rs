@@ -11,12 +11,14 @@ fn lower_src(text: &str, sets: &[(&str, &str)]) -> (Result<Pipeline, crate::diag
     let file = dsl::parser::parse_file(text, f).unwrap_or_else(|d| panic!("parse: {}", d.render(&sm)));
     let mut overrides = Vec::new();
     for (k, v) in sets {
-        let id = sm.add(format!("--set {k}={v}"), None, *v);
-        let value = dsl::parser::parse_expr(v, id).expect("parse --set");
+        // As the command line registers them: a source `--set` holding the whole argument.
+        let arg = format!("{k}={v}");
+        let id = sm.add("--set", None, arg.as_str());
+        let value = dsl::parser::parse_expr_at(v, id, k.len() + 1).expect("parse --set");
         overrides.push(Override {
             key: k.to_string(),
             value,
-            span: crate::diag::Span::new(id, 0, v.len()),
+            span: crate::diag::Span::new(id, 0, arg.len()),
         });
     }
     (lower(&file, &overrides), sm)
@@ -473,4 +475,34 @@ fn chat_needs_a_model_that_can_have_a_chat_template() {
     // Without chat, or with a tokenizer folder (which may hold a template), nothing to say.
     ok(&text("chars", "false"));
     ok(&text("\"tok/tokenizer.json\"", "true"));
+}
+
+#[test]
+fn problems_with_set_values_point_at_the_set_argument() {
+    let text = r#"pipeline p {
+        let n = 5
+        let seed = 1
+        stage a = t.source(n = n)
+        stage b = t.source(n = 2)
+        stage m = t.model()
+        stage tr = t.train(m, a, lr = 1e-3)
+    }"#;
+    let (r, sm) = lower_src(text, &[("n", "\"many\""), ("seed", "x"), ("tr.steps", "1.5")]);
+    let Err(d) = r else { panic!("expected errors") };
+    let out = d.render(&sm);
+    // One error per wrong value, at the argument, with the first place that uses it.
+    for needle in [
+        "error: --set `n`: expected int, found string `\"many\"`",
+        "┌─ --set:1:3",
+        "n=\"many\"",
+        "used as `n` of `t.source` here",
+        "error: --set `seed`: expected int, found string `\"x\"`",
+        "seed=x",
+        "used as the default `seed` of this stage",
+        "┌─ --set:1:10",
+        "tr.steps=1.5",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("error: --set `seed`").count(), 1, "{out}");
 }
