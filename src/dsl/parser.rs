@@ -14,6 +14,7 @@
 //!   before named ones, a parameter is not given twice in one call); names are not resolved
 //!   here — that is lowering's job.
 
+use super::MAX_TOKENS;
 use super::ast::{self, BinOp, Expr, ExprKind, Ident, Item};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use pest::Parser as _;
@@ -42,7 +43,7 @@ pub const KEYWORDS: &[&str] = &[
 pub fn parse_file(text: &str, file: FileId) -> Result<ast::File, Diagnostics> {
     let mut cx = Cx::new(text, file, 0);
     cx.whole_file = true;
-    cx.check_nesting()?;
+    cx.check_bounds()?;
     let pairs = SieveParser::parse(Rule::file, text).map_err(|e| cx.syntax_error(e))?;
     let mut pipeline: Option<(Ident, Vec<Item>, Span)> = None;
     let mut outside: Vec<Item> = Vec::new();
@@ -121,7 +122,7 @@ pub fn parse_expr(text: &str, file: FileId) -> Result<Expr, Diagnostics> {
 /// YAML `${…}` string): every span is shifted by `offset`.
 pub fn parse_expr_at(text: &str, file: FileId, offset: usize) -> Result<Expr, Diagnostics> {
     let mut cx = Cx::new(text, file, offset);
-    cx.check_nesting()?;
+    cx.check_bounds()?;
     let pairs = SieveParser::parse(Rule::expr_only, text).map_err(|e| cx.syntax_error(e))?;
     let expr = pairs
         .flatten()
@@ -272,22 +273,38 @@ impl<'t> Cx<'t> {
         );
     }
 
-    /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest recurses into it.
-    fn check_nesting(&self) -> Result<(), Diagnostics> {
+    /// Rejects, before pest runs, bracket nesting deeper than [`MAX_NESTING`] (pest and
+    /// the AST code recurse into it) and texts of more than [`MAX_TOKENS`] tokens (pest's
+    /// memory grows with them).
+    fn check_bounds(&self) -> Result<(), Diagnostics> {
         let bytes = self.text.as_bytes();
         let mut depth = 0usize;
+        let mut tokens = 0usize;
         let mut i = 0;
         while i < bytes.len() {
+            let start = i;
             match bytes[i] {
                 b'#' => {
                     while i < bytes.len() && bytes[i] != b'\n' {
                         i += 1;
                     }
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    i += 1;
+                    continue;
                 }
                 b'"' => {
                     i += 1;
                     while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
                         i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b if b.is_ascii_alphanumeric() || b == b'_' => {
+                    while i + 1 < bytes.len()
+                        && (bytes[i + 1].is_ascii_alphanumeric() || bytes[i + 1] == b'_')
+                    {
+                        i += 1;
                     }
                 }
                 b'(' | b'[' | b'{' => {
@@ -301,7 +318,23 @@ impl<'t> Cx<'t> {
                     }
                 }
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                // A non-ASCII character is one token (and a span never splits it).
+                b if b >= 0xC0 => {
+                    while i + 1 < bytes.len() && bytes[i + 1] & 0xC0 == 0x80 {
+                        i += 1;
+                    }
+                }
                 _ => {}
+            }
+            tokens += 1;
+            if tokens > MAX_TOKENS {
+                let end = (i + 1).min(bytes.len());
+                return Err(Diagnostic::error(format!(
+                    "this text has more than {MAX_TOKENS} tokens (names, numbers, strings, punctuation)"
+                ))
+                .at(self.at(start, end), "the limit is reached here")
+                .with_note("a pipeline describes stages; put data in a file a stage reads")
+                .into());
             }
             i += 1;
         }
@@ -1364,6 +1397,35 @@ pipeline difficulty_budget {
             "}".repeat(MAX_NESTING - 4)
         );
         assert!(parse_file(&sweeps, 0).is_ok());
+    }
+
+    #[test]
+    fn texts_over_the_token_limit_are_refused_before_pest_runs() {
+        let at_limit = format!("[{}]", vec!["1"; (MAX_TOKENS - 1) / 2].join(","));
+        assert!(parse_expr(&at_limit, 0).is_ok());
+        let over = format!(
+            "pipeline p {{ let x = [{}] }}",
+            vec!["1"; MAX_TOKENS / 2].join(",")
+        );
+        let d = parse_file(&over, 0).expect_err("too many tokens");
+        assert_eq!(d.len(), 1);
+        assert!(d.0[0].message.contains("more than 250000 tokens"), "{:?}", d.0[0]);
+        let (span, _) = d.0[0].primary.clone().expect("span");
+        assert!(
+            span.start > over.len() - 10,
+            "at the token that crosses the limit"
+        );
+        // Strings and comments are one token or none, whatever their length.
+        let long = format!(
+            "pipeline p {{ let s = \"{}\" # {}\n}}",
+            "x".repeat(1_000_000),
+            "y ".repeat(500_000)
+        );
+        assert!(parse_file(&long, 0).is_ok());
+        let wide = format!("pipeline p {{ let s = \"a\" {} }}", "é".repeat(MAX_TOKENS));
+        let d = parse_file(&wide, 0).expect_err("too many");
+        let (span, _) = d.0[0].primary.clone().expect("span");
+        assert!(wide.is_char_boundary(span.start) && wide.is_char_boundary(span.end));
     }
 
     #[test]

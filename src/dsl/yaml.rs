@@ -33,7 +33,7 @@
 //!   library (whose loader is recursive) sees the text.
 
 use super::ast::{self, Expr, ExprKind, Ident, Item};
-use super::parser;
+use super::{MAX_TOKENS, parser};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
 use marked_yaml::{LoadError, LoaderOptions};
@@ -595,12 +595,14 @@ impl<'t> Y<'t> {
         let start = self.byte(s.span().start());
         let content = s.as_str();
         let rest = &self.text[start..];
-        let line_end = rest.find('\n').map_or(self.text.len(), |i| start + i);
+        // Only where needed: finding it for every scalar of a long line (a flow list of a
+        // million items) would take quadratic time.
+        let line_end = || rest.find('\n').map_or(self.text.len(), |i| start + i);
         match rest.chars().next() {
             Some(q @ ('"' | '\'')) => {
                 let close = closing_quote(&rest[1..], q).map(|i| start + 1 + i);
                 let verbatim = rest[1..].starts_with(content) && close == Some(start + 1 + content.len());
-                let end = close.map_or(line_end, |c| c + 1);
+                let end = close.map_or_else(line_end, |c| c + 1);
                 (self.span(start, end), verbatim.then_some(start + 1))
             }
             _ if !content.is_empty() && rest.starts_with(content) => {
@@ -617,7 +619,7 @@ impl<'t> Y<'t> {
             }
             _ => {
                 // Folded plain scalars, block scalars, empty values: the first line.
-                let end = if line_end > start { line_end } else { start };
+                let end = line_end().max(start);
                 (self.span(start, end), None)
             }
         }
@@ -718,14 +720,31 @@ impl<'t> Y<'t> {
     /// Checks what the YAML loader would not: a file is one document (marked-yaml reads
     /// the first and silently drops the others), nested at most [`MAX_YAML_NESTING`] deep
     /// (marked-yaml builds its tree through a recursive loader, so depth is measured first
-    /// on yaml-rust2's iterative event stream). Syntax errors are left for the real load.
+    /// on yaml-rust2's iterative event stream), of at most [`MAX_TOKENS`] values (its
+    /// memory grows with them). Syntax errors are left for the real load.
     fn check_structure(&self) -> Result<(), Diagnostics> {
         use yaml_rust2::Event;
         let mut parser = yaml_rust2::parser::Parser::new_from_str(self.text);
         let mut depth = 0usize;
         let mut documents = 0usize;
+        let mut values = 0usize;
         loop {
-            match parser.next_token() {
+            let event = parser.next_token();
+            if let Ok((Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..), mark)) = &event
+            {
+                values += 1;
+                if values > MAX_TOKENS {
+                    let b = self.char_byte(mark.index());
+                    let len = self.text[b..].chars().next().map_or(0, char::len_utf8);
+                    return Err(Diagnostic::error(format!(
+                        "this file has more than {MAX_TOKENS} YAML values (scalars, lists, mappings)"
+                    ))
+                    .at(self.span(b, b + len), "the limit is reached here")
+                    .with_note("a pipeline describes stages; put data in a file a stage reads")
+                    .into());
+                }
+            }
+            match event {
                 Ok((Event::DocumentStart, mark)) => {
                     documents += 1;
                     if documents > 1 {
@@ -1090,6 +1109,14 @@ pipeline difficulty_budget {
         assert!(d.message.contains("a second one starts here"), "{}", d.message);
         // One document, explicitly started and ended, is fine.
         assert!(parse_file("---\npipeline: a\n...\n", 0).is_ok());
+        // Values are counted before the YAML reader builds its tree.
+        let many = format!("let:\n  x: [{}]\n", vec!["1"; MAX_TOKENS].join(","));
+        let d = errors(&many).remove(0);
+        assert!(
+            d.message.contains("more than 250000 YAML values"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]
