@@ -157,6 +157,8 @@ impl<'t> Words<'t> {
             Words::Anywhere => Words::Anywhere,
             Words::Param(ParamType::List(inner)) => Words::Param(inner),
             Words::Param(ParamType::Any) => Words::Param(&ParamType::Any),
+            // A set of ints: its items are numbers, never text.
+            Words::Param(ParamType::IntSet) => Words::Operand,
             Words::Param(_) => Words::No,
             Words::CommandLine(t) => t.map_or(Words::No, |t| Words::Param(t).items()),
         }

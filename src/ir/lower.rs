@@ -646,9 +646,21 @@ impl<'a> Lowerer<'a> {
             for bi in 0..self.bindings[di].len() {
                 let binding = self.bindings[di][bi].clone();
                 let instance = instance_name(&decl.name.name, &binding.coords);
-                let params = self.params(decl, kind, &binding, overrides.get(decl.name.name.as_str()));
+                let decl_overrides = overrides.get(decl.name.name.as_str());
+                let params = self.params(decl, kind, &binding, decl_overrides);
                 let inputs = self.inputs(decl, kind, &binding);
                 if let (Some(params), Some(inputs)) = (params, inputs) {
+                    let bound: Vec<&str> = inputs.iter().map(|i| i.slot.as_str()).collect();
+                    let problems = kind.validate_inputs(&params, &bound);
+                    for (param, msg) in &problems {
+                        let label = format!("invalid `{param}`");
+                        let d = Diagnostic::error(format!("`{}`: {msg}", decl.name.name));
+                        let d = self.at_value_of(d, param, decl, decl_overrides, &binding, label);
+                        self.error(d);
+                    }
+                    if !problems.is_empty() {
+                        continue;
+                    }
                     stages.insert(
                         instance.clone(),
                         Stage {

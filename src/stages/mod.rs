@@ -130,6 +130,12 @@ pub trait StageKind: Send + Sync {
     fn validate(&self, _params: &Params) -> Vec<(Option<&'static str>, String)> {
         Vec::new()
     }
+    /// Checks of the parameters against which input slots are bound (`bound`: the names
+    /// of the slots that received at least one artifact), run at lowering time; each error
+    /// names the offending parameter.
+    fn validate_inputs(&self, _params: &Params, _bound: &[&str]) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Computes the output into `ctx.out_dir()`.
     fn run(&self, ctx: &StageContext) -> StageResult;
 }
