@@ -205,10 +205,6 @@ type Eval<T> = Result<T, EvalError>;
 /// Evaluates `e` where a value is expected directly; `words` says where a bare name that
 /// is not a variable may stand for its word.
 pub(crate) fn eval_value(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> Eval<Value> {
-    eval(e, scope, stages, words)
-}
-
-fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> Eval<Value> {
     match &e.kind {
         ExprKind::Int(i) => Ok(Value::Int(*i)),
         ExprKind::Float(f) => Ok(Value::Float(*f)),
@@ -234,8 +230,8 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> E
         ExprKind::List(items) => Ok(Value::List(eval_items(e, items, scope, stages, words.items())?)),
         ExprKind::Range(a, b) => {
             let (va, vb) = (
-                eval(a, scope, stages, Words::Operand)?,
-                eval(b, scope, stages, Words::Operand)?,
+                eval_value(a, scope, stages, Words::Operand)?,
+                eval_value(b, scope, stages, Words::Operand)?,
             );
             match (as_int(&va), as_int(&vb)) {
                 (Some(start), Some(end)) => Ok(Value::Range(RangeValue { start, end })),
@@ -248,7 +244,7 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> E
                 .into()),
             }
         }
-        ExprKind::Neg(inner) => match eval(inner, scope, stages, Words::Operand)? {
+        ExprKind::Neg(inner) => match eval_value(inner, scope, stages, Words::Operand)? {
             Value::Int(i) => i
                 .checked_neg()
                 .map(Value::Int)
@@ -259,9 +255,9 @@ fn eval(e: &Expr, scope: &Scope, stages: &dyn StageNames, words: Words<'_>) -> E
                 .into()),
         },
         ExprKind::Chain { first, rest } => {
-            let mut acc = eval(first, scope, stages, Words::Operand)?;
+            let mut acc = eval_value(first, scope, stages, Words::Operand)?;
             for (op, operand) in rest {
-                let v = eval(operand, scope, stages, Words::Operand)?;
+                let v = eval_value(operand, scope, stages, Words::Operand)?;
                 acc = binary(*op, acc, v).map_err(|msg| {
                     Diagnostic::error(msg).at(first.span.to(operand.span), "in this expression")
                 })?;
@@ -303,7 +299,7 @@ fn eval_items(
     let mut size = 0usize;
     let mut out = Vec::with_capacity(items.len().min(MAX_LIST_LEN));
     for item in items {
-        let v = eval(item, scope, stages, words)?;
+        let v = eval_value(item, scope, stages, words)?;
         size += v.size();
         if size > MAX_LIST_LEN {
             return Err(Diagnostic::error(format!(
@@ -342,12 +338,12 @@ fn choose(e: &Expr, args: &[Expr], scope: &Scope, stages: &dyn StageNames, words
                 .into(),
         );
     }
-    let key = eval(&args[0], scope, stages, Words::Operand)?;
+    let key = eval_value(&args[0], scope, stages, Words::Operand)?;
     let mut options = Vec::new();
     for pair in args[1..].chunks(2) {
-        let option = eval(&pair[0], scope, stages, Words::No)?;
+        let option = eval_value(&pair[0], scope, stages, Words::No)?;
         if option.coord_string() == key.coord_string() {
-            return eval(&pair[1], scope, stages, words);
+            return eval_value(&pair[1], scope, stages, words);
         }
         options.push(option.coord_string());
     }

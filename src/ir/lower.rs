@@ -105,6 +105,7 @@ struct Lowerer<'a> {
     bindings: Vec<Vec<Binding>>,
     /// Sweeps whose local `let`s were checked already.
     checked_sweeps: HashSet<*const ast::Sweep>,
+    /// [`LowerOptions::max_instances`].
     max_instances: usize,
     /// Stage instances of the declarations expanded so far.
     instances: usize,
