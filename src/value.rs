@@ -1,10 +1,18 @@
 //! Resolved parameter values: what a pipeline expression evaluates to after lowering.
 //!
-//! Invariant: a `Value` is plain data (no spans, no references to stages), so it can be
-//! compared, hashed into cache keys through its canonical JSON form, and handed to stages.
+//! Invariants: a `Value` is plain data (no spans, no references to stages), so it can be
+//! compared, hashed into cache keys through its canonical JSON form, and handed to stages;
+//! a value built from a pipeline stays within [`MAX_LIST_LEN`] and [`MAX_STR_BYTES`]
+//! (lowering refuses larger ones), and a range is never expanded to be measured.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Most elements a list in a pipeline may hold, elements of nested lists included (a
+/// range used as a list, e.g. swept over, counts its integers).
+pub const MAX_LIST_LEN: usize = 1_000_000;
+/// Longest string a pipeline may build, in bytes (1 MiB).
+pub const MAX_STR_BYTES: usize = 1 << 20;
 
 /// A fully evaluated parameter value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +34,18 @@ pub enum Value {
 pub struct RangeValue {
     pub start: i64,
     pub end: i64,
+}
+
+impl RangeValue {
+    /// How many integers the range holds (`2..5` holds 4; `5..2` none), without
+    /// expanding it; saturates at `u64::MAX` (the whole of `i64` holds one more).
+    pub fn count(&self) -> u64 {
+        if self.end < self.start {
+            0
+        } else {
+            u64::try_from(self.end as i128 - self.start as i128 + 1).unwrap_or(u64::MAX)
+        }
+    }
 }
 
 /// A constructor call like `column("ops")` or `quantiles(3)`.
@@ -76,6 +96,28 @@ impl Value {
         match self {
             Value::Bool(b) => Some(*b),
             _ => None,
+        }
+    }
+
+    /// How many values this is made of: 1 for a scalar (and for a range, which is not
+    /// expanded), 1 plus its items' sizes for a list or a call.
+    pub fn size(&self) -> usize {
+        match self {
+            Value::List(items) => 1 + items.iter().map(Value::size).sum::<usize>(),
+            Value::Call(c) => 1 + c.args.iter().map(Value::size).sum::<usize>(),
+            _ => 1,
+        }
+    }
+
+    /// Bytes this value occupies beyond its own slot (strings' text, lists' items), an
+    /// estimate used to bound the memory of a lowered pipeline.
+    pub fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<Value>();
+        match self {
+            Value::Str(s) => s.len(),
+            Value::List(items) => items.iter().map(|v| slot + v.heap_bytes()).sum(),
+            Value::Call(c) => c.call.len() + c.args.iter().map(|v| slot + v.heap_bytes()).sum::<usize>(),
+            _ => 0,
         }
     }
 
@@ -160,5 +202,24 @@ mod tests {
         assert_eq!(Value::Float(1.5).to_string(), "1.5");
         assert_eq!(Value::Float(100000.0).to_string(), "1e5");
         assert_eq!(Value::Str("a".into()).coord_string(), "a");
+    }
+
+    #[test]
+    fn sizes_are_measured_without_expanding_ranges() {
+        let r = RangeValue {
+            start: i64::MIN,
+            end: i64::MAX,
+        };
+        assert_eq!(r.count(), u64::MAX);
+        assert_eq!(RangeValue { start: 2, end: 5 }.count(), 4);
+        assert_eq!(RangeValue { start: 5, end: 2 }.count(), 0);
+        assert_eq!(Value::Range(r).size(), 1);
+        let nested = Value::List(vec![
+            Value::Int(1),
+            Value::List(vec![Value::Int(2), Value::Int(3)]),
+        ]);
+        assert_eq!(nested.size(), 5);
+        assert_eq!(Value::Str("abc".into()).heap_bytes(), 3);
+        assert!(nested.heap_bytes() >= 4 * std::mem::size_of::<Value>());
     }
 }

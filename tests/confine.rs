@@ -140,7 +140,11 @@ fn export_cannot_leave_the_project_nor_replace_pipelines_locks_or_the_store() {
     // `--set` overrides are checked like the file, at the override.
     let out = p.run(&["check", good, "--set", "e.path=\"/tmp/x.jsonl\""]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--set e.path="), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("┌─ --set:1:8") && err.contains("e.path=\"/tmp/x.jsonl\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,5 +9,6 @@ mod confine;
 mod docs;
 mod fuzz;
 mod golden;
+mod limits;
 mod recipes;
 mod torch_split;

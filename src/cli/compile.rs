@@ -42,15 +42,21 @@ pub fn print_diagnostics(d: &Diagnostics, sources: &SourceMap) {
     }
 }
 
-/// Parses `--set K=V` arguments; values are DSL expressions.
+/// Parses `--set K=V` arguments; values are DSL expressions. Each argument is a source
+/// of its own, named `--set` and holding the whole `K=V`, so a problem with it (here or
+/// in lowering) is shown with a caret under the argument itself.
 pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<Override>, Diagnostics> {
     let mut out = Vec::new();
     let mut diags = Diagnostics::new();
     for s in sets {
+        let file = sources.add("--set", None, s.as_str());
+        let whole = Span::new(file, 0, s.len());
         let Some((k, v)) = s.split_once('=') else {
-            diags.push(Diagnostic::error(format!(
-                "--set `{s}`: expected KEY=VALUE (e.g. --set seed=3 or --set tuned.lr=1e-4)"
-            )));
+            diags.push(
+                Diagnostic::error(format!("--set `{s}`: expected KEY=VALUE"))
+                    .at(whole, "no `=`")
+                    .with_note("e.g. --set seed=3 or --set tuned.lr=1e-4"),
+            );
             continue;
         };
         let key = k.trim().to_string();
@@ -60,17 +66,19 @@ pub fn parse_overrides(sets: &[String], sources: &mut SourceMap) -> Result<Vec<O
                 .split('.')
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
         if !valid_key {
-            diags.push(Diagnostic::error(format!(
-                "--set `{s}`: `{key}` is not a variable name or STAGE.PARAM"
-            )));
+            diags.push(
+                Diagnostic::error(format!(
+                    "--set `{s}`: `{key}` is not a variable name or STAGE.PARAM"
+                ))
+                .at(Span::new(file, 0, k.len()), "not a name"),
+            );
             continue;
         }
-        let file = sources.add(format!("--set {s}"), None, v.to_string());
-        match dsl::parser::parse_expr(v, file) {
+        match dsl::parser::parse_expr_at(v, file, k.len() + 1) {
             Ok(value) => out.push(Override {
                 key,
                 value,
-                span: Span::new(file, 0, v.len()),
+                span: whole,
             }),
             Err(d) => diags.extend(d),
         }
@@ -175,7 +183,10 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
             return Err(super::EXIT_INVALID);
         }
     };
-    match ir::lower(&file, &overrides).and_then(|ir| ir::check_files(&ir, &files).map(|()| ir)) {
+    let opts = ir::LowerOptions {
+        max_instances: args.max_instances,
+    };
+    match ir::lower_with(&file, &overrides, &opts).and_then(|ir| ir::check_files(&ir, &files).map(|()| ir)) {
         Ok(mut ir) => {
             // The file loaded, so it exists; canonical so that every spelling of its path
             // (relative, absolute, through a link) names the same refs in the store.

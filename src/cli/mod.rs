@@ -44,6 +44,10 @@ pub struct PipelineArgs {
     /// and the store); repeatable.
     #[arg(long = "allow-path", value_name = "DIR")]
     pub allow_path: Vec<PathBuf>,
+    /// Most stage instances the pipeline may expand to (sweeps multiply them); a pipeline
+    /// over it is refused before anything is built.
+    #[arg(long, value_name = "N", default_value_t = crate::ir::DEFAULT_MAX_INSTANCES)]
+    pub max_instances: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +165,19 @@ pub enum CacheAction {
     },
 }
 
+/// A reader that stops early (`sieve stages | head -1`) ends the process quietly, the Unix
+/// way: killed by SIGPIPE at the next write, as `cat` or `ls` are. The Rust runtime
+/// ignores SIGPIPE instead, which turns that write into an error and every `println!`
+/// into a panic (exit 101); restoring the default here, once, covers every command of
+/// both binaries. Child processes read by sieve are only ever read from, so no write of
+/// sieve's own to a pipe can end it by surprise.
+fn end_quietly_on_closed_output() {
+    // SAFETY: `signal` only changes how this process reacts to SIGPIPE; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GraphFormat {
     Text,
@@ -170,6 +187,7 @@ pub enum GraphFormat {
 
 /// Entry point; returns the process exit code.
 pub fn main() -> i32 {
+    end_quietly_on_closed_output();
     if crate::stages::torch::runtime().is_some()
         && let Some(code) = commands::check_hand_off()
     {

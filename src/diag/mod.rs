@@ -3,12 +3,20 @@
 //!
 //! Invariants: every span refers to a file registered in the [`SourceMap`] that renders
 //! it; errors accumulate in a [`Diagnostics`] list so a file reports all its problems
-//! at once, never only the first.
+//! at once, never only the first; what is printed stays small whatever the input (long
+//! lines are cut to windows around the marks, long messages elided: [`window`]).
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
-use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, termcolor};
 use std::path::{Path, PathBuf};
+
+mod window;
+
+pub use window::{MAX_SHOWN_LINE, WINDOW_CONTEXT};
+
+/// Longest message, label or note (in characters) printed whole; longer ones are elided
+/// in the middle.
+pub const MAX_MESSAGE_CHARS: usize = 500;
 
 /// Index of a file in a [`SourceMap`].
 pub type FileId = usize;
@@ -208,32 +216,75 @@ impl Diagnostics {
         String::from_utf8_lossy(&buf.into_inner()).into_owned()
     }
 
-    /// Renders to a terminal-aware writer (colours when it supports them).
+    /// Renders to a terminal-aware writer (colours when it supports them). Long source
+    /// lines are cut to windows around the marked places and long messages elided in the
+    /// middle ([`window`]), so what is printed stays small whatever the input.
     pub fn emit(&self, sources: &SourceMap, out: &mut dyn termcolor::WriteColor) {
-        let mut files = SimpleFiles::new();
-        for f in sources.files() {
-            files.add(f.name.clone(), f.text.clone());
-        }
+        let whole: Vec<window::FileView<'_>> = sources.files().iter().map(window::FileView::whole).collect();
+        let long: Vec<bool> = sources
+            .files()
+            .iter()
+            .map(|f| window::FileView::has_long_lines(&f.text))
+            .collect();
         let config = term::Config::default();
         for d in &self.0 {
+            let spans: Vec<(Span, &str, bool)> = d
+                .primary
+                .iter()
+                .map(|(s, l)| (*s, l.as_str(), true))
+                .chain(d.secondary.iter().map(|(s, l)| (*s, l.as_str(), false)))
+                .filter(|(s, _, _)| s.file < whole.len())
+                .collect();
+            // Files with long lines get a view cut around this diagnostic's marks.
+            let mut cut: Vec<(FileId, window::FileView<'_>)> = Vec::new();
+            for &(span, _, _) in &spans {
+                if long[span.file] && !cut.iter().any(|(id, _)| *id == span.file) {
+                    let marks: Vec<usize> = spans
+                        .iter()
+                        .filter(|(s, _, _)| s.file == span.file)
+                        .flat_map(|(s, _, _)| [s.start, s.end])
+                        .collect();
+                    cut.push((span.file, window::FileView::cut(sources.get(span.file), &marks)));
+                }
+            }
+            let views = window::Views {
+                files: (0..whole.len())
+                    .map(|id| match cut.iter().find(|(c, _)| *c == id) {
+                        Some((_, v)) => v,
+                        None => &whole[id],
+                    })
+                    .collect(),
+            };
             let mut cs = match d.severity {
                 Severity::Error => CsDiagnostic::error(),
                 Severity::Warning => CsDiagnostic::warning(),
             }
-            .with_message(&d.message);
-            let mut labels = Vec::new();
-            if let Some((span, label)) = &d.primary {
-                labels.push(Label::primary(span.file, span.start..span.end).with_message(label));
-            }
-            for (span, label) in &d.secondary {
-                labels.push(Label::secondary(span.file, span.start..span.end).with_message(label));
-            }
-            cs = cs
-                .with_labels(labels)
-                .with_notes(d.notes.iter().map(|n| format!("help: {n}")).collect());
+            .with_message(window::elide_middle(&d.message, MAX_MESSAGE_CHARS));
+            let labels = spans
+                .iter()
+                .map(|(span, label, primary)| {
+                    let view = views.files[span.file];
+                    let range = view.to_view(span.start)..view.to_view(span.end.max(span.start));
+                    let label = window::elide_middle(label, MAX_MESSAGE_CHARS).into_owned();
+                    match primary {
+                        true => Label::primary(span.file, range).with_message(label),
+                        false => Label::secondary(span.file, range).with_message(label),
+                    }
+                })
+                .collect();
+            cs = cs.with_labels(labels).with_notes(
+                d.notes
+                    .iter()
+                    .map(|n| format!("help: {}", window::elide_middle(n, MAX_MESSAGE_CHARS)))
+                    .collect(),
+            );
             // Rendering only fails on an invalid span; fall back to a plain line then.
-            if term::emit_to_write_style(out, &config, &files, &cs).is_err() {
-                let _ = writeln!(out, "error: {}", d.message);
+            if term::emit_to_write_style(out, &config, &views, &cs).is_err() {
+                let _ = writeln!(
+                    out,
+                    "error: {}",
+                    window::elide_middle(&d.message, MAX_MESSAGE_CHARS)
+                );
             }
         }
     }

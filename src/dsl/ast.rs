@@ -115,7 +115,15 @@ pub enum ExprKind {
     List(Vec<Expr>),
     /// `a..b`, inclusive at both ends.
     Range(Box<Expr>, Box<Expr>),
-    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `first op1 e1 op2 e2 …`, evaluated left to right: `a - b + c` is `(a - b) + c`.
+    /// The operators of one chain share a precedence level (the parser nests a tighter
+    /// level inside: `1 + 2 * 3` is a `+` chain whose second operand is a `*` chain), so a
+    /// flat `1 + 1 + … + 1` is one node however long, and only real nesting makes the tree
+    /// deep.
+    Chain {
+        first: Box<Expr>,
+        rest: Vec<(BinOp, Expr)>,
+    },
     Neg(Box<Expr>),
     /// `f(args)` such as `column("ops")`.
     Call {

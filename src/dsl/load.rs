@@ -16,7 +16,9 @@
 //! - each file is merged once: importing a file that is already part of the pipeline
 //!   (a diamond) adds nothing; importing a file that is still being loaded is a cycle and
 //!   is reported with the whole chain;
-//! - problems accumulate: a missing import does not stop the other imports from loading.
+//! - problems accumulate: a missing import does not stop the other imports from loading;
+//! - only regular files of at most [`MAX_FILE_BYTES`] are read (a FIFO, device or directory
+//!   is refused by name without being read, so nothing can make loading hang).
 
 use super::ast::{self, Item};
 use super::{parser, yaml};
@@ -27,6 +29,8 @@ use std::path::{Path, PathBuf};
 
 /// Longest chain of nested imports accepted.
 pub const MAX_IMPORT_DEPTH: usize = 64;
+/// Largest pipeline file read (the root or an import), in bytes: 16 MiB.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// The two syntaxes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +71,12 @@ pub fn load_pipeline(
     let Some(syntax) = Syntax::of_path(path) else {
         return Err(unknown_syntax(&display, None).into());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostics::from(Diagnostic::error(format!("cannot read `{display}`: {e}"))))?;
+    let text = read_source(path).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(match e {
+            ReadError::Io(e) => format!("cannot read `{display}`: {e}"),
+            other => format!("`{display}` {other}"),
+        }))
+    })?;
     let mut loader = Loader::new(sources, files);
     loader.root(&display, path, text, syntax)
 }
@@ -83,8 +91,84 @@ pub fn load_str(
     sources: &mut SourceMap,
 ) -> Result<ast::File, Diagnostics> {
     let syntax = if is_yaml { Syntax::Yaml } else { Syntax::Dsl };
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(format!("`{name}` {}", ReadError::TooLarge(text.len() as u64))).into());
+    }
     let mut loader = Loader::new(sources, files);
     loader.root(name, Path::new(name), text.to_string(), syntax)
+}
+
+/// Why a pipeline file could not be read.
+#[derive(Debug)]
+enum ReadError {
+    /// Not a regular file: what it is instead.
+    NotAFile(&'static str),
+    /// Its size in bytes, over [`MAX_FILE_BYTES`].
+    TooLarge(u64),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotAFile(what) => write!(f, "is {what}, not a pipeline file"),
+            ReadError::TooLarge(n) => write!(
+                f,
+                "is {n} bytes long; pipeline files are at most {} MiB ({MAX_FILE_BYTES} bytes)",
+                MAX_FILE_BYTES >> 20
+            ),
+            ReadError::Io(e) => write!(f, "cannot be read: {e}"),
+        }
+    }
+}
+
+/// What a non-regular file is, in words.
+fn file_type_name(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a pipeline file: a regular file of at most [`MAX_FILE_BYTES`], as UTF-8. The
+/// type is checked before opening, and again on the open file (opened non-blocking, so a
+/// FIFO swapped in meanwhile cannot block the open either).
+fn read_source(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let check = |meta: std::fs::Metadata| {
+        if !meta.file_type().is_file() {
+            return Err(ReadError::NotAFile(file_type_name(meta.file_type())));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge(meta.len()));
+        }
+        Ok(())
+    };
+    check(std::fs::metadata(path).map_err(ReadError::Io)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    check(file.metadata().map_err(ReadError::Io)?)?;
+    let mut text = String::new();
+    // A file growing while it is read still stops at the bound.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(ReadError::Io)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(text.len() as u64));
+    }
+    Ok(text)
 }
 
 fn unknown_syntax(display: &str, at: Option<Span>) -> Diagnostic {
@@ -215,13 +299,15 @@ impl<'s> Loader<'s> {
                 return Vec::new();
             }
         };
-        let text = match std::fs::read_to_string(&resolved) {
+        let text = match read_source(&resolved) {
             Ok(t) => t,
             Err(e) => {
-                let what = if e.kind() == std::io::ErrorKind::NotFound {
-                    format!("imported file `{display}` does not exist")
-                } else {
-                    format!("cannot read imported file `{display}`: {e}")
+                let what = match e {
+                    ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        format!("imported file `{display}` does not exist")
+                    }
+                    ReadError::Io(e) => format!("cannot read imported file `{display}`: {e}"),
+                    other => format!("imported file `{display}` {other}"),
                 };
                 self.diags.push(
                     Diagnostic::error(what)
@@ -417,6 +503,55 @@ mod tests {
             .expect("allow");
         let f = load_pipeline(&root, &files, &mut SourceMap::new()).expect("allowed");
         assert_eq!(names(&f), ["let y", "let x"]);
+    }
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        mkfifo(&dir.path().join("pipe.sieve"));
+        std::fs::create_dir(dir.path().join("folder.yaml")).expect("mkdir");
+        // Sparse: its size is over the bound without writing 17 MiB.
+        let big = std::fs::File::create(dir.path().join("big.sieve")).expect("create");
+        big.set_len(MAX_FILE_BYTES + 1).expect("set_len");
+        let root = write(
+            dir.path(),
+            "main.sieve",
+            "pipeline p {\n  import \"pipe.sieve\"\n  import \"folder.yaml\"\n  import \"big.sieve\"\n}\n",
+        );
+        let mut sm = SourceMap::new();
+        // Returns (never blocks on the FIFO) with one error per import, at the import.
+        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("not files");
+        let messages: Vec<&str> = d.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        for (m, end) in messages.iter().zip([
+            "pipe.sieve` is a named pipe (FIFO), not a pipeline file",
+            "folder.yaml` is a directory, not a pipeline file",
+            "big.sieve` is 16777217 bytes long; pipeline files are at most 16 MiB (16777216 bytes)",
+        ]) {
+            assert!(m.starts_with("imported file `") && m.ends_with(end), "{m}");
+        }
+        assert_eq!(
+            sm.snippet(d.0[0].primary.clone().expect("span").0),
+            "import \"pipe.sieve\""
+        );
+        for root in ["pipe.sieve", "folder.yaml", "big.sieve"] {
+            let path = dir.path().join(root);
+            let d = load_pipeline(&path, &confined(&dir.path().join("main.sieve")), &mut sm).expect_err(root);
+            assert!(d.0[0].message.contains(root), "{}", d.0[0].message);
+        }
+        let huge = "#".repeat(MAX_FILE_BYTES as usize + 1);
+        let d = load_str("huge.sieve", &huge, false, &confined(&root), &mut sm).expect_err("too large");
+        assert!(d.0[0].message.contains("at most 16 MiB"), "{}", d.0[0].message);
+        assert!(
+            sm.files().iter().all(|f| f.text.len() < 1000),
+            "nothing big was read"
+        );
     }
 
     #[test]

@@ -17,6 +17,13 @@ mod test_edits;
 
 pub use load::{load_pipeline, load_str};
 
+/// Most tokens a DSL text may hold (names, numbers, strings, each punctuation mark), and
+/// most values (scalars, lists, mappings) a YAML file may hold. Both parsers build some
+/// hundreds of bytes per token, so this is what bounds their memory (to about 100 MB)
+/// and time whatever a file holds; it is counted by a light scan before they run. A
+/// pipeline of ten thousand stages stays well under it: data belongs in files stages read.
+pub const MAX_TOKENS: usize = 250_000;
+
 /// Test helpers shared by the front ends' tests.
 #[cfg(test)]
 pub(crate) mod testutil {
@@ -75,9 +82,13 @@ pub(crate) mod testutil {
                 }
             }
             ExprKind::List(items) => items.iter_mut().for_each(expr),
-            ExprKind::Range(a, b) | ExprKind::Binary(_, a, b) => {
+            ExprKind::Range(a, b) => {
                 expr(a);
                 expr(b);
+            }
+            ExprKind::Chain { first, rest } => {
+                expr(first);
+                rest.iter_mut().for_each(|(_, e)| expr(e));
             }
             ExprKind::Neg(a) => expr(a),
             ExprKind::Call { func, args } => {

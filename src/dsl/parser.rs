@@ -14,6 +14,7 @@
 //!   before named ones, a parameter is not given twice in one call); names are not resolved
 //!   here — that is lowering's job.
 
+use super::MAX_TOKENS;
 use super::ast::{self, BinOp, Expr, ExprKind, Ident, Item};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use pest::Parser as _;
@@ -42,7 +43,7 @@ pub const KEYWORDS: &[&str] = &[
 pub fn parse_file(text: &str, file: FileId) -> Result<ast::File, Diagnostics> {
     let mut cx = Cx::new(text, file, 0);
     cx.whole_file = true;
-    cx.check_nesting()?;
+    cx.check_bounds()?;
     let pairs = SieveParser::parse(Rule::file, text).map_err(|e| cx.syntax_error(e))?;
     let mut pipeline: Option<(Ident, Vec<Item>, Span)> = None;
     let mut outside: Vec<Item> = Vec::new();
@@ -121,7 +122,7 @@ pub fn parse_expr(text: &str, file: FileId) -> Result<Expr, Diagnostics> {
 /// YAML `${…}` string): every span is shifted by `offset`.
 pub fn parse_expr_at(text: &str, file: FileId, offset: usize) -> Result<Expr, Diagnostics> {
     let mut cx = Cx::new(text, file, offset);
-    cx.check_nesting()?;
+    cx.check_bounds()?;
     let pairs = SieveParser::parse(Rule::expr_only, text).map_err(|e| cx.syntax_error(e))?;
     let expr = pairs
         .flatten()
@@ -272,22 +273,38 @@ impl<'t> Cx<'t> {
         );
     }
 
-    /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest recurses into it.
-    fn check_nesting(&self) -> Result<(), Diagnostics> {
+    /// Rejects, before pest runs, bracket nesting deeper than [`MAX_NESTING`] (pest and
+    /// the AST code recurse into it) and texts of more than [`MAX_TOKENS`] tokens (pest's
+    /// memory grows with them).
+    fn check_bounds(&self) -> Result<(), Diagnostics> {
         let bytes = self.text.as_bytes();
         let mut depth = 0usize;
+        let mut tokens = 0usize;
         let mut i = 0;
         while i < bytes.len() {
+            let start = i;
             match bytes[i] {
                 b'#' => {
                     while i < bytes.len() && bytes[i] != b'\n' {
                         i += 1;
                     }
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    i += 1;
+                    continue;
                 }
                 b'"' => {
                     i += 1;
                     while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
                         i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b if b.is_ascii_alphanumeric() || b == b'_' => {
+                    while i + 1 < bytes.len()
+                        && (bytes[i + 1].is_ascii_alphanumeric() || bytes[i + 1] == b'_')
+                    {
+                        i += 1;
                     }
                 }
                 b'(' | b'[' | b'{' => {
@@ -301,7 +318,23 @@ impl<'t> Cx<'t> {
                     }
                 }
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                // A non-ASCII character is one token (and a span never splits it).
+                b if b >= 0xC0 => {
+                    while i + 1 < bytes.len() && bytes[i + 1] & 0xC0 == 0x80 {
+                        i += 1;
+                    }
+                }
                 _ => {}
+            }
+            tokens += 1;
+            if tokens > MAX_TOKENS {
+                let end = (i + 1).min(bytes.len());
+                return Err(Diagnostic::error(format!(
+                    "this text has more than {MAX_TOKENS} tokens (names, numbers, strings, punctuation)"
+                ))
+                .at(self.at(start, end), "the limit is reached here")
+                .with_note("a pipeline describes stages; put data in a file a stage reads")
+                .into());
             }
             i += 1;
         }
@@ -531,13 +564,15 @@ impl<'t> Cx<'t> {
         (expr, depth)
     }
 
-    /// `a + b - c` / `a * b / c`, left associative.
+    /// `a + b - c` / `a * b / c`: one [`ExprKind::Chain`] node, one level deeper than its
+    /// deepest operand however many operands it has (a lone operand is returned as is).
     fn chain(&mut self, pair: Pair<'_, Rule>, span: Span) -> (Expr, usize) {
         let mut inner = pair.into_inner();
         let Some(first) = inner.next() else {
             return (self.placeholder(span), 1);
         };
-        let (mut acc, mut depth) = self.expr(first);
+        let (first, mut depth) = self.expr(first);
+        let mut rest = Vec::new();
         while let Some(op) = inner.next() {
             let bin = match op.as_str() {
                 "+" => BinOp::Add,
@@ -545,20 +580,19 @@ impl<'t> Cx<'t> {
                 "*" => BinOp::Mul,
                 _ => BinOp::Div,
             };
-            let Some(rhs) = inner.next() else { break };
-            let (rhs, d) = self.expr(rhs);
-            depth = depth.max(d) + 1;
-            if depth > MAX_EXPR_DEPTH {
-                // Reported by the caller; stop building an ever deeper tree.
-                return (acc, depth);
-            }
-            let s = acc.span.to(rhs.span);
-            acc = Expr {
-                kind: ExprKind::Binary(bin, Box::new(acc), Box::new(rhs)),
-                span: s,
-            };
+            let Some(operand) = inner.next() else { break };
+            let (operand, d) = self.expr(operand);
+            depth = depth.max(d);
+            rest.push((bin, operand));
         }
-        (acc, depth)
+        if rest.is_empty() {
+            return (first, depth);
+        }
+        let kind = ExprKind::Chain {
+            first: Box::new(first),
+            rest,
+        };
+        (Expr { kind, span }, depth + 1)
     }
 
     /// `-x`: an even number of minuses cancels; a minus directly on a number literal folds
@@ -1075,15 +1109,16 @@ pipeline difficulty_budget {
             }
             ExprKind::List(items) => format!("[{}]", items.iter().map(shape).collect::<Vec<_>>().join(",")),
             ExprKind::Range(a, b) => format!("({}..{})", shape(a), shape(b)),
-            ExprKind::Binary(op, a, b) => {
+            // Drawn left-nested, as the chain evaluates: `a - b - c` is `((a-b)-c)`.
+            ExprKind::Chain { first, rest } => rest.iter().fold(shape(first), |acc, (op, e)| {
                 let o = match op {
                     BinOp::Add => "+",
                     BinOp::Sub => "-",
                     BinOp::Mul => "*",
                     BinOp::Div => "/",
                 };
-                format!("({}{o}{})", shape(a), shape(b))
-            }
+                format!("({acc}{o}{})", shape(e))
+            }),
             ExprKind::Neg(a) => format!("-{}", shape(a)),
             ExprKind::Call { func, args } => {
                 format!(
@@ -1213,11 +1248,11 @@ pipeline difficulty_budget {
     fn expression_spans() {
         let e = parse_expr_at("seed + 1", 3, 10).expect("parses");
         assert_eq!(e.span, Span::new(3, 10, 18));
-        let ExprKind::Binary(_, a, b) = &e.kind else {
+        let ExprKind::Chain { first, rest } = &e.kind else {
             panic!()
         };
-        assert_eq!(a.span, Span::new(3, 10, 14));
-        assert_eq!(b.span, Span::new(3, 17, 18));
+        assert_eq!(first.span, Span::new(3, 10, 14));
+        assert_eq!(rest[0].1.span, Span::new(3, 17, 18));
         let e = parse_expr("(1 + 2)", 0).expect("parses");
         assert_eq!((e.span.start, e.span.end), (0, 7));
         let e = parse_expr("- 5", 0).expect("parses");
@@ -1336,8 +1371,18 @@ pipeline difficulty_budget {
         let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
         let d = parse_expr(&deep, 0).expect_err("too deep");
         assert!(d.0[0].message.contains("nested"), "{:?}", d);
+        // A flat chain is one level however long; only real nesting counts.
         let long = vec!["1"; 50_000].join(" + ");
-        let d = parse_expr(&long, 0).expect_err("too long");
+        let ExprKind::Chain { rest, .. } = expr(&long) else {
+            panic!("a chain")
+        };
+        assert_eq!(rest.len(), 49_999);
+        let nested = format!(
+            "{}1{}",
+            "(1 + ".repeat(MAX_EXPR_DEPTH),
+            ")".repeat(MAX_EXPR_DEPTH)
+        );
+        let d = parse_expr(&nested, 0).expect_err("too deep");
         assert!(d.0[0].message.contains("nested more than"), "{:?}", d);
         let negs = format!("{}x", "-".repeat(100_001));
         assert!(matches!(expr(&negs), ExprKind::Neg(_)));
@@ -1352,6 +1397,35 @@ pipeline difficulty_budget {
             "}".repeat(MAX_NESTING - 4)
         );
         assert!(parse_file(&sweeps, 0).is_ok());
+    }
+
+    #[test]
+    fn texts_over_the_token_limit_are_refused_before_pest_runs() {
+        let at_limit = format!("[{}]", vec!["1"; (MAX_TOKENS - 1) / 2].join(","));
+        assert!(parse_expr(&at_limit, 0).is_ok());
+        let over = format!(
+            "pipeline p {{ let x = [{}] }}",
+            vec!["1"; MAX_TOKENS / 2].join(",")
+        );
+        let d = parse_file(&over, 0).expect_err("too many tokens");
+        assert_eq!(d.len(), 1);
+        assert!(d.0[0].message.contains("more than 250000 tokens"), "{:?}", d.0[0]);
+        let (span, _) = d.0[0].primary.clone().expect("span");
+        assert!(
+            span.start > over.len() - 10,
+            "at the token that crosses the limit"
+        );
+        // Strings and comments are one token or none, whatever their length.
+        let long = format!(
+            "pipeline p {{ let s = \"{}\" # {}\n}}",
+            "x".repeat(1_000_000),
+            "y ".repeat(500_000)
+        );
+        assert!(parse_file(&long, 0).is_ok());
+        let wide = format!("pipeline p {{ let s = \"a\" {} }}", "é".repeat(MAX_TOKENS));
+        let d = parse_file(&wide, 0).expect_err("too many");
+        let (span, _) = d.0[0].primary.clone().expect("span");
+        assert!(wide.is_char_boundary(span.start) && wide.is_char_boundary(span.end));
     }
 
     #[test]

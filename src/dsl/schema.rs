@@ -304,9 +304,12 @@ fn type_schema(t: &ParamType) -> Option<Json> {
     Some(match t {
         ParamType::Int => json!({"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/int_literal"}]}),
         ParamType::Float => json!({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/number_literal"}]}),
-        ParamType::Str | ParamType::InputFile | ParamType::TokenizerFile(_) | ParamType::OutputFile => {
-            json!({"type": "string"})
-        }
+        ParamType::Str
+        | ParamType::InputFile
+        | ParamType::TokenizerFile(_)
+        | ParamType::OutputFile
+        | ParamType::Axis
+        | ParamType::Metric => json!({"type": "string"}),
         ParamType::Bool => json!({"type": "boolean"}),
         ParamType::Enum(words) => json!({"enum": words}),
         ParamType::IntSet => json!({"anyOf": [

@@ -33,7 +33,7 @@
 //!   library (whose loader is recursive) sees the text.
 
 use super::ast::{self, Expr, ExprKind, Ident, Item};
-use super::parser;
+use super::{MAX_TOKENS, parser};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
 use marked_yaml::{LoadError, LoaderOptions};
@@ -51,7 +51,7 @@ pub const STAGE_RESERVED_KEYS: &[&str] = &["kind", "inputs", "params"];
 /// Parses a YAML pipeline file. Spans are byte offsets into `text`, in file `file`.
 pub fn parse_file(text: &str, file: FileId) -> Result<ast::File, Diagnostics> {
     let mut y = Y::new(text, file);
-    y.check_nesting()?;
+    y.check_structure()?;
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
@@ -595,12 +595,14 @@ impl<'t> Y<'t> {
         let start = self.byte(s.span().start());
         let content = s.as_str();
         let rest = &self.text[start..];
-        let line_end = rest.find('\n').map_or(self.text.len(), |i| start + i);
+        // Only where needed: finding it for every scalar of a long line (a flow list of a
+        // million items) would take quadratic time.
+        let line_end = || rest.find('\n').map_or(self.text.len(), |i| start + i);
         match rest.chars().next() {
             Some(q @ ('"' | '\'')) => {
                 let close = closing_quote(&rest[1..], q).map(|i| start + 1 + i);
                 let verbatim = rest[1..].starts_with(content) && close == Some(start + 1 + content.len());
-                let end = close.map_or(line_end, |c| c + 1);
+                let end = close.map_or_else(line_end, |c| c + 1);
                 (self.span(start, end), verbatim.then_some(start + 1))
             }
             _ if !content.is_empty() && rest.starts_with(content) => {
@@ -617,7 +619,7 @@ impl<'t> Y<'t> {
             }
             _ => {
                 // Folded plain scalars, block scalars, empty values: the first line.
-                let end = if line_end > start { line_end } else { start };
+                let end = line_end().max(start);
                 (self.span(start, end), None)
             }
         }
@@ -715,15 +717,45 @@ impl<'t> Y<'t> {
         }
     }
 
-    /// Bounds the nesting the YAML loader will see: marked-yaml builds its tree through a
-    /// recursive loader, so depth is measured first on yaml-rust2's (iterative) event
-    /// stream. Syntax errors are left for the real load to report.
-    fn check_nesting(&self) -> Result<(), Diagnostics> {
+    /// Checks what the YAML loader would not: a file is one document (marked-yaml reads
+    /// the first and silently drops the others), nested at most [`MAX_YAML_NESTING`] deep
+    /// (marked-yaml builds its tree through a recursive loader, so depth is measured first
+    /// on yaml-rust2's iterative event stream), of at most [`MAX_TOKENS`] values (its
+    /// memory grows with them). Syntax errors are left for the real load.
+    fn check_structure(&self) -> Result<(), Diagnostics> {
         use yaml_rust2::Event;
         let mut parser = yaml_rust2::parser::Parser::new_from_str(self.text);
         let mut depth = 0usize;
+        let mut documents = 0usize;
+        let mut values = 0usize;
         loop {
-            match parser.next_token() {
+            let event = parser.next_token();
+            if let Ok((Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..), mark)) = &event
+            {
+                values += 1;
+                if values > MAX_TOKENS {
+                    let b = self.char_byte(mark.index());
+                    let len = self.text[b..].chars().next().map_or(0, char::len_utf8);
+                    return Err(Diagnostic::error(format!(
+                        "this file has more than {MAX_TOKENS} YAML values (scalars, lists, mappings)"
+                    ))
+                    .at(self.span(b, b + len), "the limit is reached here")
+                    .with_note("a pipeline describes stages; put data in a file a stage reads")
+                    .into());
+                }
+            }
+            match event {
+                Ok((Event::DocumentStart, mark)) => {
+                    documents += 1;
+                    if documents > 1 {
+                        let b = self.char_byte(mark.index());
+                        let len = if self.text[b..].starts_with("---") { 3 } else { 0 };
+                        return Err(Diagnostic::error("a pipeline file holds one YAML document, but a second one starts here")
+                            .at(self.span(b, b + len), "second document")
+                            .with_note("remove the `---` line and merge the two parts, or move the second into a file of its own and `import` it")
+                            .into());
+                    }
+                }
                 Ok((Event::SequenceStart(..) | Event::MappingStart(..), mark)) => {
                     depth += 1;
                     if depth > MAX_YAML_NESTING {
@@ -782,9 +814,13 @@ fn respan(e: &mut Expr, span: Span) {
             }
         }
         ExprKind::List(items) => items.iter_mut().for_each(|i| respan(i, span)),
-        ExprKind::Range(a, b) | ExprKind::Binary(_, a, b) => {
+        ExprKind::Range(a, b) => {
             respan(a, span);
             respan(b, span);
+        }
+        ExprKind::Chain { first, rest } => {
+            respan(first, span);
+            rest.iter_mut().for_each(|(_, e)| respan(e, span));
         }
         ExprKind::Neg(a) => respan(a, span),
         ExprKind::Call { func, args } => {
@@ -921,11 +957,11 @@ pipeline difficulty_budget {
         let seed = &test.params[2];
         assert_eq!(snippet(EXAMPLE, seed.name.span), "seed");
         assert_eq!(snippet(EXAMPLE, seed.value.span), "seed + 1");
-        let ExprKind::Binary(_, a, b) = &seed.value.kind else {
+        let ExprKind::Chain { first, rest } = &seed.value.kind else {
             panic!()
         };
-        assert_eq!(snippet(EXAMPLE, a.span), "seed");
-        assert_eq!(snippet(EXAMPLE, b.span), "1");
+        assert_eq!(snippet(EXAMPLE, first.span), "seed");
+        assert_eq!(snippet(EXAMPLE, rest[0].1.span), "1");
         let Item::Stage(base) = &f.items[7] else { panic!() };
         assert_eq!(snippet(EXAMPLE, base.inputs[1].span), "pre");
         assert!(snippet(EXAMPLE, base.span).starts_with("base:   {kind: sft"));
@@ -1067,7 +1103,20 @@ pipeline difficulty_budget {
         let d = errors(&deep).remove(0);
         assert!(d.message.contains("nested more than"), "{}", d.message);
         assert!(parse_file("", 0).is_ok_and(|f| f.items.is_empty() && f.name.is_none()));
-        assert!(parse_file("a: 1\n---\nb: 2\n", 0).is_err());
+        let d = err_at("pipeline: a\nlet: {x: 1}\n---\npipeline: b\n", "---\npipeline: b");
+        assert!(d.message.contains("one YAML document"), "{}", d.message);
+        let d = err_at("pipeline: a\n...\n---\npipeline: b\n", "---");
+        assert!(d.message.contains("a second one starts here"), "{}", d.message);
+        // One document, explicitly started and ended, is fine.
+        assert!(parse_file("---\npipeline: a\n...\n", 0).is_ok());
+        // Values are counted before the YAML reader builds its tree.
+        let many = format!("let:\n  x: [{}]\n", vec!["1"; MAX_TOKENS].join(","));
+        let d = errors(&many).remove(0);
+        assert!(
+            d.message.contains("more than 250000 YAML values"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]

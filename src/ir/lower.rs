@@ -4,14 +4,44 @@
 //!
 //! Errors accumulate (all problems of a file are reported together, de-duplicated across
 //! the instances of a sweep), each pointing at the offending text with a hint.
+//!
+//! Invariant: lowering's memory is bounded before it is spent: a sweep's cells are counted
+//! from its lists' lengths (ranges unexpanded) and refused over
+//! [`LowerOptions::max_instances`] before any is built, and the values copied into
+//! variables and instances are refused over [`MAX_VALUE_BYTES`] in total.
 
-use super::eval::{Scope, StageNames, eval_value};
+use super::eval::{EvalError, Scope, StageNames, Words, eval_value};
 use super::{Input, Pipeline, Stage, instance_name};
 use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::dsl::ast::{self, Expr, ExprKind, Item};
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
-use crate::value::Value;
+use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Stage instances a pipeline may expand to unless told otherwise (`--max-instances`).
+pub const DEFAULT_MAX_INSTANCES: usize = 100_000;
+
+/// Most bytes the values of one lowering may take together (every `let` and sweep `let`
+/// of every cell, every parameter value of every instance; estimated by
+/// [`Value::heap_bytes`]). A list is copied into each instance that uses it, so this bound,
+/// not the per-value limits, is what keeps a large list used across a sweep from
+/// exhausting memory.
+pub const MAX_VALUE_BYTES: usize = 128 << 20;
+
+/// Options of [`lower_with`].
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// Most stage instances the pipeline may expand to (sweeps multiply them).
+    pub max_instances: usize,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            max_instances: DEFAULT_MAX_INSTANCES,
+        }
+    }
+}
 
 /// A `--set` override from the command line; `value` was parsed from its own source file.
 #[derive(Debug, Clone)]
@@ -40,6 +70,29 @@ struct Binding {
     scope: Scope,
 }
 
+/// The values of one sweep variable, before expansion: a range stays a range, so a sweep
+/// is measured without building its cells.
+enum SweepValues {
+    List(Vec<Value>),
+    Range(RangeValue),
+}
+
+impl SweepValues {
+    fn count(&self) -> u64 {
+        match self {
+            SweepValues::List(v) => v.len() as u64,
+            SweepValues::Range(r) => r.count(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Value> + '_> {
+        match self {
+            SweepValues::List(v) => Box::new(v.iter().cloned()),
+            SweepValues::Range(r) => Box::new((r.start..=r.end).map(Value::Int)),
+        }
+    }
+}
+
 /// A diagnostic's identity for de-duplication: message and primary location.
 type DiagKey = (String, Option<(usize, usize, usize)>);
 
@@ -52,6 +105,36 @@ struct Lowerer<'a> {
     bindings: Vec<Vec<Binding>>,
     /// Sweeps whose local `let`s were checked already.
     checked_sweeps: HashSet<*const ast::Sweep>,
+    /// [`LowerOptions::max_instances`].
+    max_instances: usize,
+    /// Stage instances of the declarations expanded so far.
+    instances: usize,
+    /// Bytes of values spent so far (see [`MAX_VALUE_BYTES`]); once over, nothing more is
+    /// evaluated.
+    value_bytes: usize,
+    /// Families indexed by the values of some of their sweep variables, built on first use
+    /// (binding each consumer instance is then a lookup, not a scan of the family).
+    family_index: HashMap<(usize, Vec<String>), FamilyIndex>,
+    /// Pipeline variables given by `--set`, with the span of the value given.
+    var_overrides: HashMap<String, Span>,
+}
+
+/// The instances of a family (indices into its bindings, in order) grouped by the values
+/// of some of its sweep variables.
+type FamilyIndex = HashMap<Vec<CoordKey>, Vec<usize>>;
+
+/// Groups a family's instances by the values of `names` (variables of the family).
+fn index_family(family: &[Binding], names: &[String]) -> FamilyIndex {
+    let mut index: FamilyIndex = HashMap::new();
+    for (i, b) in family.iter().enumerate() {
+        let key = names
+            .iter()
+            .filter_map(|n| b.coords.iter().find(|(k, _)| k == n))
+            .map(|(_, v)| CoordKey::of(v))
+            .collect();
+        index.entry(key).or_default().push(i);
+    }
+    index
 }
 
 impl StageNames for HashMap<String, usize> {
@@ -60,8 +143,18 @@ impl StageNames for HashMap<String, usize> {
     }
 }
 
-/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
+/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides and the
+/// default [`LowerOptions`].
 pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagnostics> {
+    lower_with(file, overrides, &LowerOptions::default())
+}
+
+/// Lowers a loaded pipeline file (imports already merged) with `--set` overrides.
+pub fn lower_with(
+    file: &ast::File,
+    overrides: &[Override],
+    opts: &LowerOptions,
+) -> Result<Pipeline, Diagnostics> {
     let mut l = Lowerer {
         diags: Vec::new(),
         seen: HashSet::new(),
@@ -69,6 +162,11 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         by_name: HashMap::new(),
         bindings: Vec::new(),
         checked_sweeps: HashSet::new(),
+        max_instances: opts.max_instances,
+        instances: 0,
+        value_bytes: 0,
+        family_index: HashMap::new(),
+        var_overrides: HashMap::new(),
     };
     let name = match &file.name {
         Some(n) => n.name.clone(),
@@ -86,9 +184,18 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
 
     l.collect(&file.items, &mut Vec::new());
     let (var_overrides, param_overrides) = l.split_overrides(overrides);
+    l.var_overrides = var_overrides
+        .iter()
+        .map(|(k, o)| (k.clone(), o.value.span))
+        .collect();
     let globals = l.eval_globals(&file.items, &var_overrides);
     l.expand_sweeps(&globals);
     let stages = l.instantiate(&param_overrides);
+    let at = |st: &Stage, param: &str| l.param_span(st, param, &param_overrides);
+    let problems = super::checks::check(&stages, &at);
+    for d in problems {
+        l.error(d);
+    }
     if l.diags.is_empty() {
         l.check_cycles(&stages);
     }
@@ -96,7 +203,7 @@ pub fn lower(file: &ast::File, overrides: &[Override]) -> Result<Pipeline, Diagn
         Ok(Pipeline {
             name,
             file: None,
-            vars: globals,
+            vars: globals.to_map(),
             stages,
         })
     } else {
@@ -183,12 +290,13 @@ impl<'a> Lowerer<'a> {
                         .with_note("rename one of them"),
                 );
             }
-            let expr = overrides.get(&l.name.name).map(|o| &o.value).unwrap_or(&l.value);
-            match eval_value(expr, &scope, &self.by_name) {
-                Ok(v) => {
-                    scope.insert(l.name.name.clone(), v);
-                }
-                Err(d) => self.error(d),
+            let (expr, words) = match overrides.get(&l.name.name) {
+                Some(o) => (&o.value, Words::CommandLine(None)),
+                None => (&l.value, Words::No),
+            };
+            match self.evaluate(expr, &scope, words) {
+                Some(v) => scope.insert(l.name.name.clone(), v),
+                None => scope.insert_failed(l.name.name.clone()),
             }
         }
         for (name, o) in overrides {
@@ -196,11 +304,9 @@ impl<'a> Lowerer<'a> {
                 continue;
             }
             if CONVENTIONAL_VARS.contains(&name.as_str()) {
-                match eval_value(&o.value, &scope, &self.by_name) {
-                    Ok(v) => {
-                        scope.insert(name.clone(), v);
-                    }
-                    Err(d) => self.error(d),
+                match self.evaluate(&o.value, &scope, Words::CommandLine(None)) {
+                    Some(v) => scope.insert(name.clone(), v),
+                    None => scope.insert_failed(name.clone()),
                 }
             } else {
                 let known: Vec<&str> = defined
@@ -216,7 +322,52 @@ impl<'a> Lowerer<'a> {
                 );
             }
         }
-        scope
+        // Shared from here on: every sweep cell's scope refers to these, uncopied.
+        scope.shared()
+    }
+
+    /// Evaluates a value and accounts for its bytes; `None` (reported) on an error or once
+    /// the values of the pipeline are over [`MAX_VALUE_BYTES`].
+    fn evaluate(&mut self, expr: &Expr, scope: &Scope, words: Words<'_>) -> Option<Value> {
+        if self.value_bytes > MAX_VALUE_BYTES {
+            return None;
+        }
+        match eval_value(expr, scope, &self.by_name, words) {
+            Ok(v) => self.spend(&v, expr.span).then_some(v),
+            Err(EvalError::Report(d)) => {
+                self.error(*d);
+                None
+            }
+            Err(EvalError::Poisoned) => None,
+        }
+    }
+
+    /// Counts a value's bytes toward [`MAX_VALUE_BYTES`]; false (reported once) when that
+    /// puts the pipeline over.
+    fn spend(&mut self, v: &Value, at: Span) -> bool {
+        self.value_bytes = self.value_bytes.saturating_add(v.heap_bytes());
+        if self.value_bytes <= MAX_VALUE_BYTES {
+            return true;
+        }
+        if !self
+            .diags
+            .iter()
+            .any(|d| d.message.starts_with("the values of this pipeline"))
+        {
+            self.error(
+                Diagnostic::error(format!(
+                    "the values of this pipeline take more than {} MiB",
+                    MAX_VALUE_BYTES >> 20
+                ))
+                .at(at, "the limit is reached here")
+                .with_note(
+                    "each stage instance holds its own copy of its parameter values: a large list \
+                     or string used across a sweep is copied into every cell; put large data in a \
+                     file the stage reads",
+                ),
+            );
+        }
+        false
     }
 
     /// Computes the bindings of every declaration (one per instance).
@@ -241,13 +392,34 @@ impl<'a> Lowerer<'a> {
                     }
                 };
             }
+            let total = self.instances.saturating_add(current.len());
+            if total > self.max_instances {
+                if self.instances <= self.max_instances {
+                    let stage = self.decls[i].stage;
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the pipeline expands to at least {total} stage instances, over the limit of {}",
+                            self.max_instances
+                        ))
+                        .at(
+                            stage.name.span,
+                            format!("`{}` alone has {} instances", stage.name.name, current.len()),
+                        )
+                        .with_note(raise_the_limit()),
+                    );
+                }
+                // Counted as over: later declarations add nothing and report nothing more.
+                self.instances = total;
+                current = Vec::new();
+            } else {
+                self.instances = total;
+            }
             self.bindings.push(current);
         }
     }
 
     /// Expands one sweep inside each binding of its parent.
     fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding]) -> Vec<Binding> {
-        let mut out = Vec::new();
         let mut names = HashSet::new();
         for v in &sw.vars {
             if !names.insert(v.name.name.as_str()) {
@@ -271,7 +443,11 @@ impl<'a> Lowerer<'a> {
                 return Vec::new();
             }
         }
-        for parent in parents {
+        // First every cell is counted, from the lists' lengths, and the sweep refused when
+        // it is over the limit: nothing is built before that.
+        let mut axes: Vec<Vec<SweepValues>> = Vec::with_capacity(parents.len());
+        let mut cells_total: u64 = 0;
+        for (i, parent) in parents.iter().enumerate() {
             if let Some(v) = sw
                 .vars
                 .iter()
@@ -286,39 +462,70 @@ impl<'a> Lowerer<'a> {
                 );
                 return Vec::new();
             }
-            let mut cells = vec![parent.clone()];
+            let mut values = Vec::with_capacity(sw.vars.len());
             for var in &sw.vars {
-                let Some(values) = self.sweep_values(var, &parent.scope) else {
+                let Some(v) = self.sweep_values(var, &parent.scope) else {
                     return Vec::new();
                 };
-                let mut next = Vec::with_capacity(cells.len() * values.len());
-                for cell in &cells {
-                    for val in &values {
-                        let mut c = cell.clone();
-                        c.coords.push((var.name.name.clone(), val.clone()));
-                        c.scope.insert(var.name.name.clone(), val.clone());
-                        next.push(c);
-                    }
-                }
-                cells = next;
+                values.push(v);
             }
-            // Sweep-local lets, evaluated per cell in order.
-            if !self.check_sweep_lets(sw, parent) {
+            let cells = values.iter().fold(1u64, |n, v| n.saturating_mul(v.count()));
+            cells_total = cells_total.saturating_add(cells);
+            if cells_total > self.max_instances as u64 {
+                let exact = i + 1 == parents.len() && cells_total < u64::MAX;
+                let counts: Vec<String> = sw
+                    .vars
+                    .iter()
+                    .zip(&values)
+                    .map(|(var, v)| format!("`{}` has {} values", var.name.name, v.count()))
+                    .collect();
+                let mut d = Diagnostic::error(format!(
+                    "this sweep expands to {}{cells_total} cells, over the limit of {} stage instances",
+                    if exact { "" } else { "at least " },
+                    self.max_instances
+                ))
+                .at(sweep_header(sw), "too many cells")
+                .with_note(counts.join(", "));
+                if parents.len() > 1 {
+                    d = d.with_note(format!(
+                        "it is expanded in each of the {} cells of the enclosing sweep",
+                        parents.len()
+                    ));
+                }
+                self.error(d.with_note(raise_the_limit()));
                 return Vec::new();
             }
-            for cell in &mut cells {
+            axes.push(values);
+        }
+        if !parents.is_empty() && !self.check_sweep_lets(sw, &parents[0]) {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(cells_total as usize);
+        for (parent, values) in parents.iter().zip(&axes) {
+            let first = out.len();
+            out.push(parent.clone());
+            for (var, vals) in sw.vars.iter().zip(values) {
+                let cells = out.split_off(first);
+                for cell in &cells {
+                    for val in vals.iter() {
+                        let mut c = cell.clone();
+                        c.coords.push((var.name.name.clone(), val.clone()));
+                        c.scope.insert(var.name.name.clone(), val);
+                        out.push(c);
+                    }
+                }
+            }
+            // Sweep-local lets, evaluated per cell in order.
+            for cell in &mut out[first..] {
                 for item in &sw.body {
                     if let Item::Let(l) = item {
-                        match eval_value(&l.value, &cell.scope, &self.by_name) {
-                            Ok(v) => {
-                                cell.scope.insert(l.name.name.clone(), v);
-                            }
-                            Err(d) => self.error(d),
+                        match self.evaluate(&l.value, &cell.scope, Words::No) {
+                            Some(v) => cell.scope.insert(l.name.name.clone(), v),
+                            None => cell.scope.insert_failed(l.name.name.clone()),
                         }
                     }
                 }
             }
-            out.extend(cells);
         }
         out
     }
@@ -363,18 +570,14 @@ impl<'a> Lowerer<'a> {
         ok
     }
 
-    /// The values a sweep variable takes: a non-empty list (or range) of distinct scalars.
-    fn sweep_values(&mut self, var: &ast::SweepVar, scope: &Scope) -> Option<Vec<Value>> {
-        let v = match eval_value(&var.values, scope, &self.by_name) {
-            Ok(v) => v,
-            Err(d) => {
-                self.error(d);
-                return None;
-            }
-        };
+    /// The values a sweep variable takes: a non-empty list of distinct scalars, or a
+    /// non-empty range (kept unexpanded).
+    fn sweep_values(&mut self, var: &ast::SweepVar, scope: &Scope) -> Option<SweepValues> {
+        let v = self.evaluate(&var.values, scope, Words::No)?;
         let values = match v {
             Value::List(items) => items,
-            Value::Range(r) => (r.start..=r.end).map(Value::Int).collect(),
+            Value::Range(r) if r.count() > 0 => return Some(SweepValues::Range(r)),
+            Value::Range(_) => Vec::new(),
             other => {
                 self.error(
                     Diagnostic::error(format!(
@@ -397,7 +600,7 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        let mut seen: Vec<&Value> = Vec::new();
+        let mut seen: HashSet<CoordKey> = HashSet::with_capacity(values.len());
         for v in &values {
             if matches!(v, Value::List(_) | Value::Range(_) | Value::Call(_)) {
                 self.error(
@@ -409,7 +612,7 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            if seen.iter().any(|s| same_value(s, v)) {
+            if !seen.insert(CoordKey::of(v)) {
                 self.error(
                     Diagnostic::error(format!(
                         "sweep variable `{}` lists the value `{}` twice",
@@ -420,9 +623,8 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            seen.push(v);
         }
-        Some(values)
+        Some(SweepValues::List(values))
     }
 
     /// Builds every instance: parameters, inputs, defaults, validation.
@@ -445,9 +647,21 @@ impl<'a> Lowerer<'a> {
             for bi in 0..self.bindings[di].len() {
                 let binding = self.bindings[di][bi].clone();
                 let instance = instance_name(&decl.name.name, &binding.coords);
-                let params = self.params(decl, kind, &binding, overrides.get(decl.name.name.as_str()));
+                let decl_overrides = overrides.get(decl.name.name.as_str());
+                let params = self.params(decl, kind, &binding, decl_overrides);
                 let inputs = self.inputs(decl, kind, &binding);
                 if let (Some((params, param_spans)), Some(inputs)) = (params, inputs) {
+                    let bound: Vec<&str> = inputs.iter().map(|i| i.slot.as_str()).collect();
+                    let problems = kind.validate_inputs(&params, &bound);
+                    for (param, msg) in &problems {
+                        let label = format!("invalid `{param}`");
+                        let d = Diagnostic::error(format!("`{}`: {msg}", decl.name.name));
+                        let d = self.at_value_of(d, param, decl, decl_overrides, &binding, label);
+                        self.error(d);
+                    }
+                    if !problems.is_empty() {
+                        continue;
+                    }
                     stages.insert(
                         instance.clone(),
                         Stage {
@@ -545,12 +759,12 @@ impl<'a> Lowerer<'a> {
                 ok = false;
                 continue;
             }
-            let expr = overrides
-                .and_then(|os| os.iter().find(|(p, _)| *p == spec.name))
-                .map(|(_, o)| &o.value)
-                .unwrap_or(&arg.value);
+            let (expr, words) = match overrides.and_then(|os| os.iter().find(|(p, _)| *p == spec.name)) {
+                Some((_, o)) => (&o.value, Words::CommandLine(Some(&spec.ty))),
+                None => (&arg.value, Words::Param(&spec.ty)),
+            };
             spans.insert(spec.name.to_string(), expr.span);
-            ok &= self.typed(spec, expr, binding, kind, &mut values);
+            ok &= self.typed(spec, expr, words, binding, kind, &mut values);
         }
         // Overrides of parameters the declaration left out.
         for (p, o) in overrides.into_iter().flatten() {
@@ -559,7 +773,8 @@ impl<'a> Lowerer<'a> {
             {
                 given.insert(spec.name, o.span);
                 spans.insert(spec.name.to_string(), o.value.span);
-                ok &= self.typed(spec, &o.value, binding, kind, &mut values);
+                let words = Words::CommandLine(Some(&spec.ty));
+                ok &= self.typed(spec, &o.value, words, binding, kind, &mut values);
             }
         }
         for spec in &specs {
@@ -575,12 +790,13 @@ impl<'a> Lowerer<'a> {
                         values.insert(spec.name.to_string(), v);
                     }
                     Err(msg) => {
-                        self.error(
-                            Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name)).at(
-                                decl.name.span,
-                                format!("used as the default `{}` of this stage", spec.name),
-                            ),
-                        );
+                        let used = format!("used as the default `{}` of this stage", spec.name);
+                        let d = match self.set_by_command_line(spec.name, &binding.scope) {
+                            Some(set) => set_error(spec.name, &msg, set, decl.name.span, used),
+                            None => Diagnostic::error(format!("pipeline variable `{}`: {msg}", spec.name))
+                                .at(decl.name.span, used),
+                        };
+                        self.error(d);
                         ok = false;
                     }
                 },
@@ -617,18 +833,15 @@ impl<'a> Lowerer<'a> {
             problems.push((Some("device"), msg));
         }
         for (param, msg) in problems {
-            let span = param
-                .and_then(|p| {
-                    decl.params
-                        .iter()
-                        .find(|a| a.name.name == p)
-                        .map(|a| a.value.span)
-                })
-                .unwrap_or(decl.kind.span);
             let label = param
                 .map(|p| format!("invalid `{p}`"))
                 .unwrap_or_else(|| "invalid parameters".into());
-            self.error(Diagnostic::error(format!("`{}`: {msg}", decl.name.name)).at(span, label));
+            let d = Diagnostic::error(format!("`{}`: {msg}", decl.name.name));
+            let d = match param {
+                Some(p) => self.at_value_of(d, p, decl, overrides, binding, label),
+                None => d.at(decl.kind.span, label),
+            };
+            self.error(d);
             ok = false;
         }
         ok.then_some((params, spans))
@@ -639,27 +852,36 @@ impl<'a> Lowerer<'a> {
         &mut self,
         spec: &ParamSpec,
         expr: &Expr,
+        words: Words<'_>,
         binding: &Binding,
         kind: &dyn StageKind,
         values: &mut BTreeMap<String, Value>,
     ) -> bool {
-        match eval_value(expr, &binding.scope, &self.by_name) {
-            Ok(v) => match spec.ty.coerce(v) {
-                Ok(v) => {
-                    values.insert(spec.name.to_string(), v);
-                    true
-                }
-                Err(msg) => {
-                    self.error(
+        let Some(v) = self.evaluate(expr, &binding.scope, words) else {
+            return false;
+        };
+        match spec.ty.coerce(v) {
+            Ok(v) => {
+                values.insert(spec.name.to_string(), v);
+                true
+            }
+            Err(msg) => {
+                // A variable given by `--set` and used as is: the value to fix is the argument.
+                let set = match &expr.kind {
+                    ExprKind::Name(n) => self.set_by_command_line(n, &binding.scope).map(|s| (n, s)),
+                    _ => None,
+                };
+                let d = match set {
+                    Some((n, set)) => {
+                        let used = format!("used as `{}` of `{}` here", spec.name, kind.name());
+                        set_error(n, &msg, set, expr.span, used)
+                    }
+                    None => {
                         Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
                             .at(expr.span, "wrong type")
-                            .with_note(format!("`{}`: {}", spec.name, spec.doc)),
-                    );
-                    false
-                }
-            },
-            Err(d) => {
-                self.error(d);
+                    }
+                };
+                self.error(d.with_note(format!("`{}`: {}", spec.name, spec.doc)));
                 false
             }
         }
@@ -831,15 +1053,15 @@ impl<'a> Lowerer<'a> {
             );
             return None;
         }
-        let family = self.bindings[pi].clone();
-        if family.is_empty() {
+        if self.bindings[pi].is_empty() {
             // The producer's sweep failed to expand; that error is already reported.
             return None;
         }
-        let vars: Vec<String> = family
-            .first()
-            .map(|b| b.coords.iter().map(|(k, _)| k.clone()).collect())
-            .unwrap_or_default();
+        let vars: Vec<String> = self.bindings[pi][0]
+            .coords
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut wanted: Vec<(String, Value)> = Vec::new();
         for (sel, e) in selectors {
             if !vars.contains(&sel.name) {
@@ -860,13 +1082,9 @@ impl<'a> Lowerer<'a> {
                 );
                 return None;
             }
-            match eval_value(e, &binding.scope, &self.by_name) {
-                Ok(v) => wanted.push((sel.name.clone(), v)),
-                Err(d) => {
-                    self.error(d);
-                    return None;
-                }
-            }
+            // Selector values are matched against the sweep's own values: words are fine.
+            let v = self.evaluate(e, &binding.scope, Words::Anywhere)?;
+            wanted.push((sel.name.clone(), v));
         }
         // Implicit alignment: a variable the consumer is also swept over must match.
         for (k, v) in &binding.coords {
@@ -874,43 +1092,107 @@ impl<'a> Lowerer<'a> {
                 wanted.push((k.clone(), v.clone()));
             }
         }
-        let matches: Vec<String> = family
-            .iter()
-            .filter(|b| {
-                wanted
+        // In the producer's order, so one index serves every consumer naming these variables.
+        wanted.sort_by_key(|(k, _)| vars.iter().position(|v| v == k));
+        let names: Vec<String> = wanted.iter().map(|(k, _)| k.clone()).collect();
+        let key: Vec<CoordKey> = wanted.iter().map(|(_, v)| CoordKey::of(v)).collect();
+        let family = &self.bindings[pi];
+        let index = self
+            .family_index
+            .entry((pi, names))
+            .or_insert_with_key(|(_, names)| index_family(family, names));
+        if let Some(members) = index.get(&key) {
+            return Some(
+                members
                     .iter()
-                    .all(|(k, v)| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
-            })
-            .map(|b| instance_name(&base.name, &b.coords))
-            .collect();
-        if matches.is_empty() {
-            let (k, v) = wanted
-                .iter()
-                .find(|(k, v)| {
-                    !family
-                        .iter()
-                        .any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
-                })
-                .cloned()
-                .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
-            // The variable's values in declaration order, each once.
-            let mut values: Vec<String> = Vec::new();
-            for b in &family {
-                if let Some((_, bv)) = b.coords.iter().find(|(bk, _)| *bk == k) {
-                    let shown = bv.to_string();
-                    if !values.contains(&shown) {
-                        values.push(shown);
-                    }
-                }
-            }
-            self.error(
-                Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v))
-                    .at(span, "no such instance")
-                    .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
+                    .map(|&i| instance_name(&base.name, &family[i].coords))
+                    .collect(),
             );
-            return None;
         }
-        Some(matches)
+        let (k, v) = wanted
+            .iter()
+            .find(|(k, v)| {
+                !family
+                    .iter()
+                    .any(|b| b.coords.iter().any(|(bk, bv)| bk == k && same_value(bv, v)))
+            })
+            .cloned()
+            .unwrap_or_else(|| (String::new(), Value::Str(String::new())));
+        // The variable's values in declaration order, each once.
+        let mut seen = HashSet::new();
+        let values: Vec<String> = family
+            .iter()
+            .filter_map(|b| b.coords.iter().find(|(bk, _)| *bk == k))
+            .filter(|(_, bv)| seen.insert(CoordKey::of(bv)))
+            .map(|(_, bv)| bv.to_string())
+            .collect();
+        self.error(
+            Diagnostic::error(format!("no instance of `{}` has {}={}", base.name, k, v))
+                .at(span, "no such instance")
+                .with_note(format!("`{}` takes the values: {}", k, values.join(", "))),
+        );
+        None
+    }
+
+    /// The value span of the `--set` that gives pipeline variable `name`, when the name in
+    /// `scope` is that variable (not a sweep variable or sweep `let` of the same name).
+    fn set_by_command_line(&self, name: &str, scope: &Scope) -> Option<Span> {
+        let span = *self.var_overrides.get(name)?;
+        scope.is_shared(name).then_some(span)
+    }
+
+    /// Places `d` at the value parameter `param` got: the `--set` argument that gave it
+    /// (directly, or as the pipeline variable it is written as or defaults to; the place of
+    /// use then is secondary), else where the declaration writes it, else at its kind.
+    fn at_value_of(
+        &self,
+        d: Diagnostic,
+        param: &str,
+        decl: &ast::StageDecl,
+        overrides: Option<&Vec<(&str, &Override)>>,
+        binding: &Binding,
+        label: String,
+    ) -> Diagnostic {
+        if let Some((_, o)) = overrides.into_iter().flatten().find(|(p, _)| *p == param) {
+            return d.at(o.value.span, label);
+        }
+        let written = decl
+            .params
+            .iter()
+            .find(|a| a.name.name == param)
+            .map(|a| &a.value);
+        let (var, used) = match written {
+            Some(
+                e @ Expr {
+                    kind: ExprKind::Name(n),
+                    ..
+                },
+            ) => (n.as_str(), e.span),
+            Some(e) => return d.at(e.span, label),
+            // Unwritten: a conventional default from the pipeline variable of its name.
+            None => (param, decl.name.span),
+        };
+        match self.set_by_command_line(var, &binding.scope) {
+            Some(set) => d
+                .at(set, label)
+                .with_secondary(used, format!("`{var}` is used here")),
+            None if written.is_some() => d.at(used, label),
+            None => d.at(decl.kind.span, label),
+        }
+    }
+
+    /// Where parameter `param` of instance `st` is written: the `--set` that gives it,
+    /// else its value in the declaration, else the declaration's kind (a default).
+    fn param_span(&self, st: &Stage, param: &str, overrides: &[&Override]) -> Span {
+        let key = format!("{}.{param}", st.name);
+        if let Some(o) = overrides.iter().find(|o| o.key == key) {
+            return o.value.span;
+        }
+        let decl = self.by_name.get(&st.name).map(|&i| self.decls[i].stage);
+        decl.and_then(|d| d.params.iter().find(|a| a.name.name == param))
+            .map(|a| a.value.span)
+            .or(decl.map(|d| d.kind.span))
+            .unwrap_or(st.span)
     }
 
     /// Reports dependency cycles among instances.
@@ -955,6 +1237,46 @@ impl<'a> Lowerer<'a> {
             self.error(d.with_note("a stage cannot depend on its own output"));
         }
     }
+}
+
+/// A sweep value as a hash key, equal exactly when [`same_value`] holds.
+#[derive(Hash, PartialEq, Eq)]
+enum CoordKey {
+    /// A number by the bits of its f64 value (so `2` and `2.0` are one key).
+    Num(u64),
+    Other(String),
+}
+
+impl CoordKey {
+    fn of(v: &Value) -> CoordKey {
+        match v.as_f64() {
+            // `+ 0.0` turns -0.0 into 0.0, which compare equal.
+            Some(x) => CoordKey::Num((x + 0.0).to_bits()),
+            None => CoordKey::Other(format!("{}:{v}", v.type_name())),
+        }
+    }
+}
+
+/// The sweep header `a in …, b in …` (where a too large sweep is reported).
+fn sweep_header(sw: &ast::Sweep) -> Span {
+    match (sw.vars.first(), sw.vars.last()) {
+        (Some(first), Some(last)) => first.span.to(last.span),
+        _ => sw.span,
+    }
+}
+
+/// A value given by `--set` that does not fit where the pipeline uses it: reported at the
+/// argument (one error however many places use it), with the first such place.
+fn set_error(name: &str, msg: &str, set: Span, used_at: Span, used: String) -> Diagnostic {
+    Diagnostic::error(format!("--set `{name}`: {msg}"))
+        .at(set, "wrong type")
+        .with_secondary(used_at, used)
+}
+
+/// How to allow more stage instances.
+fn raise_the_limit() -> String {
+    "to allow more stage instances, pass `--max-instances N` to `sieve run`, `plan`, `check` or `graph`"
+        .into()
 }
 
 /// Value equality for coordinates, treating `2` and `2.0` alike.

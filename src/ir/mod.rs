@@ -9,6 +9,7 @@
 //! of DSL or YAML) does not matter. Spans are kept for later diagnostics but are not
 //! part of [`Pipeline::canonical`], the form compared across syntaxes and snapshotted.
 
+mod checks;
 mod eval;
 mod files;
 mod lower;
@@ -16,7 +17,7 @@ mod lower;
 mod tests;
 
 pub use files::check_files;
-pub use lower::{Override, lower};
+pub use lower::{DEFAULT_MAX_INSTANCES, LowerOptions, MAX_VALUE_BYTES, Override, lower, lower_with};
 
 use crate::diag::Span;
 use crate::stages::{ArtifactKind, Params};

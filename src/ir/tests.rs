@@ -11,12 +11,14 @@ fn lower_src(text: &str, sets: &[(&str, &str)]) -> (Result<Pipeline, crate::diag
     let file = dsl::parser::parse_file(text, f).unwrap_or_else(|d| panic!("parse: {}", d.render(&sm)));
     let mut overrides = Vec::new();
     for (k, v) in sets {
-        let id = sm.add(format!("--set {k}={v}"), None, *v);
-        let value = dsl::parser::parse_expr(v, id).expect("parse --set");
+        // As the command line registers them: a source `--set` holding the whole argument.
+        let arg = format!("{k}={v}");
+        let id = sm.add("--set", None, arg.as_str());
+        let value = dsl::parser::parse_expr_at(v, id, k.len() + 1).expect("parse --set");
         overrides.push(Override {
             key: k.to_string(),
             value,
-            span: crate::diag::Span::new(id, 0, v.len()),
+            span: crate::diag::Span::new(id, 0, arg.len()),
         });
     }
     (lower(&file, &overrides), sm)
@@ -219,11 +221,71 @@ fn choose_switches_settings_by_one_variable() {
 }
 
 #[test]
-fn a_stage_name_in_value_position_is_a_symbol_like_in_yaml() {
+fn bare_words_are_symbols_only_where_the_parameter_takes_words() {
     let p = ok(r#"pipeline p {
-        stage n = t.source(n = 1, note = n)
+        stage w = t.words(choice = b, ctor = make(x, 2), tok = chars, anything = hard,
+                          choices = [a, b], text = "free text")
+        stage heatmap = t.words(choice = a, anything = heatmap)
+        # a selector matches the sweep's values: words are fine there
+        sweep v in ["x", "y"] { stage t_ev = t.eval(m, src) }
+        stage one = t.collect(t_ev[v=x])
+        stage m = t.model()
+        stage src = t.source(n = 1)
     }"#);
-    assert_eq!(p.stages["n"].params.get("note"), Some(&Value::Str("n".into())));
+    let w = &p.stages["w"].params;
+    assert_eq!(w.get("choice"), Some(&Value::Str("b".into())));
+    assert_eq!(w.get("anything"), Some(&Value::Str("hard".into())));
+    assert_eq!(
+        w.get("ctor").map(Value::to_string).as_deref(),
+        Some(r#"make("x", 2)"#)
+    );
+    // A stage's own name where a word is taken is the word (as in YAML).
+    assert_eq!(
+        p.stages["heatmap"].params.get("anything"),
+        Some(&Value::Str("heatmap".into()))
+    );
+    let out = errors(
+        r#"pipeline p {
+        let col = "ops"
+        stage w = t.words(text = coll, texts = [col, colll], count = cnt)
+        stage u = t.words(text = src)
+        stage src = t.source(n = 1)
+        sweep v in [one, 2] { stage s = t.source(n = 1) }
+        let x = choose(col, ops, 1, other, 2)
+    }"#,
+    );
+    for needle in [
+        "undefined variable `coll`",
+        "did you mean `col`?",
+        "for the text `coll`, write it in quotes: \"coll\"",
+        "undefined variable `colll`",
+        "undefined variable `cnt`",
+        "`src` is a stage; stage outputs are inputs",
+        "undefined variable `one`",
+        "undefined variable `ops`",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    // No advice to quote where text is not a value (an int parameter, arithmetic).
+    assert!(!out.contains("for the text `cnt`"), "{out}");
+}
+
+#[test]
+fn a_failed_variable_is_reported_once_not_at_each_use() {
+    let out = errors(
+        r#"pipeline p {
+        let a = undefined_thing
+        let b = a + 1
+        stage s = t.source(n = b)
+        sweep k in [1, 2] {
+            let c = k + nope
+            stage t = t.source(n = c)
+        }
+    }"#,
+    );
+    assert_eq!(out.matches("error:").count(), 2, "{out}");
+    assert!(out.contains("undefined variable `undefined_thing`"), "{out}");
+    assert!(out.contains("undefined variable `nope`"), "{out}");
 }
 
 #[test]
@@ -247,4 +309,200 @@ fn sweep_local_lets_cannot_clash() {
         out.contains("lists the value `1.0` twice") || out.contains("twice"),
         "{out}"
     );
+}
+
+#[test]
+fn a_flat_chain_of_any_length_evaluates() {
+    // Only real nesting counts toward the depth limit: `1 + 1 + …` is one level.
+    let sum = vec!["1"; 100_000].join(" + ");
+    let p = ok(&format!(
+        "pipeline p {{\n let n = {sum} - 2 * 3 * 4\n stage src = t.source(n = n)\n}}"
+    ));
+    assert_eq!(p.vars["n"], Value::Int(100_000 - 24));
+    let out = errors("pipeline p { let n = 1 + 2 - \"x\" + 4 }");
+    assert!(out.contains("cannot apply `-` to int and string"), "{out}");
+    assert!(out.contains("1 + 2 - \"x\""), "{out}");
+}
+
+fn errors_with(text: &str, opts: &LowerOptions) -> String {
+    let mut sm = SourceMap::new();
+    let f = sm.add("t.sieve", None, text);
+    let file = dsl::parser::parse_file(text, f).unwrap_or_else(|d| panic!("parse: {}", d.render(&sm)));
+    match lower_with(&file, &[], opts) {
+        Ok(_) => panic!("expected errors"),
+        Err(d) => d.render(&sm),
+    }
+}
+
+#[test]
+fn sweeps_are_counted_before_they_are_expanded() {
+    // A billion cells: refused from the range's length, nothing built.
+    let out = errors("pipeline p { sweep x in 1..1_000_000_000 { stage s = t.source(n = x) } }");
+    assert!(
+        out.contains("this sweep expands to 1000000000 cells, over the limit of 100000 stage instances"),
+        "{out}"
+    );
+    assert!(out.contains("--max-instances"), "{out}");
+    // The product of three axes, and an inner sweep multiplying an outer one.
+    let out =
+        errors("pipeline p { sweep a in 1..1000, b in 1..1000, c in 1..1000 { stage s = t.source(n = a) } }");
+    assert!(
+        out.contains("1000000000 cells") && out.contains("`c` has 1000 values"),
+        "{out}"
+    );
+    let out =
+        errors("pipeline p { sweep a in 1..1000 { sweep b in 1..1000 { stage s = t.source(n = a + b) } } }");
+    assert!(
+        out.contains("at least 101000 cells")
+            && out.contains("each of the 1000 cells of the enclosing sweep"),
+        "{out}"
+    );
+    // Under the limit per sweep, over it in total: reported at the stage that crosses it.
+    let text =
+        "pipeline p { sweep a in 1..60_000 { stage s = t.source(n = a)\n stage u = t.source(n = a) } }";
+    let out = errors(text);
+    assert!(
+        out.contains("the pipeline expands to at least 120000 stage instances")
+            && out.contains("`u` alone has 60000"),
+        "{out}"
+    );
+    // The limit is an option.
+    let small = LowerOptions { max_instances: 3 };
+    let out = errors_with(
+        "pipeline p { sweep a in [1, 2, 3, 4] { stage s = t.source(n = a) } }",
+        &small,
+    );
+    assert!(out.contains("over the limit of 3 stage instances"), "{out}");
+}
+
+#[test]
+fn values_are_bounded_while_they_are_built() {
+    // Forty doublings of a list stop at the first one over the limit, and only that one
+    // is reported (what depends on it is not).
+    let mut text = String::from("pipeline p {\n let a0 = [1]\n");
+    for i in 1..=40 {
+        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
+    }
+    text.push('}');
+    let out = errors(&text);
+    assert!(
+        out.contains("the joined list would have 1048576 elements, over the limit of 1000000"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
+    // Strings, literal and joined.
+    let big = "x".repeat(crate::value::MAX_STR_BYTES + 1);
+    let out = errors(&format!("pipeline p {{ let s = \"{big}\" }}"));
+    assert!(out.contains("this string is 1048577 bytes long"), "{out}");
+    let half = "x".repeat(crate::value::MAX_STR_BYTES / 2 + 1);
+    let out = errors(&format!("pipeline p {{ let h = \"{half}\"\n let s = h + h }}"));
+    assert!(
+        out.contains("the joined string would be 1048578 bytes long"),
+        "{out}"
+    );
+    // Lists nested in lists count their elements.
+    let out = errors(&format!(
+        "pipeline p {{\n let a0 = [1]\n{}\n let n = [a19, a19] }}",
+        (1..20)
+            .map(|i| format!(" let a{i} = a{} + a{}", i - 1, i - 1))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    assert!(out.contains("this list has more than 1000000 elements"), "{out}");
+    // A large list copied into every cell of a sweep runs into the total.
+    let mut text = String::from("pipeline p {\n let a0 = [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n");
+    for i in 1..=19 {
+        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
+    }
+    text.push_str(" sweep k in 1..10_000 { stage s = t.words(texts = a19) }\n}");
+    let out = errors(&text);
+    assert!(
+        out.contains("the values of this pipeline take more than 128 MiB"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
+}
+
+#[test]
+fn axes_name_variables_the_inputs_have() {
+    let base = r#"
+        stage src = t.source(n = 1)
+        stage m = t.model()
+        sweep budget in [1, 2], band in ["easy", "hard"] { stage ev = t.eval(m, src) }"#;
+    let p = ok(&format!(
+        "pipeline p {{ {base}\n stage c = t.chart(ev, x = band, y = budget)\n stage i = t.chart(ev[band=hard], x = instance) }}"
+    ));
+    assert_eq!(p.stages["c"].params.get("x"), Some(&Value::Str("band".into())));
+    let out = errors(&format!(
+        "pipeline p {{ {base}\n stage c = t.chart(ev, x = bnad, y = \"seed\")\n stage one = t.chart(src_ev, x = band)\n stage src_ev = t.eval(m, src) }}"
+    ));
+    for needle in [
+        "`x = bnad`: `ev` has no variable `bnad`",
+        "did you mean `band`?",
+        "`ev` is swept over `budget`, `band`; `instance` names each input",
+        "`y = seed`: `ev` has no variable `seed`",
+        "`x = band`: `src_ev` has no variable `band`",
+        "`src_ev` is not swept",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn chat_needs_a_model_that_can_have_a_chat_template() {
+    let text = |tokenizer: &str, chat: &str| {
+        format!(
+            r#"pipeline p {{
+        stage data = synth.arith(n = 10)
+        stage init = model.init(arch = "nano", tokenizer = {tokenizer})
+        stage tuned = sft(init, data, steps = 1)
+        stage acc = evaluate(tuned, data, chat = {chat})
+        stage direct = evaluate(init, data, chat = {chat})
+    }}"#
+        )
+    };
+    let out = errors(&text("chars", "true"));
+    assert!(
+        out.contains("`chat = true`, but the model `tuned` has no chat template")
+            && out.contains("`tuned` keeps the tokenizer of `init`, the built-in `chars` one"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the model `init` has no chat template")
+            && out.contains("`init` has the built-in `chars` tokenizer"),
+        "{out}"
+    );
+    // Without chat, or with a tokenizer folder (which may hold a template), nothing to say.
+    ok(&text("chars", "false"));
+    ok(&text("\"tok/tokenizer.json\"", "true"));
+}
+
+#[test]
+fn problems_with_set_values_point_at_the_set_argument() {
+    let text = r#"pipeline p {
+        let n = 5
+        let seed = 1
+        stage a = t.source(n = n)
+        stage b = t.source(n = 2)
+        stage m = t.model()
+        stage tr = t.train(m, a, lr = 1e-3)
+    }"#;
+    let (r, sm) = lower_src(text, &[("n", "\"many\""), ("seed", "x"), ("tr.steps", "1.5")]);
+    let Err(d) = r else { panic!("expected errors") };
+    let out = d.render(&sm);
+    // One error per wrong value, at the argument, with the first place that uses it.
+    for needle in [
+        "error: --set `n`: expected int, found string `\"many\"`",
+        "┌─ --set:1:3",
+        "n=\"many\"",
+        "used as `n` of `t.source` here",
+        "error: --set `seed`: expected int, found string `\"x\"`",
+        "seed=x",
+        "used as the default `seed` of this stage",
+        "┌─ --set:1:10",
+        "tr.steps=1.5",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("error: --set `seed`").count(), 1, "{out}");
 }

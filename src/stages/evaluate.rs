@@ -102,6 +102,14 @@ impl StageKind for Evaluate {
     fn needs_torch(&self, _params: &super::Params) -> bool {
         true
     }
+    /// The metrics are sliced by the `slice_by` column: a report axis may name it (or
+    /// `slice`), as `report` reads them.
+    fn output_variables(&self, p: &super::Params) -> Vec<String> {
+        match p.get("slice_by").and_then(Value::as_str) {
+            Some(col) if !col.is_empty() => vec![col.to_string(), "slice".to_string()],
+            _ => Vec::new(),
+        }
+    }
     fn validate(&self, p: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
         let int = |n: &str| p.get(n).and_then(Value::as_i64).unwrap_or(1);

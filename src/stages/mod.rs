@@ -15,7 +15,7 @@ pub mod params;
 pub use artifact::ArtifactKind;
 pub use catalogue::describe_kind;
 pub use context::{InputArtifact, InputSlot, Progress, StageContext};
-pub use params::{FileParam, ParamSpec, ParamType, Params, file_params};
+pub use params::{FileParam, INSTANCE_AXIS, ParamSpec, ParamType, Params, file_params};
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -119,9 +119,21 @@ pub trait StageKind: Send + Sync {
     fn device_sensitive(&self, params: &Params) -> bool {
         self.needs_torch(params)
     }
+    /// Variables the output artifact carries besides its sweep coordinates, which a
+    /// consumer's [`ParamType::Axis`] parameter may name (evaluate's metrics are sliced by
+    /// their `slice_by` column, also called `slice`). Lowering checks axes against them.
+    fn output_variables(&self, _params: &Params) -> Vec<String> {
+        Vec::new()
+    }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.
     fn validate(&self, _params: &Params) -> Vec<(Option<&'static str>, String)> {
+        Vec::new()
+    }
+    /// Checks of the parameters against which input slots are bound (`bound`: the names
+    /// of the slots that received at least one artifact), run at lowering time; each error
+    /// names the offending parameter.
+    fn validate_inputs(&self, _params: &Params, _bound: &[&str]) -> Vec<(&'static str, String)> {
         Vec::new()
     }
     /// Computes the output into `ctx.out_dir()`.

@@ -6,7 +6,7 @@
 
 use super::{StageError, StageKind};
 use crate::confine::Access;
-use crate::value::Value;
+use crate::value::{MAX_LIST_LEN, Value};
 use std::collections::BTreeMap;
 
 /// The type of one parameter.
@@ -41,11 +41,40 @@ pub enum ParamType {
     /// never be a pipeline, lock or `sieve.toml` file ([`crate::confine`]); the stage
     /// receives the resolved path.
     OutputFile,
+    /// A variable of the artifacts in the kind's first input slot: a sweep variable of
+    /// theirs (`x = band`), a variable their kind adds (evaluate's `slice_by` column), or
+    /// [`INSTANCE_AXIS`]; bare words and strings both work, and lowering checks that the
+    /// inputs have it (the empty string means none).
+    Axis,
+    /// The name of a metric (`accuracy`, `pass@4`, dotted for nested values); bare words
+    /// and strings both work.
+    Metric,
     /// Any value (the stage validates it).
     Any,
 }
 
+/// The pseudo-variable an [`ParamType::Axis`] may always name: the instance name of each
+/// input artifact.
+pub const INSTANCE_AXIS: &str = "instance";
+
 impl ParamType {
+    /// Whether a bare word that is not a variable may stand for the string it spells
+    /// (`metric = exact_match`): where the type is a closed set of words (enum words,
+    /// constructors, a tokenizer's built-in names), names something the pipeline itself
+    /// defines (an axis, a metric), or is left to the stage (`Any`). Elsewhere, such as a
+    /// plain string, a bare word must be a variable, so a typo is an error, not a string.
+    pub fn takes_words(&self) -> bool {
+        matches!(
+            self,
+            ParamType::Enum(_)
+                | ParamType::Call(_)
+                | ParamType::TokenizerFile(_)
+                | ParamType::Axis
+                | ParamType::Metric
+                | ParamType::Any
+        )
+    }
+
     /// The file a value of this type names, if any (as written, relative to the
     /// pipeline), and whether the stage reads or writes it: every string of an
     /// `InputFile` or an `OutputFile`, a non-word string of a `TokenizerFile`.
@@ -83,6 +112,8 @@ impl ParamType {
                 words.join(" | ")
             ),
             ParamType::OutputFile => "path of an output file (relative to the pipeline)".into(),
+            ParamType::Axis => "variable name".into(),
+            ParamType::Metric => "metric name".into(),
             ParamType::Any => "any value".into(),
         }
     }
@@ -100,7 +131,12 @@ impl ParamType {
             (ParamType::Float, Value::Int(i)) => Ok(Value::Float(i as f64)),
             (ParamType::Float, Value::Float(f)) => Ok(Value::Float(f)),
             (
-                ParamType::Str | ParamType::InputFile | ParamType::TokenizerFile(_) | ParamType::OutputFile,
+                ParamType::Str
+                | ParamType::InputFile
+                | ParamType::TokenizerFile(_)
+                | ParamType::OutputFile
+                | ParamType::Axis
+                | ParamType::Metric,
                 Value::Str(s),
             ) => Ok(Value::Str(s)),
             (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
@@ -118,13 +154,22 @@ impl ParamType {
                 }
             }
             (ParamType::IntSet, v @ (Value::Int(_) | Value::Range(_))) => {
-                if let Value::Range(r) = &v
-                    && r.start > r.end
-                {
-                    return Err(format!(
-                        "empty range {}..{} (ranges include both ends)",
-                        r.start, r.end
-                    ));
+                if let Value::Range(r) = &v {
+                    if r.start > r.end {
+                        return Err(format!(
+                            "empty range {}..{} (ranges include both ends)",
+                            r.start, r.end
+                        ));
+                    }
+                    // Stages expand the set into a list of its integers.
+                    if r.count() > MAX_LIST_LEN as u64 {
+                        return Err(format!(
+                            "range {}..{} holds {} integers; a set of ints holds at most {MAX_LIST_LEN}",
+                            r.start,
+                            r.end,
+                            r.count()
+                        ));
+                    }
                 }
                 Ok(v)
             }
@@ -336,5 +381,11 @@ mod tests {
                 .coerce(Value::Range(crate::value::RangeValue { start: 5, end: 2 }))
                 .is_err()
         );
+        let huge = crate::value::RangeValue {
+            start: 1,
+            end: 1_000_000_000,
+        };
+        let e = ParamType::IntSet.coerce(Value::Range(huge)).unwrap_err();
+        assert!(e.contains("holds 1000000000 integers"), "{e}");
     }
 }

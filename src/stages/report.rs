@@ -40,8 +40,10 @@ const RELATIVE: &[&str] = &["none", "baseline"];
 const AGGREGATES: &[&str] = &["none", "mean", "min", "max"];
 const BESTS: &[&str] = &["max", "min", "none"];
 const SCALES: &[&str] = &["auto", "linear", "log", "category"];
+/// Why `relative_to = baseline` cannot work (checked at lowering, and again at run time).
+const NEEDS_BASELINE: &str = "`relative_to = baseline` needs a baseline input: `report(acc, base_acc, …)`";
 /// The pseudo-variable naming each input artifact.
-const INSTANCE: &str = "instance";
+const INSTANCE: &str = super::INSTANCE_AXIS;
 
 struct Report;
 
@@ -82,25 +84,25 @@ impl StageKind for Report {
             ),
             P::optional(
                 "value",
-                T::Str,
+                T::Metric,
                 s("accuracy"),
                 "the metric: a key of each metrics.json, dotted for nested values (`pass@4`, `slices.7.accuracy`); read per slice when an axis is the slice variable",
             ),
             P::optional(
                 "x",
-                T::Str,
+                T::Axis,
                 s(""),
                 "the columns / x axis: a sweep variable (`band`), the evaluations' `slice_by` column (`ops`), or `instance`; required for line, heatmap and bar",
             ),
             P::optional(
                 "y",
-                T::Str,
+                T::Axis,
                 s(""),
                 "the rows of a heatmap (required) or of a table (default: every other varying variable)",
             ),
             P::optional(
                 "series",
-                T::Str,
+                T::Axis,
                 s(""),
                 "line / bar: one line or bar per value of this variable (default: one per combination of the other varying variables)",
             ),
@@ -233,6 +235,13 @@ impl StageKind for Report {
             errs.push((Some("precision"), "must be in 0..=10".into()));
         }
         errs
+    }
+    fn validate_inputs(&self, p: &Params, bound: &[&str]) -> Vec<(&'static str, String)> {
+        let relative = p.get("relative_to").and_then(Value::as_str) == Some("baseline");
+        match relative && !bound.contains(&"baseline") {
+            true => vec![("relative_to", NEEDS_BASELINE.to_string())],
+            false => Vec::new(),
+        }
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
         let cfg = Config::from_params(ctx.params())?;
@@ -486,9 +495,7 @@ fn observations(
     baseline: Option<&Source>,
 ) -> Result<(Vec<Observation>, Option<String>), StageError> {
     if cfg.relative && baseline.is_none() {
-        return Err(StageError::Input(
-            "`relative_to = baseline` needs a baseline input: `report(acc, base_acc, …)`".into(),
-        ));
+        return Err(StageError::Input(NEEDS_BASELINE.into()));
     }
     let mut slice_axis: Option<String> = None;
     let mut out = Vec::new();

@@ -143,5 +143,68 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
             params: Vec::new,
             output: Report,
         }),
+        // One parameter of each type, for the rules on bare words.
+        Box::new(Kind {
+            name: "t.words",
+            inputs: Vec::new,
+            params: || {
+                let empty = || Value::Str(String::new());
+                vec![
+                    ParamSpec::optional(
+                        "choice",
+                        ParamType::Enum(&["a", "b"]),
+                        Value::Str("a".into()),
+                        "enum",
+                    ),
+                    ParamSpec::optional(
+                        "ctor",
+                        ParamType::Call(&["make"]),
+                        Value::Str("make".into()),
+                        "constructor",
+                    ),
+                    ParamSpec::optional(
+                        "tok",
+                        ParamType::TokenizerFile(&["chars"]),
+                        Value::Str("chars".into()),
+                        "tokenizer",
+                    ),
+                    ParamSpec::optional("anything", ParamType::Any, empty(), "any"),
+                    ParamSpec::optional("text", ParamType::Str, empty(), "string"),
+                    ParamSpec::optional("count", ParamType::Int, Value::Int(0), "int"),
+                    ParamSpec::optional(
+                        "texts",
+                        ParamType::List(Box::new(ParamType::Str)),
+                        Value::List(Vec::new()),
+                        "strings",
+                    ),
+                    ParamSpec::optional(
+                        "choices",
+                        ParamType::List(Box::new(ParamType::Enum(&["a", "b"]))),
+                        Value::List(Vec::new()),
+                        "enums",
+                    ),
+                ]
+            },
+            output: Dataset,
+        }),
+        // A report-like consumer of metrics, addressed by axes.
+        Box::new(Kind {
+            name: "t.chart",
+            inputs: || vec![InputSpec::many("results", Metrics, "results")],
+            params: || {
+                let empty = || Value::Str(String::new());
+                vec![
+                    ParamSpec::optional("x", ParamType::Axis, empty(), "axis"),
+                    ParamSpec::optional("y", ParamType::Axis, empty(), "axis"),
+                    ParamSpec::optional(
+                        "value",
+                        ParamType::Metric,
+                        Value::Str("accuracy".into()),
+                        "metric",
+                    ),
+                ]
+            },
+            output: Report,
+        }),
     ]
 }

@@ -5,7 +5,7 @@ pipeline bad_index {
   stage pool   = synth.igsm(n = 1_000)
   stage scored = score(pool, by = column("ops"))
   stage init   = model.init(arch = "nano")
-  sweep budget in [256, 1024], band in [easy, hard] {
+  sweep budget in [256, 1024], band in ["easy", "hard"] {
     stage subset = select(scored, budget = budget, band = band)
     stage tuned  = sft(init, subset)
   }

@@ -8,7 +8,7 @@ pipeline family_for_one {
   }
   stage acc = evaluate(tuned, pool)
   # a partial selector that still leaves several instances
-  sweep band in [easy, hard], budget in [1, 2] {
+  sweep band in ["easy", "hard"], budget in [1, 2] {
     stage part = split(pool)
   }
   stage one = sft(init, part[band=hard])

@@ -5,7 +5,7 @@ pipeline many_errors {
   stage test   = synth.igsm(n = 500, seed = seed + one)
   stage init   = model.init(arch = "tiny", tokenizer = chars, famliy = llama)
   stage scored = score(pool, by = column("ops"))
-  sweep budget in [256, 1024], band in [easy, hard] {
+  sweep budget in [256, 1024], band in ["easy", "hard"] {
     stage subset = select(pool, budget = budget, band = band)
     stage tuned  = sft(init, subset, epochs = "3")
     stage acc    = evaluate(tuned, test, metric = exact)

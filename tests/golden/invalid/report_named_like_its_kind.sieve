@@ -5,7 +5,7 @@
 pipeline report_named_like_its_kind {
   stage pool = synth.igsm(n = 1_000)
   stage init = model.init(arch = "nano")
-  sweep budget in [256, 1024], band in [easy, hard] {
+  sweep budget in [256, 1024], band in ["easy", "hard"] {
     stage tuned = sft(init, pool, steps = budget)
     stage acc   = evaluate(tuned, pool)
   }

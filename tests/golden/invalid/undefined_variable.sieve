@@ -1,5 +1,5 @@
-# Undefined variables in arithmetic and ranges (a bare unknown name elsewhere would be a
-# symbol): a typo with a "did you mean", a name used before any `let` defines it.
+# Undefined variables in arithmetic and ranges: a typo with a "did you mean", a name used
+# before any `let` defines it.
 pipeline undefined_variable {
   let seed = 7
   let rows = n_rows * 2

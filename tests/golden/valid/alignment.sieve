@@ -8,13 +8,13 @@ pipeline alignment {
   stage scored = score(pool, by = column("ops"))
   stage init   = model.init(arch = "nano")
 
-  sweep budget in [100, 200], band in [easy, hard] {
+  sweep budget in [100, 200], band in ["easy", "hard"] {
     stage subset = select(scored, budget = budget, band = band)
   }
 
   # shares `budget` and `band` with the sweep above, adds `lr`:
   # tuned[budget=B,band=X,lr=…] trains on subset[budget=B,band=X]
-  sweep band in [easy, hard], budget in [100, 200], lr in [1e-4, 1e-3] {
+  sweep band in ["easy", "hard"], budget in [100, 200], lr in [1e-4, 1e-3] {
     stage tuned = sft(init, subset, lr = lr)
   }
 

@@ -16,7 +16,7 @@ pipeline curriculum {
   stage stage3 = sft(stage2, hard, lr = lr0 / 4, epochs = 2, max_grad_norm = 0.5, weight_decay = 0.01)
   stage test_all = synth.arith(n = 600, digits = 1..8, op = mixed, seed = seed + 1)
 
-  sweep op in [add, sub, mul] {
+  sweep op in ["add", "sub", "mul"] {
     stage test = synth.arith(n = 200, digits = 1..8, op = op, seed = seed + 2)
     stage acc  = evaluate(stage3, test, metric = last_number, slice_by = "difficulty")
   }

@@ -6,7 +6,7 @@ pipeline family_consumer {
   stage scored = score(pool, by = column("ops"))
   stage extra  = synth.arith(n = 100)
 
-  sweep band in [easy, medium, hard], budget in [100, 200] {
+  sweep band in ["easy", "medium", "hard"], budget in [100, 200] {
     stage subset = select(scored, band = band, budget = budget)
   }
 

@@ -23,7 +23,7 @@ pipeline indexing {
   stage big_mix  = concat(subset[budget=big], subset[budget=256, band=easy])
 
   # from inside a sweep: the selector uses this sweep's variable
-  sweep which in [easy, hard] {
+  sweep which in ["easy", "hard"] {
     stage cross = evaluate(tuned[budget=256, band=which], test, samples = 2, temperature = 0.8)
   }
 }

@@ -1,8 +1,8 @@
 # Reports over a sweep: DESIGN's difficulty-vs-budget grid drawn as a heatmap of the
 # whole family, a line chart of one band (a sub-family), a gain over the base model
 # (the optional `baseline` input), and seeds aggregated into a table. `kind`, `x`, `y`
-# and `value` take symbols: outside the sweep `band` and `budget` are not variables.
-# (The figure stage is not called `heatmap`: `kind = heatmap` would then name the stage.)
+# and `value` take symbols: outside the sweep `band` and `budget` are not variables, but
+# they are sweep variables of the reported stages, which lowering checks.
 pipeline report_sweep {
   let seed = 7
   stage pool   = synth.igsm(n = 100_000, ops = 2..12)
@@ -12,7 +12,7 @@ pipeline report_sweep {
   stage scored = score(pool, by = column("ops"))
   stage base_acc = evaluate(base, test, slice_by = "ops")
 
-  sweep budget in [256, 1024, 4096], band in [easy, medium, hard] {
+  sweep budget in [256, 1024, 4096], band in ["easy", "medium", "hard"] {
     stage subset = select(scored, budget = budget, band = band)
     stage tuned  = sft(base, subset, epochs = 3, lr = 3e-4)
     stage acc    = evaluate(tuned, test, metric = exact_match, slice_by = "ops")

@@ -6,7 +6,7 @@ pipeline ruler {
   let lengths = [1_024, 2_048, 4_096]
   stage init = model.init(arch = "small", max_positions = 8_192)
 
-  sweep task in [niah_single, niah_multikey, vt, cwe], len in lengths {
+  sweep task in ["niah_single", "niah_multikey", "vt", "cwe"], len in lengths {
     stage train = synth.ruler(init, n = 500, task = task, length = len, haystack = essay)
   }
   stage mixed_len = synth.ruler(n = 200, task = niah_multivalue, length = [512, 1_024],
@@ -19,7 +19,7 @@ pipeline ruler {
   stage all    = concat(train, mixed_len, chains, hay, hay_d)
   stage tuned  = sft(init, all, max_seq_len = 4_096, packing = false, batch_size = 4, grad_accum = 8)
 
-  sweep task in [niah_single, vt] {
+  sweep task in ["niah_single", "vt"] {
     stage test = synth.ruler(init, n = 50, task = task, length = 4_096, seed = 1_000)
     stage acc  = evaluate(tuned, test, metric = contains, max_new_tokens = 32, batch_size = 8)
   }

@@ -16,7 +16,7 @@ pipeline selection {
   stage edged  = select(s_ops, edges = [2.0, 4.0, 7.0, 10.0], band = 1, budget = 500, allow_short = true)
   stage by_tok = select(s_loss, token_budget = 200_000, band = all, strategy = easiest)
 
-  sweep strategy in [random, easiest, hardest, stratified] {
+  sweep strategy in ["random", "easiest", "hardest", "stratified"] {
     stage pick = select(s_ifd, budget = 2_000, band = hard, strategy = strategy, nested = false)
   }
   stage picks = concat(pick, banded, edged, by_tok, label = true)

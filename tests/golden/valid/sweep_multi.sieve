@@ -6,7 +6,7 @@ pipeline sweep_multi {
   stage init = model.init(arch = "nano")
   stage test = synth.igsm(n = 100, seed = 99)
 
-  sweep ops in 3..ops_max, style in [text, "com" + "pact"], pack in [true, false] {
+  sweep ops in 3..ops_max, style in ["text", "com" + "pact"], pack in [true, false] {
     stage data  = synth.igsm(n = 500, ops = ops, style = style)
     stage tuned = sft(init, data, packing = pack)
   }
