@@ -147,9 +147,23 @@ fn a_named_pipe_is_refused_not_waited_on() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("is a named pipe (FIFO)") && err.contains("main.sieve:1:1"),
+        err.contains("is a named pipe") && err.contains("main.sieve:1:1"),
         "{err}"
     );
+    // A stage input that is a named pipe is refused at its parameter, by plan and run.
+    p.write(
+        "in.sieve",
+        "pipeline i {\n  stage d = load(path = \"pipe.sieve\")\n}\n",
+    );
+    for cmd in ["plan", "run"] {
+        let out = run_bounded(&p, &[cmd, "in.sieve"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("in.sieve:2:") && err.contains("a named pipe, not a regular file"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -72,7 +72,16 @@ impl Store {
     /// The blake3 digest of an input file, memoised by its stat.
     pub fn input_file_digest(&self, path: &Path) -> io::Result<String> {
         let abs = std::path::absolute(path)?;
-        let stat = Stat::of(&std::fs::metadata(&abs)?);
+        let meta = std::fs::metadata(&abs)?;
+        // Opening a FIFO or a device would block or read forever: only regular files are
+        // inputs (the stage then fails on the real error when it opens the path).
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", abs.display()),
+            ));
+        }
+        let stat = Stat::of(&meta);
         let memo = self.memo_path(&abs);
         if let Ok(text) = std::fs::read(&memo)
             && let Ok(r) = serde_json::from_slice::<Record>(&text)
@@ -160,6 +169,17 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let fifo = dir.path().join("in.parquet");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = store.input_file_digest(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
 
     #[test]
     fn digests_are_memoised_until_the_file_changes() {

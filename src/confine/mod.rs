@@ -110,6 +110,11 @@ impl Confinement {
             why,
         };
         let resolved = resolve(path).map_err(|e| refuse(None, Why::Unresolvable(e.to_string())))?;
+        // A named pipe, socket or device would block a reader or swallow a writer: stages
+        // read and write only files and folders.
+        if let Some(what) = special_file(&resolved) {
+            return Err(refuse(Some(resolved), Why::NotAFile(what)));
+        }
         match access {
             Access::Read if !self.readable(&resolved) => {
                 Err(refuse(Some(resolved), Why::Outside(self.summary(access))))
@@ -233,6 +238,8 @@ pub enum Why {
     LinkOut { link: PathBuf, target: String },
     /// The path cannot be resolved (a link loop, a folder that cannot be searched).
     Unresolvable(String),
+    /// A named pipe, socket or device, not a regular file or folder.
+    NotAFile(&'static str),
 }
 
 /// A path the confinement refuses, with the reason and how to allow it (when it can be).
@@ -255,6 +262,7 @@ impl Refusal {
             Why::Protected(what) => what.to_string(),
             Why::LinkOut { .. } => "holds a link that leads outside".into(),
             Why::Unresolvable(_) => "cannot be resolved".into(),
+            Why::NotAFile(what) => format!("a {what}, not a file"),
         }
     }
 
@@ -311,7 +319,27 @@ impl fmt::Display for Refusal {
                 link.display()
             ),
             Why::Unresolvable(e) => write!(f, "{verb} {shown} is refused: it cannot be resolved: {e}"),
+            Why::NotAFile(what) => write!(
+                f,
+                "{verb} {shown}{leads} is refused: it is a {what}, not a regular file or folder"
+            ),
         }
+    }
+}
+
+/// What kind of special file a resolved path is, if it exists and is neither a regular
+/// file nor a folder.
+fn special_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let ty = std::fs::metadata(path).ok()?.file_type();
+    if ty.is_fifo() {
+        Some("named pipe")
+    } else if ty.is_socket() {
+        Some("socket")
+    } else if ty.is_char_device() || ty.is_block_device() {
+        Some("device")
+    } else {
+        None
     }
 }
 
@@ -341,6 +369,24 @@ mod tests {
             root,
             conf,
         }
+    }
+
+    #[test]
+    fn named_pipes_and_devices_are_neither_read_nor_written() {
+        let f = fixture();
+        let fifo = f.root.join("project/data/in.parquet");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for access in [Access::Read, Access::Write] {
+            let e = f.conf.stage_file("data/in.parquet", access).unwrap_err();
+            assert_eq!(e.why, Why::NotAFile("named pipe"));
+            assert!(e.to_string().contains("not a regular file or folder"), "{e}");
+        }
+        let conf = Confinement::of_pipeline(Path::new("/dev/p.sieve")).unwrap();
+        assert_eq!(
+            conf.stage_file("null", Access::Read).unwrap_err().why,
+            Why::NotAFile("device")
+        );
     }
 
     #[test]
