@@ -21,6 +21,45 @@ use std::sync::OnceLock;
 /// the cache key of device-sensitive stages.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
+/// The CPU numerics mode of processes that run libtorch, folded into the key of every
+/// device-sensitive stage on the CPU (see `model::cpu::pin_numerics`, which applies it).
+///
+/// `avx2-cnr`, on x86-64 CPUs with AVX2 and FMA: ATen's AVX2 kernels and MKL's AVX2 code
+/// branch in strict conditional-numerical-reproducibility mode. Their results are the
+/// same bits on every such CPU (Intel or AMD, with or without AVX-512) and for every
+/// intra-op thread count, so a lock file made on one machine reproduces on another.
+/// Left to choose, libtorch and MKL pick kernels by the CPU's instruction sets and split
+/// matrix products by the thread count, and `sft` on the CPU then writes different
+/// weights on a 1-thread and a 2-thread run of the same machine.
+///
+/// `native-<arch>` elsewhere (and with `SIEVE_MKL_VENDOR_CHECK=1`, where MKL's branch
+/// follows the CPU vendor): the machine's own kernels, whose results may differ between
+/// machines; the key says so, so such entries are never mistaken for portable ones.
+pub fn cpu_numerics() -> &'static str {
+    static MODE: OnceLock<String> = OnceLock::new();
+    MODE.get_or_init(|| {
+        let vendor_check = std::env::var("SIEVE_MKL_VENDOR_CHECK").is_ok_and(|v| v == "1");
+        if portable_cpu() && !vendor_check {
+            CPU_NUMERICS_PORTABLE.to_string()
+        } else {
+            format!("native-{}", std::env::consts::ARCH)
+        }
+    })
+}
+
+/// The portable mode of [`cpu_numerics`].
+pub const CPU_NUMERICS_PORTABLE: &str = "avx2-cnr";
+
+#[cfg(target_arch = "x86_64")]
+fn portable_cpu() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn portable_cpu() -> bool {
+    false
+}
+
 /// A resolved device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {

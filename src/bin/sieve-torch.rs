@@ -6,6 +6,10 @@
 use std::io::Write;
 
 fn main() {
+    // Before anything touches libtorch: its CPU kernels are chosen on first use, and the
+    // cache keys of CPU stages promise the portable choice (see `sieve::model::cpu`).
+    // SAFETY: the process is still single-threaded; nothing else uses the environment.
+    unsafe { sieve::model::cpu::pin_numerics() };
     sieve::torch_runtime::install();
     let code = sieve::cli::main();
     let _ = std::io::stdout().flush();

@@ -108,7 +108,14 @@ pub fn key_material(
             crate::device::LIBTORCH_VERSION.to_string(),
         );
         let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
-        env.insert("device".to_string(), crate::device::class(dev));
+        let class = crate::device::class(dev);
+        if class == "cpu" {
+            env.insert(
+                "cpu_numerics".to_string(),
+                crate::device::cpu_numerics().to_string(),
+            );
+        }
+        env.insert("device".to_string(), class);
     }
     let mut files = BTreeMap::new();
     for spec in kind.params() {

@@ -142,7 +142,8 @@ impl StageKind for Load {
         "load"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the difficulty's source column is kept (`difficulty = "steps"` dropped `steps`).
+        2
     }
     fn doc(&self) -> &'static str {
         "Read a Parquet or JSONL file (verl/HF RL, SFT messages, prompt/completion, plain QA) into the canonical dataset schema, streaming by record batch"
