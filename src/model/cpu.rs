@@ -60,7 +60,8 @@ pub fn init() -> bool {
 }
 
 /// What [`pin_numerics`] sets: the environment ATen and MKL read on first use.
-pub const PINNED_NUMERICS_ENV: &[(&str, &str)] = &[("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2,STRICT")];
+pub const PINNED_NUMERICS_ENV: &[(&str, &str)] =
+    &[("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2,STRICT")];
 
 /// Pins libtorch's CPU kernels to the portable mode of [`crate::device::cpu_numerics`]
 /// (nothing to pin in a `native-…` mode). Values the user set for these variables are

@@ -182,7 +182,8 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = f64::from_bits((x >> 12) | 0x3FF0_0000_0000_0000) - 1.0;
-            log.log(s, &[("loss", v * 10.0), ("lr", (v as f32) as f64 * 1e-3)]).unwrap();
+            log.log(s, &[("loss", v * 10.0), ("lr", (v as f32) as f64 * 1e-3)])
+                .unwrap();
         }
         let again = MetricsLog::open(&p, Some(2000)).unwrap();
         assert_eq!(again.rows(), log.rows());
