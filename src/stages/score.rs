@@ -437,7 +437,7 @@ pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
             "score(by = {method}) needs a model input: score(data, model, by = {method})"
         )));
     };
-    let (ids, scores, missing) = score_with_model(ctx, &model.dir, &data, &by)?;
+    let ModelScores { ids, scores, missing } = score_with_model(ctx, &model.dir, &data, &by)?;
     let failed = scores.iter().filter(|s| s.is_none()).count() - missing;
     let why = match by {
         By::PassRate(_) => "could not be judged",
@@ -464,15 +464,23 @@ pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
     Ok(())
 }
 
-/// Ids and scores (null = unscorable) of every row of `data` by a model-based method,
-/// and how many rows had a null input column (`response` or `answer`). Fails before
-/// loading the model when those rows alone exceed `max_unscorable`.
+/// What a model-based method computed for a dataset.
+struct ModelScores {
+    ids: Vec<i64>,
+    /// One per row; null = unscorable.
+    scores: Vec<Option<f64>>,
+    /// Rows whose input column (`response` or `answer`) is null.
+    missing: usize,
+}
+
+/// Scores every row of `data` by a model-based method. Fails before loading the model
+/// when the rows with a null input column alone exceed `max_unscorable`.
 fn score_with_model(
     ctx: &StageContext,
     model_dir: &Path,
     data: &Path,
     by: &By,
-) -> Result<(Vec<i64>, Vec<Option<f64>>, usize), StageError> {
+) -> Result<ModelScores, StageError> {
     let p = ctx.params();
     let device = device_param(ctx)?;
     let kind = default_kind(device);
@@ -511,7 +519,11 @@ fn score_with_model(
         By::PassRate(k) => pass_rate_scores(ctx, &loaded, &prompts, &cols.ids, cols.get(ANSWER), *k, batch)?,
         _ => loss_scores(ctx, &loaded, &prompts, cols.get(RESPONSE), *by == By::Ifd, batch)?,
     };
-    Ok((cols.ids, scores, missing))
+    Ok(ModelScores {
+        ids: cols.ids,
+        scores,
+        missing,
+    })
 }
 
 /// `loss` (or `ifd`) of each row; null where the response is null or no response token

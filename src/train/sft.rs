@@ -400,6 +400,7 @@ pub fn train_sft(
                 what: "loss",
                 value: loss_sum,
                 step: step + 1,
+                max_grad_norm: cfg.max_grad_norm,
             });
         }
         if !norm.is_finite() {
@@ -407,6 +408,7 @@ pub fn train_sft(
                 what: "gradient norm",
                 value: norm,
                 step: step + 1,
+                max_grad_norm: cfg.max_grad_norm,
             });
         }
         state.step += 1;
@@ -582,21 +584,55 @@ mod tests {
     }
 
     #[test]
-    fn nan_loss_is_reported_with_its_step() {
+    fn nan_loss_is_reported_with_its_step_and_a_hint_that_fits() {
         let (tok, ex) = toy();
+        // A learning rate that blows up; with and without clipping.
+        for max_grad_norm in [0.0, 1.0] {
+            let cfg = SftConfig {
+                steps: Some(5),
+                lr: 1e30,
+                max_grad_norm,
+                schedule: ScheduleKind::Constant,
+                warmup_ratio: 0.0,
+                ..Default::default()
+            };
+            let m = model(&tok);
+            let e = train_sft(&m, &ex, &[], 0, &cfg, None, &mut NoHooks).unwrap_err();
+            let TrainError::NonFinite { step, .. } = &e else {
+                panic!("unexpected {e}")
+            };
+            assert!((2..=5).contains(step), "{e}");
+            let msg = e.to_string();
+            if max_grad_norm > 0.0 {
+                assert!(
+                    msg.contains("gradient clipping is already on, max_grad_norm = 1")
+                        && !msg.contains("enable gradient clipping"),
+                    "{msg}"
+                );
+            } else {
+                assert!(
+                    msg.contains("enable gradient clipping (max_grad_norm > 0)"),
+                    "{msg}"
+                );
+            }
+        }
+        // A model that is broken before training: step 1, and the learning rate is not
+        // blamed.
+        let m = model(&tok);
+        tch::no_grad(|| {
+            let _ = m.named_parameters()[0].1.shallow_clone().fill_(f64::NAN);
+        });
         let cfg = SftConfig {
-            steps: Some(5),
-            lr: 1e30,
-            max_grad_norm: 0.0,
-            schedule: ScheduleKind::Constant,
-            warmup_ratio: 0.0,
+            steps: Some(3),
             ..Default::default()
         };
-        let m = model(&tok);
         let e = train_sft(&m, &ex, &[], 0, &cfg, None, &mut NoHooks).unwrap_err();
-        match e {
-            TrainError::NonFinite { step, .. } => assert!((2..=5).contains(&step)),
-            other => panic!("unexpected {other}"),
-        }
+        let msg = e.to_string();
+        assert!(
+            matches!(e, TrainError::NonFinite { step: 1, .. })
+                && msg.contains("before the first update")
+                && msg.contains("not the cause"),
+            "{msg}"
+        );
     }
 }
