@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod determinism;
 mod docs;
 mod fuzz;
 mod golden;

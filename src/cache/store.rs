@@ -421,6 +421,7 @@ mod tests {
                 inputs: vec![],
                 env: Default::default(),
                 files: Default::default(),
+                input_names: false,
             },
             digest: String::new(),
             files: vec![],

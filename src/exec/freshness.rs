@@ -139,6 +139,7 @@ pub fn key_material(
         inputs,
         env,
         files,
+        input_names: kind.reads_input_names(&st.params),
     })
 }
 

@@ -933,6 +933,10 @@ impl StageKind for Concat {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Dataset
     }
+    /// `label = true` writes each input's instance name into `part`.
+    fn reads_input_names(&self, params: &super::Params) -> bool {
+        params.get("label").and_then(Value::as_bool).unwrap_or(true)
+    }
     fn run(&self, ctx: &StageContext) -> StageResult {
         let p = ctx.params();
         let members = ctx.slot("parts");
