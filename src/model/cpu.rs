@@ -25,7 +25,7 @@
 //! thread count. Measured on the `tiny` SFT step here (AMD EPYC with AVX-512; one
 //! thread): 1, 2 and 3 intra-op threads write identical weights with the pin and
 //! different ones without it; AVX2 instead of AVX-512 kernels and the strict mode cost
-//! 13 % CPU time per step on `tiny` and 7 % on `small` (docs/performance.md).
+//! 14 % CPU time per step on `tiny` and 7 % on `small` (docs/performance.md).
 //!
 //! Invariant: [`init`] must be called from code every binary runs (it is, from
 //! [`crate::model::Transformer::new`]) so the linker keeps this object and exports the
