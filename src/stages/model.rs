@@ -417,7 +417,8 @@ pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
     Ok(())
 }
 
-/// `model.load`: a local Hugging Face folder, checked and copied into the cache.
+/// `model.load`: a local Hugging Face folder, checked and copied into the cache (the
+/// entry owns its bytes, never a link to the user's files).
 struct Load;
 
 /// Files of a model folder that belong in the artifact.
@@ -475,11 +476,11 @@ impl StageKind for Load {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type()?.is_file() && is_model_file(&name) {
-                let dst = ctx.out_dir().join(&name);
-                // A hard link costs nothing for multi-GB weights; copy across filesystems.
-                if std::fs::hard_link(entry.path(), &dst).is_err() {
-                    std::fs::copy(entry.path(), &dst)?;
-                }
+                // A copy, not a hard link: the user's files may later be rewritten in
+                // place (truncate + write keeps the inode), which would change the cache
+                // entry under its key. `fs::copy` clones the extents where the
+                // filesystem can (copy_file_range), so it stays cheap there.
+                std::fs::copy(entry.path(), ctx.out_dir().join(&name))?;
             }
         }
         ctx.log(&format!(
@@ -585,6 +586,11 @@ mod tests {
         .unwrap();
         assert_eq!(bytes(&a), bytes(&c));
         assert!(c.join("tokenizer.json").is_file());
+        // The artifact does not share the source's bytes: rewriting the source in place
+        // leaves it unchanged.
+        let before = bytes(&c);
+        std::fs::write(a.join("model.safetensors"), b"rewritten").unwrap();
+        assert_eq!(bytes(&c), before);
         let e = run_kind(
             &Load,
             &[("path", Value::Str("/nonexistent".into()))],
