@@ -164,9 +164,13 @@ fn quickstart_lock_reproduces_in_an_empty_store() {
     // The lock is the CPU recipe (a visible GPU would change the device class in every
     // training key); its keys also fix the CPU numerics mode, which every x86-64 machine
     // with AVX2 shares (see `sieve::device::cpu_numerics`).
+    // One intra-op thread: the bytes do not depend on the count (the test above runs 1
+    // and 2), and on a machine busy with other tests OpenMP's spinning threads made this
+    // run several times slower (619 s with 2 threads on a loaded 2-core VM).
     let out = p
         .cmd(&["run", "quickstart.sieve", "--locked", "--json"])
         .env("CUDA_VISIBLE_DEVICES", "")
+        .env("OMP_NUM_THREADS", "1")
         .output()
         .unwrap();
     assert_ok(&out);
