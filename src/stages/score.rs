@@ -340,15 +340,15 @@ fn needed_column(by: &By) -> Option<&str> {
     }
 }
 
-/// The method's short name for messages: `pass_rate`, `loss`, `cot_length`, `column`.
-fn method_word(by: &By) -> &'static str {
+/// The method's short name for messages: `pass_rate`, `loss`, `cot_length`, `column(ops)`.
+fn method_word(by: &By) -> String {
     match by {
-        By::Column(_) => "column",
-        By::Length(_) => "length",
-        By::CotLength(_) => "cot_length",
-        By::Loss => "loss",
-        By::Ifd => "ifd",
-        By::PassRate(_) => "pass_rate",
+        By::Column(c) => format!("column({c})"),
+        By::Length(_) => "length".into(),
+        By::CotLength(_) => "cot_length".into(),
+        By::Loss => "loss".into(),
+        By::Ifd => "ifd".into(),
+        By::PassRate(_) => "pass_rate".into(),
     }
 }
 
