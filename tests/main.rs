@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod confine;
+mod determinism;
 mod docs;
 mod fuzz;
 mod golden;
