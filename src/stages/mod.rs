@@ -10,6 +10,7 @@
 pub mod artifact;
 pub mod catalogue;
 pub mod context;
+pub mod declare;
 pub mod params;
 
 pub use artifact::ArtifactKind;
@@ -130,6 +131,10 @@ pub trait StageKind: Send + Sync {
     /// stage; for every other kind a rename keeps it cached.
     fn reads_input_names(&self, _params: &Params) -> bool {
         false
+    }
+    /// The device this instance asks for (`auto`, `cuda:1`, …), if it has a device parameter.
+    fn device(&self, params: &Params) -> Option<String> {
+        params.get("device").and_then(crate::value::Value::as_str).map(str::to_string)
     }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamType {
     Int,
+    /// A non-negative int.
+    Count,
     Float,
     Str,
     Bool,
@@ -93,6 +95,7 @@ impl ParamType {
     pub fn describe(&self) -> String {
         match self {
             ParamType::Int => "int".into(),
+            ParamType::Count => "int ≥ 0".into(),
             ParamType::Float => "float".into(),
             ParamType::Str => "string".into(),
             ParamType::Bool => "bool".into(),
@@ -125,6 +128,8 @@ impl ParamType {
         let mismatch = |v: &Value| format!("expected {}, found {} `{}`", self.describe(), v.type_name(), v);
         match (self, v) {
             (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
+            (ParamType::Count, Value::Int(i)) if i >= 0 => Ok(Value::Int(i)),
+            (ParamType::Count, Value::Int(i)) => Err(format!("must be ≥ 0, got {i}")),
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
                 Ok(Value::Int(f as i64))
             }
@@ -211,8 +216,12 @@ impl ParamType {
 pub struct ParamSpec {
     pub name: &'static str,
     pub ty: ParamType,
-    /// `None` = required.
+    /// The declared default (`None`: required, unless `optional`).
     pub default: Option<Value>,
+    /// Whether the parameter may be absent (no default, not part of the key when absent).
+    pub optional: bool,
+    /// The pipeline variable that supplies the default when defined (`seed`, `device`).
+    pub inherits: Option<&'static str>,
     pub doc: &'static str,
 }
 
@@ -222,6 +231,8 @@ impl ParamSpec {
             name,
             ty,
             default: None,
+            optional: false,
+            inherits: None,
             doc,
         }
     }
@@ -231,6 +242,8 @@ impl ParamSpec {
             name,
             ty,
             default: Some(default),
+            optional: false,
+            inherits: None,
             doc,
         }
     }
