@@ -4,9 +4,10 @@
 //! Invariants: `auto` means CUDA device 0 when one is visible, else CPU; asking for a
 //! CUDA device that does not exist is an error, never a silent fallback.
 //!
-//! Who counts the devices: a process with libtorch loaded (`sieve-torch`, tests) asks
-//! libtorch; the `sieve` binary, which never loads libtorch (see [`crate::stages::torch`]),
-//! counts the NVIDIA device nodes (`/dev/nvidiaN`) filtered by `CUDA_VISIBLE_DEVICES`.
+//! Who counts the devices: a process with libtorch loaded (`sieve-torch`) installs
+//! libtorch's count with [`install_cuda_counter`]; the `sieve` binary, which never loads
+//! libtorch (see [`crate::stages::torch`]), counts the NVIDIA device nodes
+//! (`/dev/nvidiaN`) filtered by `CUDA_VISIBLE_DEVICES`.
 //! The two agree wherever libtorch can use the driver. Where they differ:
 //! - the driver shows GPUs libtorch cannot use (a CPU-only libtorch, a driver too old for
 //!   its CUDA): `sieve` judges CUDA-keyed stages with `device = auto` stale and hands the
@@ -22,7 +23,7 @@ use std::sync::OnceLock;
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
 /// The CPU numerics mode of processes that run libtorch, folded into the key of every
-/// device-sensitive stage on the CPU (see `model::cpu::pin_numerics`, which applies it).
+/// device-sensitive stage on the CPU (`sieve-torch`'s `pin_numerics` applies it).
 ///
 /// `avx2-cnr`, on x86-64 CPUs with AVX2 and FMA: ATen's AVX2 kernels and MKL's AVX2 code
 /// branch in strict conditional-numerical-reproducibility mode. Their results are the
@@ -73,16 +74,6 @@ pub enum Device {
     Cuda(usize),
 }
 
-impl Device {
-    /// The libtorch device.
-    pub fn to_tch(self) -> tch::Device {
-        match self {
-            Device::Cpu => tch::Device::Cpu,
-            Device::Cuda(i) => tch::Device::Cuda(i),
-        }
-    }
-}
-
 impl std::fmt::Display for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -105,10 +96,19 @@ pub fn count_is_certain() -> bool {
     probe().is_some()
 }
 
+static CUDA_COUNTER: OnceLock<fn() -> i64> = OnceLock::new();
+
+/// Makes this process count CUDA devices with `count` (libtorch's answer) instead of the
+/// driver's device nodes. Called once, by `sieve-torch`, before any device is resolved;
+/// later calls are ignored.
+pub fn install_cuda_counter(count: fn() -> i64) {
+    let _ = CUDA_COUNTER.set(count);
+}
+
 fn probe() -> Option<i64> {
     static N: OnceLock<Option<i64>> = OnceLock::new();
-    *N.get_or_init(|| match crate::stages::torch::runtime() {
-        Some(rt) => Some((rt.cuda_devices)()),
+    *N.get_or_init(|| match CUDA_COUNTER.get() {
+        Some(count) => Some(count()),
         None => {
             let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
             let n = driver_devices(visible.as_deref());
@@ -122,7 +122,7 @@ fn probe() -> Option<i64> {
 
 /// NVIDIA devices the driver exposes, as CUDA would number them under
 /// `CUDA_VISIBLE_DEVICES` (`visible`).
-fn driver_devices(visible: Option<&str>) -> i64 {
+pub fn driver_devices(visible: Option<&str>) -> i64 {
     let nodes = std::fs::read_dir("/dev")
         .map(|dir| {
             dir.filter_map(Result::ok)
@@ -183,11 +183,6 @@ pub fn resolve_among(spec: &str, n: i64) -> Result<Device, String> {
     }
 }
 
-/// [`resolve`] as a libtorch device (for stage bodies).
-pub fn resolve_tch(spec: &str) -> Result<tch::Device, String> {
-    resolve(spec).map(Device::to_tch)
-}
-
 fn cuda(i: usize, n: i64) -> Result<Device, String> {
     if (i as i64) < n {
         Ok(Device::Cuda(i))
@@ -235,7 +230,6 @@ mod tests {
         assert!(check_syntax("cuda:1").is_ok());
         assert!(check_syntax("gpu").is_err());
         assert_eq!(resolve("cpu"), Ok(Device::Cpu));
-        assert_eq!(resolve_tch("cpu"), Ok(tch::Device::Cpu));
         assert!(resolve("tpu").is_err());
         assert_eq!(Device::Cuda(1).to_string(), "cuda:1");
         assert_eq!(resolve_among("cuda:1", 2), Ok(Device::Cuda(1)));
@@ -259,19 +253,5 @@ mod tests {
         assert_eq!(visible_count(2, Some("-1")), 0);
         assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
         assert_eq!(visible_count(2, Some("0,0,1")), 1);
-    }
-
-    #[test]
-    fn driver_probe_agrees_with_libtorch_here() {
-        // Both count zero on a machine without NVIDIA devices; on a GPU machine both see
-        // the same devices (unless libtorch is a CPU-only build).
-        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-        let driver = driver_devices(visible.as_deref());
-        let torch = if tch::Cuda::is_available() {
-            tch::Cuda::device_count()
-        } else {
-            0
-        };
-        assert_eq!(driver, torch);
     }
 }

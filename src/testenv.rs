@@ -1,4 +1,5 @@
-//! What unit tests need from the machine (compiled into the library's tests only).
+//! What tests need from the machine (hidden public API: the `sieve-torch` crate's tests
+//! use it too, with its own CUDA check in `sieve_torch::testenv`).
 //!
 //! A test whose requirement is missing is reported as skipped, never as passed: `build.rs`
 //! sets a cfg when the tests are built, and the test carries
@@ -8,8 +9,9 @@
 //! - Python of the torch virtual environment ([`python`]): ignored under
 //!   `cfg(sieve_skip_python)` — `SIEVE_PYTHON` unset when the tests were built, and not
 //!   under CI, where a missing Python fails these tests instead;
-//! - a CUDA device: ignored without `cfg(sieve_cuda_device)` (no `/dev/nvidiaN` when the
-//!   tests were built; CUDA tests stay skipped on CPU machines, CI included).
+//! - a CUDA device (`sieve-torch`'s tests): ignored without `cfg(sieve_cuda_device)` (no
+//!   `/dev/nvidiaN` when the tests were built; CUDA tests stay skipped on CPU machines,
+//!   CI included).
 //!
 //! Invariant: a test that reaches a helper here has its requirement, or fails.
 
@@ -29,14 +31,4 @@ pub fn python() -> String {
             "SIEVE_PYTHON is not set: this test needs the Python of the torch virtual \
              environment (scripts/setup.sh writes it into .cargo/config.toml)",
         )
-}
-
-/// The first CUDA device; panics when libtorch sees none (the test was built for a
-/// machine whose driver shows one, so that is a failure, not a skip).
-pub fn cuda() -> tch::Device {
-    assert!(
-        tch::Cuda::is_available(),
-        "the NVIDIA driver shows a device (/dev/nvidiaN) but libtorch sees no CUDA device"
-    );
-    tch::Device::Cuda(0)
 }

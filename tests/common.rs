@@ -9,6 +9,38 @@ pub fn sieve_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sieve")
 }
 
+/// The `sieve-torch` binary beside `sieve` (built by the same `cargo test` / `cargo
+/// nextest run`, which build every package of the workspace).
+pub fn sieve_torch_bin() -> PathBuf {
+    let bin = Path::new(sieve_bin()).with_file_name("sieve-torch");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests of the whole workspace (`cargo nextest run` or \
+         `cargo test` at the repository root builds both binaries)",
+        bin.display()
+    );
+    bin
+}
+
+/// A model folder made by `model.init` (in a scratch store), for stages that load one.
+pub fn write_model(dir: &Path, arch: &str, seed: i64) {
+    let p = Project::new();
+    p.write(
+        "m.sieve",
+        &format!("pipeline m {{ stage m = model.init(arch = \"{arch}\", seed = {seed}) }}\n"),
+    );
+    let out = p.run(&["run", "m.sieve"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = p.run(&["plan", "m.sieve", "--json"]);
+    let key = json_lines(&plan)[0]["key"].as_str().expect("key").to_string();
+    let entry = p.path().join(".sieve/entries").join(key).join("out");
+    std::fs::create_dir_all(dir).expect("mkdir");
+    for f in std::fs::read_dir(&entry).expect("entry") {
+        let f = f.expect("file");
+        std::fs::copy(f.path(), dir.join(f.file_name())).expect("copy");
+    }
+}
+
 /// A scratch project folder (removed on drop).
 pub struct Project {
     pub dir: tempfile::TempDir,

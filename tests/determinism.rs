@@ -55,17 +55,6 @@ fn qa_jsonl() -> String {
         .collect()
 }
 
-/// A small Hugging Face model folder for `model.load`, written by the library.
-fn write_model(dir: &Path) {
-    use sieve::model::config::{Family, ModelConfig, Sizes};
-    use sieve::model::tokenizer::{Tok, default_alphabet};
-    let tok = Tok::chars(&default_alphabet()).unwrap();
-    let cfg = ModelConfig::for_tokenizer(Family::Llama, &Sizes::preset("nano").unwrap(), &tok);
-    let m = sieve::model::Transformer::new(cfg, tch::Device::Cpu, tch::Kind::Float).unwrap();
-    m.init_weights(11);
-    sieve::model::save_pretrained(&m, &tok, None, dir, tch::Kind::Float).unwrap();
-}
-
 fn lock_of(p: &Project, stem: &str) -> Json {
     serde_json::from_slice(&std::fs::read(p.path().join(format!("{stem}.lock"))).unwrap()).unwrap()
 }
@@ -83,7 +72,7 @@ fn entry_files(p: &Project, key: &str) -> Json {
 #[test]
 fn every_kind_writes_the_same_bytes_in_two_fresh_stores() {
     let model = tempfile::tempdir().unwrap();
-    write_model(model.path());
+    write_model(model.path(), "nano", 11);
     let project = || {
         let p = Project::new();
         p.write("p.sieve", EVERY_KIND);

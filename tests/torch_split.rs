@@ -32,7 +32,7 @@ fn sieve_binary_does_not_load_libtorch() {
         "`sieve` loads libc10:\n{light}"
     );
 
-    let torch = loaded_libraries(env!("CARGO_BIN_EXE_sieve-torch"));
+    let torch = loaded_libraries(sieve_torch_bin().to_str().expect("UTF-8 path"));
     assert!(
         torch.contains("libtorch_cpu.so"),
         "`sieve-torch` does not load libtorch:\n{torch}"
@@ -106,7 +106,7 @@ fn only_runs_with_libtorch_work_move_to_sieve_torch() {
     assert_eq!(stages_with(&json_lines(&out), "started"), ["other"]);
 
     // A `sieve-torch` built from other sources than the `sieve` handing off refuses.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sieve-torch"))
+    let out = std::process::Command::new(sieve_torch_bin())
         .current_dir(p.path())
         .args(["run", "p.sieve"])
         .env("SIEVE_HANDED_TO_TORCH", "0000000000000000")

@@ -58,8 +58,8 @@ pub fn dispatch(cmd: Command) -> i32 {
             );
             0
         }
-        Command::Bench { what } => match crate::stages::torch::runtime() {
-            Some(rt) => (rt.bench)(what),
+        Command::Bench { args } => match crate::stages::torch::runtime() {
+            Some(rt) => (rt.bench)(args),
             None => hand_to_torch("`sieve bench`"),
         },
     }

@@ -132,10 +132,11 @@ pub enum Command {
     /// Print the JSON Schema of the YAML pipeline form.
     Schema,
     /// Performance and parity measurements of the model library (see `docs/performance.md`).
+    /// Its arguments are parsed by `sieve-torch`, which owns the model library.
     #[command(hide = true)]
     Bench {
-        #[command(subcommand)]
-        what: crate::bench::BenchCommand,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
     },
 }
 

@@ -311,6 +311,7 @@ fn type_schema(t: &ParamType) -> Option<Json> {
         | ParamType::OutputFile
         | ParamType::Axis
         | ParamType::Metric => json!({"type": "string"}),
+        ParamType::Device => json!({"type": "string", "pattern": "^(auto|cpu|cuda(:[0-9]+)?)$"}),
         ParamType::Bool => json!({"type": "boolean"}),
         ParamType::Enum(words) => json!({"enum": words}),
         ParamType::IntSet => json!({"anyOf": [

@@ -5,9 +5,7 @@
 //! pass@k uses the unbiased estimator of Chen et al. 2021 (Codex, Eq. 1) over the `n`
 //! samples drawn per prompt; avg@k is the mean correctness over those samples; slices
 //! are reported in ascending order of their key (numeric when every key is a number).
-//! Model-based difficulty scores (loss, IFD, pass rate) live in [`model_scores`].
-
-pub mod model_scores;
+//! Model-based difficulty scores (loss, IFD, pass rate) live in the `sieve-torch` crate.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +30,17 @@ pub enum Metric {
 pub const METRICS: &[&str] = &["exact_match", "boxed", "last_number", "normalized", "contains"];
 
 impl Metric {
+    /// The metric's name (as in [`METRICS`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ExactMatch => "exact_match",
+            Metric::Boxed => "boxed",
+            Metric::LastNumber => "last_number",
+            Metric::Normalized => "normalized",
+            Metric::Contains => "contains",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "exact_match" => Metric::ExactMatch,

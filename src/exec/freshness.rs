@@ -127,8 +127,8 @@ pub fn key_material(
             "libtorch".to_string(),
             crate::device::LIBTORCH_VERSION.to_string(),
         );
-        let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
-        let class = crate::device::class(dev);
+        let dev = kind.device(&st.params).unwrap_or_else(|| "auto".into());
+        let class = crate::device::class(&dev);
         if class == "cpu" {
             env.insert(
                 "cpu_numerics".to_string(),

@@ -338,9 +338,9 @@ fn gpu_index(kind: &dyn StageKind, params: &crate::stages::Params, opts: &RunOpt
     if !kind.needs_torch(params) {
         return None;
     }
-    let spec = params.get("device").and_then(Value::as_str)?;
+    let spec = kind.device(params)?;
     let n = opts.cuda_devices.unwrap_or_else(crate::device::cuda_devices);
-    match crate::device::resolve_among(spec, n) {
+    match crate::device::resolve_among(&spec, n) {
         Ok(crate::device::Device::Cuda(i)) => Some(i),
         _ => None,
     }
@@ -763,14 +763,12 @@ fn compute(
     let t0 = Instant::now();
     let log_path = pending.log_path();
     let progress = StageProgress::new(reporter, &st.instance, &key, &log_path);
-    let device = st
-        .params
-        .get("device")
-        .and_then(Value::as_str)
+    let device = kind
+        .device(&st.params)
         .map(|d| {
-            crate::device::resolve(d)
+            crate::device::resolve(&d)
                 .map(|d| d.to_string())
-                .unwrap_or_else(|_| d.to_string())
+                .unwrap_or(d)
         })
         .unwrap_or_else(|| "cpu".to_string());
     let result = StageContext::new(

@@ -781,9 +781,7 @@ impl<'a> Lowerer<'a> {
             if values.contains_key(spec.name) || given.contains_key(spec.name) {
                 continue;
             }
-            let conventional = matches!(spec.name, "seed" | "device")
-                .then(|| binding.scope.get(spec.name))
-                .flatten();
+            let conventional = spec.inherits.and_then(|var| binding.scope.get(var));
             match (conventional, &spec.default) {
                 (Some(v), _) => match spec.ty.coerce(v.clone()) {
                     Ok(v) => {
@@ -803,6 +801,8 @@ impl<'a> Lowerer<'a> {
                 (None, Some(d)) => {
                     values.insert(spec.name.to_string(), d.clone());
                 }
+                // An optional parameter left out is absent (and not part of the key).
+                (None, None) if spec.optional => {}
                 (None, None) => {
                     self.error(
                         Diagnostic::error(format!(
@@ -826,12 +826,7 @@ impl<'a> Lowerer<'a> {
             return None;
         }
         let params = Params(values);
-        let mut problems = kind.validate(&params);
-        if let Some(Value::Str(dev)) = params.get("device")
-            && let Err(msg) = crate::device::check_syntax(dev)
-        {
-            problems.push((Some("device"), msg));
-        }
+        let problems = kind.validate(&params);
         for (param, msg) in problems {
             let label = param
                 .map(|p| format!("invalid `{p}`"))

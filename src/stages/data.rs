@@ -34,7 +34,7 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
 
 /// Maps a data-library error: data and parameter problems are the user's input;
 /// IO failures are run failures; cancellation stays cancellation.
-pub(crate) fn data_err(e: DataError) -> StageError {
+pub fn data_err(e: DataError) -> StageError {
     match e {
         DataError::Cancelled => StageError::Cancelled,
         e if e.is_input() => StageError::Input(e.to_string()),
@@ -43,7 +43,7 @@ pub(crate) fn data_err(e: DataError) -> StageError {
 }
 
 /// A cancellation check for library loops.
-pub(crate) fn checker<'c>(ctx: &'c StageContext<'_>) -> impl FnMut() -> Result<(), DataError> + 'c {
+pub fn checker<'c>(ctx: &'c StageContext<'_>) -> impl FnMut() -> Result<(), DataError> + 'c {
     move || {
         if ctx.is_cancelled() {
             Err(DataError::Cancelled)
@@ -1021,7 +1021,7 @@ impl StageKind for Export {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::testutil::run_kind;
+    use crate::stages::testutil::run_kind;
     use super::*;
     use crate::data::testutil::{col_i64, col_str, read_all};
     use crate::value::Value as V;

@@ -90,7 +90,21 @@ impl Problems {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field(pub &'static str);
 
-/// One kind of stage, declared once.
+/// Whether a kind runs libtorch code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Torch {
+    /// Never: the engine runs it (`sieve` alone can).
+    Never,
+    /// Always: its body is registered by `sieve-torch`.
+    Always,
+    /// For some parameters (e.g. model-based scores): [`Stage::needs_torch`] decides per
+    /// instance; the libtorch body is registered by `sieve-torch`.
+    Sometimes,
+}
+
+/// One kind of stage, declared once: its name, documentation, inputs, output, typed
+/// parameters and checks. Kinds that need libtorch leave [`Stage::run`] to the body
+/// `sieve-torch` registers under [`Stage::NAME`].
 pub trait Stage: Send + Sync + 'static {
     /// The dotted name used in pipelines.
     const NAME: &'static str;
@@ -102,15 +116,33 @@ pub trait Stage: Send + Sync + 'static {
     const INPUTS: &'static [InputSpec];
     /// The artifact kind the stage produces.
     const OUTPUT: ArtifactKind;
+    /// Whether the kind runs libtorch code.
+    const TORCH: Torch = Torch::Never;
     /// The typed parameters.
     type Params: ParamStruct;
-    /// Whether this instance runs libtorch code (its body is then the one `sieve-torch`
-    /// registers, and its key folds in the libtorch version and device class).
+    /// Whether this instance runs libtorch code (for [`Torch::Sometimes`] kinds).
     fn needs_torch(_p: &Self::Params) -> bool {
+        Self::TORCH == Torch::Always
+    }
+    /// Whether this instance's key folds in the libtorch version and device class
+    /// (numerics differ across them): by default every instance that runs libtorch code.
+    fn device_sensitive(p: &Self::Params) -> bool {
+        Self::needs_torch(p)
+    }
+    /// Variables the output carries besides its sweep coordinates, which a consumer's
+    /// axis parameter may name (evaluate's `slice_by` column).
+    fn output_variables(_p: &Self::Params) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether the output shows its inputs' instance names (they then enter the key).
+    fn reads_input_names(_p: &Self::Params) -> bool {
         false
     }
     /// Checks beyond types, run when the pipeline is lowered (`sieve check`).
     fn validate(_p: &Self::Params, _problems: &mut Problems) {}
+    /// Checks of the parameters against the input slots that are bound (`bound`: names
+    /// of the slots that received at least one artifact), at lowering.
+    fn validate_inputs(_p: &Self::Params, _bound: &[&str], _problems: &mut Problems) {}
     /// Computes the output into `ctx.out_dir()`. Kinds that need libtorch keep this
     /// default, which runs the body `sieve-torch` registered for [`Stage::NAME`].
     fn run(_p: &Self::Params, ctx: &StageContext) -> StageResult {
@@ -160,8 +192,30 @@ impl<S: Stage> super::StageKind for Kind<S> {
     fn output(&self) -> ArtifactKind {
         S::OUTPUT
     }
+    fn torch(&self) -> Torch {
+        S::TORCH
+    }
     fn needs_torch(&self, params: &Params) -> bool {
-        S::Params::from_params(params).is_ok_and(|p| S::needs_torch(&p))
+        S::TORCH != Torch::Never && S::Params::from_params(params).is_ok_and(|p| S::needs_torch(&p))
+    }
+    fn device_sensitive(&self, params: &Params) -> bool {
+        S::Params::from_params(params).is_ok_and(|p| S::device_sensitive(&p))
+    }
+    fn output_variables(&self, params: &Params) -> Vec<String> {
+        S::Params::from_params(params)
+            .map(|p| S::output_variables(&p))
+            .unwrap_or_default()
+    }
+    fn reads_input_names(&self, params: &Params) -> bool {
+        S::Params::from_params(params).is_ok_and(|p| S::reads_input_names(&p))
+    }
+    fn validate_inputs(&self, params: &Params, bound: &[&str]) -> Vec<(&'static str, String)> {
+        let Ok(p) = S::Params::from_params(params) else {
+            return Vec::new();
+        };
+        let mut problems = Problems::default();
+        S::validate_inputs(&p, bound, &mut problems);
+        problems.0.into_iter().filter_map(|(f, m)| f.map(|f| (f, m))).collect()
     }
     fn device(&self, params: &Params) -> Option<String> {
         S::Params::from_params(params)
@@ -457,7 +511,7 @@ pub struct DeviceSpec(pub String);
 
 impl ParamValue for DeviceSpec {
     fn param_type() -> ParamType {
-        ParamType::Str
+        ParamType::Device
     }
     fn from_value(v: &Value) -> Result<Self, String> {
         let s = String::from_value(v)?;
@@ -529,6 +583,57 @@ impl ParamValue for IntSet {
     }
     fn to_value(&self) -> Option<Value> {
         Some(Value::List(self.0.iter().map(|&i| Value::Int(i)).collect()))
+    }
+}
+
+/// Makes a library's closed set of words a parameter type. The enum provides
+/// `NAMES: &[&str]`, `fn name(self) -> &'static str` and `fn parse(&str) -> Result<Self, _>`
+/// (libraries never depend on stages, so the impl lives with the kind that uses it).
+#[macro_export]
+macro_rules! word_param {
+    ($ty:ty) => {
+        impl $crate::stages::declare::ParamValue for $ty {
+            fn param_type() -> $crate::stages::ParamType {
+                $crate::stages::ParamType::Enum(<$ty>::NAMES)
+            }
+            fn from_value(v: &$crate::value::Value) -> Result<Self, String> {
+                v.as_str()
+                    .ok_or_else(|| format!("expected a word, found `{v}`"))
+                    .and_then(|s| <$ty>::parse(s).map_err(|e| e.to_string()))
+            }
+            fn to_value(&self) -> Option<$crate::value::Value> {
+                Some($crate::value::Value::Str(self.name().to_string()))
+            }
+        }
+    };
+}
+
+/// How a stage counts tokens: a built-in counter (`chars`, `words`, `bytes`, …) or the
+/// path of a `tokenizer.json` / model folder (an input file: only its tokenizer files
+/// enter the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenizerSpec(pub String);
+
+impl TokenizerSpec {
+    /// The built-in counters.
+    pub const WORDS: &'static [&'static str] = &["chars", "char", "words", "whitespace", "bytes"];
+}
+
+impl Default for TokenizerSpec {
+    fn default() -> Self {
+        TokenizerSpec("chars".into())
+    }
+}
+
+impl ParamValue for TokenizerSpec {
+    fn param_type() -> ParamType {
+        ParamType::TokenizerFile(Self::WORDS)
+    }
+    fn from_value(v: &Value) -> Result<Self, String> {
+        String::from_value(v).map(TokenizerSpec)
+    }
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::Str(self.0.clone()))
     }
 }
 

@@ -87,10 +87,30 @@ pub enum StageError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("Parquet error: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
-    #[error("libtorch error: {0}")]
-    Torch(#[from] tch::TchError),
     #[error("JSON error: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl StageError {
+    /// A failure with its message (for errors of libraries the engine does not know,
+    /// such as libtorch's).
+    pub fn failed(e: impl std::fmt::Display) -> Self {
+        StageError::Failed(e.to_string())
+    }
+}
+
+/// Model-library errors: configuration, tokenizer, device and weight problems are the
+/// user's input; libtorch and I/O failures are run failures.
+impl From<crate::model::ModelError> for StageError {
+    fn from(e: crate::model::ModelError) -> Self {
+        use crate::model::ModelError as M;
+        match e {
+            M::Config(_) | M::Tokenizer(_) | M::Device(_) | M::Weights(_) | M::Invalid(_) => {
+                StageError::Input(e.to_string())
+            }
+            _ => StageError::Failed(e.to_string()),
+        }
+    }
 }
 
 pub type StageResult = Result<(), StageError>;
@@ -109,6 +129,10 @@ pub trait StageKind: Send + Sync {
     fn params(&self) -> Vec<ParamSpec>;
     /// The artifact kind this stage produces.
     fn output(&self) -> ArtifactKind;
+    /// Whether the kind runs libtorch code never, always or for some parameters.
+    fn torch(&self) -> declare::Torch {
+        declare::Torch::Never
+    }
     /// Whether this instance runs libtorch code. Such kinds implement [`StageKind::run`]
     /// through [`torch::run`]; `sieve run` hands a run to `sieve-torch` when one of them
     /// is not cached.
@@ -188,28 +212,36 @@ pub fn registry() -> &'static Registry {
     REG.get_or_init(Registry::build)
 }
 
-/// Every built-in kind. Each stage module contributes its own list.
+/// Every built-in kind: one line per kind declared with [`declare::Stage`] (the kinds
+/// not yet converted to it contribute their own lists).
 fn all_kinds() -> Vec<Box<dyn StageKind>> {
-    let mut v: Vec<Box<dyn StageKind>> = Vec::new();
+    use declare::Kind;
+    let mut v: Vec<Box<dyn StageKind>> = vec![
+        Kind::<evaluate::Evaluate>::boxed(),
+        Kind::<model_init::ModelInit>::boxed(),
+        Kind::<model_load::ModelLoad>::boxed(),
+        Kind::<score::Score>::boxed(),
+        Kind::<sft::Sft>::boxed(),
+    ];
     v.extend(data::kinds());
-    v.extend(score::kinds());
     v.extend(select::kinds());
-    v.extend(model::kinds());
-    v.extend(train::kinds());
-    v.extend(evaluate::kinds());
     v.extend(report::kinds());
     #[cfg(test)]
     v.extend(testing::kinds());
     v
 }
 
+pub mod columns;
 pub mod data;
 pub mod evaluate;
-pub mod model;
+pub mod model_init;
+pub mod model_load;
 pub mod report;
 pub mod score;
 pub mod select;
+pub mod sft;
 #[cfg(test)]
 mod testing;
+#[doc(hidden)]
+pub mod testutil;
 pub mod torch;
-pub mod train;

@@ -15,6 +15,8 @@ pub enum ParamType {
     Int,
     /// A non-negative int.
     Count,
+    /// A device: `auto | cpu | cuda | cuda:N`.
+    Device,
     Float,
     Str,
     Bool,
@@ -69,6 +71,7 @@ impl ParamType {
         matches!(
             self,
             ParamType::Enum(_)
+                | ParamType::Device
                 | ParamType::Call(_)
                 | ParamType::TokenizerFile(_)
                 | ParamType::Axis
@@ -96,6 +99,7 @@ impl ParamType {
         match self {
             ParamType::Int => "int".into(),
             ParamType::Count => "int ≥ 0".into(),
+            ParamType::Device => "auto | cpu | cuda | cuda:N".into(),
             ParamType::Float => "float".into(),
             ParamType::Str => "string".into(),
             ParamType::Bool => "bool".into(),
@@ -130,6 +134,7 @@ impl ParamType {
             (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
             (ParamType::Count, Value::Int(i)) if i >= 0 => Ok(Value::Int(i)),
             (ParamType::Count, Value::Int(i)) => Err(format!("must be ≥ 0, got {i}")),
+            (ParamType::Device, Value::Str(s)) => crate::device::check_syntax(&s).map(|()| Value::Str(s)),
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
                 Ok(Value::Int(f as i64))
             }
@@ -251,12 +256,15 @@ impl ParamSpec {
     /// The conventional `seed` parameter: defaults to the pipeline's `seed` variable when
     /// one is defined, else 0.
     pub fn seed() -> Self {
-        Self::optional(
-            "seed",
-            ParamType::Int,
-            Value::Int(0),
-            "random seed (defaults to the pipeline's `seed` variable)",
-        )
+        ParamSpec {
+            inherits: Some("seed"),
+            ..Self::optional(
+                "seed",
+                ParamType::Int,
+                Value::Int(0),
+                "random seed (defaults to the pipeline's `seed` variable)",
+            )
+        }
     }
 
     /// The conventional `chat` parameter of kinds that feed prompts to a model.
@@ -277,12 +285,15 @@ impl ParamSpec {
     /// The conventional `device` parameter: defaults to the pipeline's `device` variable
     /// when one is defined, else `auto` (CUDA when available).
     pub fn device() -> Self {
-        Self::optional(
-            "device",
-            ParamType::Str,
-            Value::Str("auto".into()),
-            "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)",
-        )
+        ParamSpec {
+            inherits: Some("device"),
+            ..Self::optional(
+                "device",
+                ParamType::Device,
+                Value::Str("auto".into()),
+                "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)",
+            )
+        }
     }
 }
 

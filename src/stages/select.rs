@@ -236,7 +236,7 @@ impl StageKind for Select {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::testutil::run_kind;
+    use crate::stages::testutil::run_kind;
     use super::*;
     use crate::data::testutil::{col_i64, read_all, small_dataset};
     use crate::value::CallValue;
@@ -287,7 +287,7 @@ mod tests {
             args: vec![],
         });
         run_kind(
-            super::super::score::kinds()[0].as_ref(),
+            crate::stages::testutil::kind("score"),
             &[("by", by)],
             &[("data", &data)],
             &scored,

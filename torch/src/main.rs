@@ -1,7 +1,7 @@
 //! `sieve-torch`: the `sieve` command line with libtorch loaded. `sieve run` hands a run
 //! to it (same arguments) when a stage that needs libtorch must execute; `sieve bench`
 //! does the same. It can also be called directly: it accepts every `sieve` command.
-//! See [`sieve::stages::torch`] for why libtorch lives in a binary of its own.
+//! See `sieve::stages::torch` for why libtorch lives in a binary of its own.
 //!
 //! Process settings. Before installing the libtorch runtime, `main` applies two
 //! process-wide settings for libtorch's CPU kernels (measured in `docs/performance.md`,
@@ -34,11 +34,11 @@
 //!   `SIEVE_MALLOC_TUNING=0` keeps glibc's defaults (results are the same bytes either
 //!   way, so it is not in any key).
 //!
-//! What was applied is recorded with [`sieve::torch_runtime::install`], for benchmark
+//! What was applied is recorded with [`sieve_torch::runtime::install`], for benchmark
 //! reports. Invariant: only this file changes process state; it does so once, before
 //! any libtorch work.
 
-use sieve::torch_runtime::ProcessSettings;
+use sieve_torch::runtime::ProcessSettings;
 use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 
@@ -47,7 +47,7 @@ fn main() {
     // cache keys of CPU stages promise the portable choice (see the module documentation).
     // SAFETY: the process is still single-threaded; nothing else uses the environment.
     let pinned = unsafe { pin_numerics() };
-    sieve::torch_runtime::install(apply_process_settings(pinned));
+    sieve_torch::runtime::install(apply_process_settings(pinned));
     let code = sieve::cli::main();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();

@@ -232,7 +232,8 @@ fn generate_inner(
                     .to_device(tch::Device::Cpu)
                     .contiguous()
                     .view([-1]),
-            )?;
+            )
+            .map_err(ModelError::torch)?;
             for r in 0..b {
                 for c in 0..cols {
                     if finish[r].is_some() {

@@ -3,7 +3,7 @@
 //! under greedy decoding, on average over three seeds.
 
 use super::sft::{NoHooks, SftConfig, train_sft};
-use crate::eval::Metric;
+use sieve::eval::Metric;
 use crate::model::config::{Family, ModelConfig, Sizes};
 use crate::model::generate::{GenerateOptions, generate};
 use crate::model::logprobs::Example;

@@ -207,7 +207,7 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         o.insert("params".into(), json!(params));
         o.insert("threads".into(), json!(tch::get_num_threads()));
         o.insert("fused_kernels".into(), json!(model.fused_kernels()));
-        let settings = crate::torch_runtime::process_settings();
+        let settings = crate::runtime::process_settings();
         o.insert("mkl_vendor_override".into(), json!(settings.mkl_vendor_override));
         o.insert("malloc_tuned".into(), json!(settings.malloc_tuned));
         o.insert("numerics_pinned".into(), json!(settings.numerics_pinned));

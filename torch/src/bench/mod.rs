@@ -26,9 +26,26 @@ pub enum BenchCommand {
     Parity(parity::ParityArgs),
 }
 
-/// Runs a `bench` subcommand; returns the process exit code (0 ok, 1 failed, 2 bad
+/// `sieve bench …` as `sieve-torch` parses it (the engine's command line passes the
+/// arguments through).
+#[derive(clap::Parser, Debug)]
+#[command(name = "sieve bench")]
+struct BenchCli {
+    #[command(subcommand)]
+    what: BenchCommand,
+}
+
+/// Runs `sieve bench ARGS…`; returns the process exit code (0 ok, 1 failed, 2 bad
 /// arguments).
-pub fn run(cmd: BenchCommand) -> i32 {
+pub fn run(args: Vec<String>) -> i32 {
+    use clap::Parser;
+    let cmd = match BenchCli::try_parse_from(std::iter::once("sieve bench".to_string()).chain(args)) {
+        Ok(cli) => cli.what,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
     let res = match cmd {
         BenchCommand::Model(a) => model::run(&a),
         BenchCommand::Parity(a) => parity::run(&a),
