@@ -244,7 +244,7 @@ fn kind_schema(k: &dyn StageKind) -> Json {
     // `params:` when its name is a reserved key).
     let required: Vec<Json> = params
         .iter()
-        .filter(|p| p.default.is_none())
+        .filter(|p| p.is_required())
         .map(|p| {
             let under_params =
                 json!({"required": ["params"], "properties": {"params": {"required": [p.name]}}});
@@ -289,8 +289,10 @@ fn param_schema(p: &ParamSpec) -> Json {
         None => json!({}),
     };
     let mut doc = format!("{} ({})", p.doc, p.ty.describe());
-    if p.default.is_none() {
+    if p.is_required() {
         doc.push_str("; required");
+    } else if p.optional {
+        doc.push_str("; optional");
     }
     s["description"] = json!(doc);
     if let Some(d) = &p.default {

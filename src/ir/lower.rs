@@ -872,8 +872,13 @@ impl<'a> Lowerer<'a> {
                         set_error(n, &msg, set, expr.span, used)
                     }
                     None => {
+                        let label = if crate::stages::params::is_type_mismatch(&msg) {
+                            "wrong type".to_string()
+                        } else {
+                            format!("invalid `{}`", spec.name)
+                        };
                         Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
-                            .at(expr.span, "wrong type")
+                            .at(expr.span, label)
                     }
                 };
                 self.error(d.with_note(format!("`{}`: {}", spec.name, spec.doc)));

@@ -35,7 +35,7 @@ pub fn describe_kind(k: &dyn StageKind, markdown: bool) -> String {
                     .default
                     .as_ref()
                     .map(|d| format!("`{d}`"))
-                    .unwrap_or_else(|| "required".into());
+                    .unwrap_or_else(|| if p.optional { "—" } else { "required" }.into());
                 let ty = p.ty.describe().replace('|', "\\|");
                 let _ = writeln!(
                     out,
@@ -73,7 +73,7 @@ pub fn describe_kind(k: &dyn StageKind, markdown: bool) -> String {
                 .default
                 .as_ref()
                 .map(|d| format!(" = {d}"))
-                .unwrap_or_else(|| " (required)".into());
+                .unwrap_or_else(|| if p.optional { " (optional)" } else { " (required)" }.into());
             let _ = writeln!(
                 out,
                 "  param  {} : {}{} — {}",

@@ -52,6 +52,11 @@ pub trait ParamValue: Sized {
     fn inherits() -> Option<&'static str> {
         None
     }
+    /// The description of a field declared without a doc comment (conventional
+    /// parameters such as `seed` and `device` document themselves).
+    fn standard_doc() -> &'static str {
+        ""
+    }
     /// The device this value names, for the one field of type [`DeviceSpec`].
     fn as_device(&self) -> Option<&str> {
         None
@@ -272,13 +277,20 @@ macro_rules! stage_params {
             fn specs() -> Vec<$crate::stages::ParamSpec> {
                 use $crate::stages::declare::ParamValue as _;
                 vec![$(
-                    $crate::stages::ParamSpec {
-                        name: stringify!($field),
-                        ty: <$ty>::param_type(),
-                        default: $crate::stage_params!(@default $ty $(, $default)?),
-                        optional: <$ty>::implicit().is_some(),
-                        inherits: <$ty>::inherits(),
-                        doc: concat!($($doc),*).trim_ascii_start(),
+                    {
+                        let default: Option<$crate::value::Value> =
+                            $crate::stage_params!(@default $ty $(, $default)?);
+                        let doc = concat!($($doc),*).trim_ascii_start();
+                        $crate::stages::ParamSpec {
+                            name: stringify!($field),
+                            ty: <$ty>::param_type(),
+                            // Only a parameter with no default value at all (an
+                            // `Option`) may be absent from the key material.
+                            optional: default.is_none() && <$ty>::implicit().is_some(),
+                            default,
+                            inherits: <$ty>::inherits(),
+                            doc: if doc.is_empty() { <$ty>::standard_doc() } else { doc },
+                        }
                     },
                 )*]
             }
@@ -318,7 +330,10 @@ macro_rules! stage_params {
             }
         }
     };
-    (@default $ty:ty) => { None };
+    (@default $ty:ty) => {
+        <$ty as $crate::stages::declare::ParamValue>::implicit()
+            .and_then(|d| $crate::stages::declare::ParamValue::to_value(&d))
+    };
     (@default $ty:ty, $default:expr) => {{
         let d: $ty = $default;
         $crate::stages::declare::ParamValue::to_value(&d)
@@ -502,6 +517,9 @@ impl ParamValue for Seed {
     fn inherits() -> Option<&'static str> {
         Some("seed")
     }
+    fn standard_doc() -> &'static str {
+        "random seed (defaults to the pipeline's `seed` variable)"
+    }
 }
 
 /// The conventional device: `auto | cpu | cuda | cuda:N`; defaults to the pipeline's
@@ -526,6 +544,9 @@ impl ParamValue for DeviceSpec {
     }
     fn inherits() -> Option<&'static str> {
         Some("device")
+    }
+    fn standard_doc() -> &'static str {
+        "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)"
     }
     fn as_device(&self) -> Option<&str> {
         Some(&self.0)

@@ -127,13 +127,17 @@ impl ParamType {
 
     /// Checks and normalises a value: ints widen to floats, words become strings,
     /// a bare constructor name becomes a call without arguments. Returns a message on
-    /// mismatch.
+    /// mismatch: one starting with `expected ` is a wrong type (see [`is_type_mismatch`]),
+    /// any other a value of the right type that is out of range or unknown.
     pub fn coerce(&self, v: Value) -> Result<Value, String> {
         let mismatch = |v: &Value| format!("expected {}, found {} `{}`", self.describe(), v.type_name(), v);
         match (self, v) {
             (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
             (ParamType::Count, Value::Int(i)) if i >= 0 => Ok(Value::Int(i)),
             (ParamType::Count, Value::Int(i)) => Err(format!("must be ≥ 0, got {i}")),
+            (ParamType::Count, Value::Float(f)) if f.fract() == 0.0 && (0.0..9e15).contains(&f) => {
+                Ok(Value::Int(f as i64))
+            }
             (ParamType::Device, Value::Str(s)) => crate::device::check_syntax(&s).map(|()| Value::Str(s)),
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
                 Ok(Value::Int(f as i64))
@@ -230,7 +234,18 @@ pub struct ParamSpec {
     pub doc: &'static str,
 }
 
+/// Whether a [`ParamType::coerce`] message reports a value of the wrong type (rather than
+/// a value of the right type that is invalid), for the label under the value.
+pub fn is_type_mismatch(msg: &str) -> bool {
+    msg.starts_with("expected ")
+}
+
 impl ParamSpec {
+    /// Whether a stage must give this parameter: no default, not optional, not inherited.
+    pub fn is_required(&self) -> bool {
+        self.default.is_none() && !self.optional && self.inherits.is_none()
+    }
+
     pub fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
         ParamSpec {
             name,

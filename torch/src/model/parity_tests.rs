@@ -20,7 +20,7 @@ use std::process::Command;
 use tch::{Device, Kind, Tensor};
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/parity/qwen2_parity.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/parity/qwen2_parity.py")
 }
 
 fn run(py: &str, args: &[&str]) {
