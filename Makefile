@@ -19,23 +19,24 @@ help:
 setup:
 	bash scripts/setup.sh
 
-# `cargo run` would build only `sieve`; the run also needs `sieve-torch` beside it.
+# `cargo run` would build only `sieve`; the run also needs `sieve-torch` (the torch/
+# crate) beside it.
 demo: setup
-	$(CARGO) build --release --bins
+	$(CARGO) build --release --workspace --bins
 	target/release/sieve run $(PIPELINE)
 
 test: setup
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --no-fail-fast; \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 	  echo 'make: cargo-nextest not found; using cargo test' >&2; \
-	  $(CARGO) test --no-fail-fast; \
+	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
 gpu-binary: setup
-	$(CARGO) build --release --bins
+	$(CARGO) build --release --workspace --bins
 	readelf -d target/release/sieve-torch | grep 'libtorch_cuda\.so' || \
-	  { echo 'make: target/release/sieve-torch does not link libtorch_cuda.so (see build.rs)' >&2; exit 1; }
+	  { echo 'make: target/release/sieve-torch does not link libtorch_cuda.so (see torch/build.rs)' >&2; exit 1; }
 	! readelf -d target/release/sieve | grep 'NEEDED.*libtorch' || \
-	  { echo 'make: target/release/sieve links libtorch (see src/stages/torch.rs)' >&2; exit 1; }
+	  { echo 'make: target/release/sieve links libtorch: the engine crate must not depend on tch (see docs/architecture.md)' >&2; exit 1; }
 	ls -l target/release/sieve target/release/sieve-torch
