@@ -1,4 +1,5 @@
-//! The libtorch split (`src/stages/torch.rs`): the `sieve` binary never loads libtorch;
+//! The libtorch split (`src/stages/torch.rs`, the `torch/` crate): the engine crate does
+//! not depend on libtorch at all (checked on `Cargo.lock`); the `sieve` binary never loads libtorch;
 //! a run with a libtorch stage to execute continues in `sieve-torch`; cached runs, plans
 //! and data-only runs never need it. `sieve-torch` applies its process settings (and
 //! their opt-outs) itself, and the one that changes numerics enters the keys.
@@ -14,6 +15,49 @@ fn loaded_libraries(bin: &str) -> String {
         .expect("run binary");
     assert!(out.status.success(), "{bin} --version failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The packages `root` depends on, directly or not, as `Cargo.lock` records them.
+fn lock_closure(lock: &toml::Table, root: &str) -> std::collections::BTreeSet<String> {
+    let packages = lock["package"].as_array().expect("Cargo.lock has packages");
+    let deps_of = |name: &str| -> Vec<String> {
+        packages
+            .iter()
+            .filter(|p| p["name"].as_str() == Some(name))
+            .flat_map(|p| p.get("dependencies").and_then(|d| d.as_array()).cloned().unwrap_or_default())
+            // An entry is `name` or `name version` when several versions are locked.
+            .filter_map(|d| d.as_str().and_then(|d| d.split(' ').next()).map(str::to_string))
+            .collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(name) = todo.pop() {
+        for d in deps_of(&name) {
+            if seen.insert(d.clone()) {
+                todo.push(d);
+            }
+        }
+    }
+    seen
+}
+
+/// The split is held by the crate graph, not by linker flags: nothing the engine crate
+/// depends on, however indirectly, is tch or torch-sys, so no code path of `sieve` can
+/// reach libtorch.
+#[test]
+fn the_engine_crate_does_not_depend_on_libtorch() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lock: toml::Table = std::fs::read_to_string(root.join("Cargo.lock"))
+        .expect("read Cargo.lock")
+        .parse()
+        .expect("parse Cargo.lock");
+    let engine = lock_closure(&lock, "sieve");
+    assert!(engine.len() > 50, "the closure looks wrong: {engine:?}");
+    for torch in ["tch", "torch-sys", "sieve-torch"] {
+        assert!(!engine.contains(torch), "the engine crate depends on `{torch}`");
+    }
+    let torch = lock_closure(&lock, "sieve-torch");
+    assert!(torch.contains("tch") && torch.contains("sieve"), "{torch:?}");
 }
 
 #[test]
