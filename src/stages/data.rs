@@ -1021,9 +1021,9 @@ impl StageKind for Export {
 
 #[cfg(test)]
 mod tests {
-    use crate::stages::testutil::run_kind;
     use super::*;
     use crate::data::testutil::{col_i64, col_str, read_all};
+    use crate::stages::testutil::run_kind;
     use crate::value::Value as V;
 
     fn s(v: &str) -> V {

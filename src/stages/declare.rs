@@ -220,7 +220,11 @@ impl<S: Stage> super::StageKind for Kind<S> {
         };
         let mut problems = Problems::default();
         S::validate_inputs(&p, bound, &mut problems);
-        problems.0.into_iter().filter_map(|(f, m)| f.map(|f| (f, m))).collect()
+        problems
+            .0
+            .into_iter()
+            .filter_map(|(f, m)| f.map(|f| (f, m)))
+            .collect()
     }
     fn device(&self, params: &Params) -> Option<String> {
         S::Params::from_params(params)
@@ -429,7 +433,8 @@ impl ParamValue for f64 {
         ParamType::Float
     }
     fn from_value(v: &Value) -> Result<Self, String> {
-        v.as_f64().ok_or_else(|| format!("expected a number, found `{v}`"))
+        v.as_f64()
+            .ok_or_else(|| format!("expected a number, found `{v}`"))
     }
     fn to_value(&self) -> Option<Value> {
         Some(Value::Float(*self))

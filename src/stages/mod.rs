@@ -158,7 +158,10 @@ pub trait StageKind: Send + Sync {
     }
     /// The device this instance asks for (`auto`, `cuda:1`, …), if it has a device parameter.
     fn device(&self, params: &Params) -> Option<String> {
-        params.get("device").and_then(crate::value::Value::as_str).map(str::to_string)
+        params
+            .get("device")
+            .and_then(crate::value::Value::as_str)
+            .map(str::to_string)
     }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.

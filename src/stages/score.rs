@@ -237,7 +237,10 @@ impl Stage for Score {
 
     fn validate(p: &ScoreParams, problems: &mut Problems) {
         if p.temperature < 0.0 {
-            problems.at(ScoreParams::temperature, format!("must be ≥ 0, got {}", p.temperature));
+            problems.at(
+                ScoreParams::temperature,
+                format!("must be ≥ 0, got {}", p.temperature),
+            );
         } else if let ScoreBy::PassRate(k) = p.by
             && k > 1
             && p.temperature == 0.0
@@ -259,7 +262,10 @@ impl Stage for Score {
             problems.at(ScoreParams::bands, "must be ≥ 1 (leave it out to store no bands)");
         }
         if p.max_seq_len == Some(0) {
-            problems.at(ScoreParams::max_seq_len, "must be ≥ 1 (leave it out for the model's context)");
+            problems.at(
+                ScoreParams::max_seq_len,
+                "must be ≥ 1 (leave it out for the model's context)",
+            );
         }
         if !(0.0..=1.0).contains(&p.max_unscorable) {
             problems.at(
@@ -397,10 +403,10 @@ pub fn check_unscorable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::Params;
-    use crate::stages::testutil::{kind, run_kind};
     use crate::data::score::read_scores;
     use crate::data::testutil::small_dataset;
+    use crate::stages::Params;
+    use crate::stages::testutil::{kind, run_kind};
 
     fn call(name: &str, args: &[&str]) -> Value {
         Value::Call(CallValue {

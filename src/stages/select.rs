@@ -236,9 +236,9 @@ impl StageKind for Select {
 
 #[cfg(test)]
 mod tests {
-    use crate::stages::testutil::run_kind;
     use super::*;
     use crate::data::testutil::{col_i64, read_all, small_dataset};
+    use crate::stages::testutil::run_kind;
     use crate::value::CallValue;
     use std::collections::HashSet;
 

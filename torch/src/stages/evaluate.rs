@@ -39,7 +39,7 @@ pub fn run(p: &EvaluateParams, ctx: &StageContext) -> StageResult {
         &["prompt", "answer"],
         &optional,
     )?;
-    if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && cols.len() > 0 {
+    if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && !cols.is_empty() {
         return Err(StageError::Input(format!(
             "slice_by: the test data has no column `{slice_by}`"
         )));
@@ -192,12 +192,7 @@ mod tests {
     fn evaluates_and_slices() {
         tch::set_num_threads(1);
         let dir = tempfile::tempdir().unwrap();
-        let init = dir.path().join("init");
-        let p = [
-            ("arch", Value::Str("nano".into())),
-            ("alphabet", Value::Str("0123456789+=".into())),
-        ];
-        run_kind(kind("model.init"), &p, &[], &init, &dir.path().join("w")).unwrap();
+        let init = crate::stages::testutil::nano_addition_model(dir.path(), "w");
         let data = dir.path().join("data");
         crate::stages::sft::tests::write_addition(&data, 20, 0);
         let out = dir.path().join("out");

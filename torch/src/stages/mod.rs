@@ -55,6 +55,19 @@ pub(crate) mod testutil {
         crate::runtime::install_for_tests();
         sieve::stages::testutil::run_kind(kind, params, inputs, out, work)
     }
+
+    /// A nano model with the digits-and-`+=` alphabet of the addition tests, written to
+    /// `dir/init` (work folder `dir/<work>`); returns its folder.
+    pub fn nano_addition_model(dir: &std::path::Path, work: &str) -> std::path::PathBuf {
+        use sieve::value::Value;
+        let init = dir.join("init");
+        let p = [
+            ("arch", Value::Str("nano".into())),
+            ("alphabet", Value::Str("0123456789+=".into())),
+        ];
+        run_kind(kind("model.init"), &p, &[], &init, &dir.join(work)).unwrap();
+        init
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +85,9 @@ mod tests {
         let bodies: Vec<&str> = super::bodies().iter().map(|(n, _)| *n).collect();
         let unique: BTreeSet<&str> = bodies.iter().copied().collect();
         assert_eq!(unique.len(), bodies.len(), "a kind has two bodies: {bodies:?}");
-        assert_eq!(needing, unique, "kinds that can need libtorch vs registered bodies");
+        assert_eq!(
+            needing, unique,
+            "kinds that can need libtorch vs registered bodies"
+        );
     }
 }
