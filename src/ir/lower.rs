@@ -53,9 +53,22 @@ pub struct Override {
     pub span: Span,
 }
 
-/// Variables a pipeline may set with `--set` without declaring them: stage kinds use them
-/// as defaults for their `seed` / `device` parameters.
-const CONVENTIONAL_VARS: &[&str] = &["seed", "device"];
+/// Variables a pipeline may set with `--set` without declaring them: the pipeline
+/// variables that kinds' parameters inherit as defaults (`seed`, `device`), as the
+/// declarations say (`ParamSpec::inherits`).
+fn conventional_vars() -> &'static [&'static str] {
+    static VARS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    VARS.get_or_init(|| {
+        let mut vars: Vec<&'static str> = registry()
+            .iter()
+            .flat_map(|k| k.params())
+            .filter_map(|p| p.inherits)
+            .collect();
+        vars.sort_unstable();
+        vars.dedup();
+        vars
+    })
+}
 
 /// One `stage` declaration with the sweeps enclosing it (outermost first).
 struct Decl<'a> {
@@ -303,7 +316,7 @@ impl<'a> Lowerer<'a> {
             if defined.contains_key(name) {
                 continue;
             }
-            if CONVENTIONAL_VARS.contains(&name.as_str()) {
+            if conventional_vars().contains(&name.as_str()) {
                 match self.evaluate(&o.value, &scope, Words::CommandLine(None)) {
                     Some(v) => scope.insert(name.clone(), v),
                     None => scope.insert_failed(name.clone()),
@@ -312,7 +325,7 @@ impl<'a> Lowerer<'a> {
                 let known: Vec<&str> = defined
                     .keys()
                     .map(String::as_str)
-                    .chain(CONVENTIONAL_VARS.iter().copied())
+                    .chain(conventional_vars().iter().copied())
                     .collect();
                 self.error(
                     Diagnostic::error(format!("--set: unknown variable `{name}`"))
