@@ -30,7 +30,7 @@ pub mod refs;
 pub mod store;
 
 pub use integrity::Damage;
-pub use key::{KeyInput, KeyMaterial, KeyMember};
+pub use key::{KeyChange, KeyError, KeyInput, KeyMaterial, KeyMember, Rename};
 pub use refs::RefScope;
 pub use store::{Entry, Manifest, Store};
 

@@ -2,11 +2,15 @@
 //! to a plan, and the `run` / `plan` / `check` / `graph` / `show` / `cache` commands.
 //!
 //! Exit codes: 0 success; 1 a stage failed (or `cache verify` / `plan --verify` found
-//! damage); 2 the pipeline or the command line is invalid; 130 interrupted.
+//! damage, or sieve itself failed); 2 the pipeline or the command line is invalid; 130
+//! interrupted. Commands return them inside a [`CliError`], printed once by [`main`].
 
 mod commands;
 mod compile;
+mod error;
 mod overview;
+
+pub use error::CliError;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -201,5 +205,8 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    commands::dispatch(cli.command)
+    match commands::dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(e) => e.report(),
+    }
 }

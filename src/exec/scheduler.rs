@@ -17,7 +17,9 @@
 //! confinement, and a refused path fails it before it starts.
 
 use super::events::{Event, Reporter};
-use super::freshness::{key_material, ref_scope};
+use super::freshness::{key_material, key_of, ref_scope};
+use super::locked::lock_mismatch;
+use super::reason::{StaleReason, join};
 use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
 use crate::cache::store::{KeyLock, Manifest, now_unix};
@@ -119,10 +121,8 @@ enum Outcome {
         ran: bool,
         material: KeyMaterial,
     },
-    Failed {
-        key: Option<String>,
-        error: String,
-    },
+    /// The failure was reported (a `Failed` event) where it happened.
+    Failed { error: String },
 }
 
 /// What a worker reports back.
@@ -179,7 +179,7 @@ pub fn run(
                     None if opts.force.contains(&id) => Mode::Force,
                     None => Mode::Normal,
                 };
-                match prepare(plan, store, opts, id, &l.digests, &mode) {
+                match prepare(plan, store, opts, id, &l.digests, &l.dirs, &mode) {
                     Prepared::Cached(o) => {
                         let Outcome::Done { key, .. } = &o else {
                             unreachable!("prepare only returns Done as cached")
@@ -190,21 +190,20 @@ pub fn run(
                         });
                         l.settle(id, o);
                     }
-                    Prepared::Fail(o) => {
-                        if let Outcome::Failed { key, error } = &o {
-                            reporter.event(&Event::Failed {
-                                stage: &st.instance,
-                                key: key.as_deref(),
-                                error,
-                                log: None,
-                            });
-                        }
-                        l.settle(id, o);
+                    Prepared::Fail { key, error, reasons } => {
+                        reporter.event(&Event::Failed {
+                            stage: &st.instance,
+                            key: key.as_deref(),
+                            error: &error,
+                            log: None,
+                            reasons: &reasons,
+                        });
+                        l.settle(id, Outcome::Failed { error });
                         if !opts.keep_going {
                             stop = true;
                         }
                     }
-                    Prepared::Run(km) => {
+                    Prepared::Run { km, key, slots } => {
                         if let Some(g) = gpu {
                             *gpu_busy.entry(g).or_default() += 1;
                         }
@@ -212,8 +211,9 @@ pub fn run(
                         let job = Job {
                             id,
                             km,
+                            key,
                             mode,
-                            slots: input_slots(plan, id, &l.dirs),
+                            slots,
                             entries: l.input_entries(id),
                         };
                         let tx = tx.clone();
@@ -285,37 +285,54 @@ pub fn run(
 
 enum Prepared {
     Cached(Outcome),
-    Fail(Outcome),
-    Run(KeyMaterial),
+    /// Fails before it starts; `reasons` when `--locked` refused it.
+    Fail {
+        key: Option<String>,
+        error: String,
+        reasons: Vec<StaleReason>,
+    },
+    Run {
+        km: KeyMaterial,
+        key: String,
+        slots: Vec<InputSlot>,
+    },
 }
 
-/// Computes a ready node's key and decides: cached, run, or fail (lock mismatch).
+/// Computes a ready node's key and decides: cached, run (with its inputs' folders), or
+/// fail (no key, lock mismatch, an input without a folder).
 fn prepare(
     plan: &Plan,
     store: &Store,
     opts: &RunOptions,
     id: NodeId,
     digests: &HashMap<String, String>,
+    dirs: &HashMap<String, PathBuf>,
     mode: &Mode,
 ) -> Prepared {
     let st = &plan.node(id).stage;
-    let Some(km) = key_material(plan, store, id, digests) else {
-        return Prepared::Fail(Outcome::Failed {
-            key: None,
-            error: format!("unknown stage kind `{}`", st.kind),
-        });
+    let fail = |key: Option<String>, error: String| Prepared::Fail {
+        key,
+        error,
+        reasons: Vec::new(),
     };
-    let key = km.key();
+    let Some(km) = key_material(plan, store, id, digests) else {
+        return fail(None, format!("unknown stage kind `{}`", st.kind));
+    };
+    let key = match key_of(&st.instance, &km) {
+        Ok(key) => key,
+        Err(e) => return fail(None, format!("cannot compute its cache key: {}", e.source)),
+    };
     if let Some(lock) = &opts.locked {
         let why = match lock.stages.get(&st.instance) {
-            Some(locked) => locked.mismatch(&km, &key),
-            None => Some("not in the lock file".into()),
+            Some(locked) => lock_mismatch(locked, &km, &key),
+            None => Some(vec![StaleReason::NotInLock]),
         };
-        if let Some(why) = why {
-            return Prepared::Fail(Outcome::Failed {
+        if let Some(reasons) = why {
+            return Prepared::Fail {
+                error: format!("--locked: {}", join(&reasons)),
                 key: Some(key),
-                error: format!("--locked: {why}"),
-            });
+                reasons,
+            };
         }
     }
     if matches!(mode, Mode::Normal)
@@ -329,7 +346,10 @@ fn prepare(
             material: km,
         });
     }
-    Prepared::Run(km)
+    match input_slots(plan, id, dirs) {
+        Ok(slots) => Prepared::Run { km, key, slots },
+        Err(error) => fail(Some(key), error),
+    }
 }
 
 /// The CUDA device a stage will occupy, if any: only stages that run libtorch code
@@ -460,7 +480,7 @@ impl<'a> Ledger<'a> {
                     self.release(d);
                 }
             }
-            Outcome::Failed { error, .. } => {
+            Outcome::Failed { error } => {
                 self.summary.failed.push((st.instance.clone(), error));
                 // Skip everything downstream.
                 let mut stack: Vec<NodeId> = plan.dependents(id).collect();
@@ -509,8 +529,9 @@ impl<'a> Ledger<'a> {
                     key: None,
                     error: &error,
                     log: None,
+                    reasons: &[],
                 });
-                self.settle(reader, Outcome::Failed { key: None, error });
+                self.settle(reader, Outcome::Failed { error });
                 return true;
             }
             self.unsettle(producer);
@@ -539,28 +560,42 @@ impl<'a> Ledger<'a> {
     }
 }
 
-/// Input slots of a node with the committed folders of its producers.
-fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<InputSlot> {
+/// Input slots of a node with the committed folders of its producers. A node starts
+/// only when every producer is done, so a producer without a folder is a scheduler bug:
+/// the stage fails with an internal error rather than read from a wrong folder.
+pub(super) fn input_slots(
+    plan: &Plan,
+    id: NodeId,
+    dirs: &HashMap<String, PathBuf>,
+) -> Result<Vec<InputSlot>, String> {
     let st = &plan.node(id).stage;
+    let artifact = |slot: &str, src: &String| {
+        let internal = |what: &str| format!("internal error: input `{slot}` reads `{src}`, {what}");
+        let producer = plan
+            .find(src)
+            .map(|p| &plan.node(p).stage)
+            .ok_or_else(|| internal("which is not a stage of the plan"))?;
+        let dir = dirs
+            .get(src)
+            .ok_or_else(|| internal("whose result is not committed"))?;
+        Ok(InputArtifact {
+            instance: src.clone(),
+            coords: producer.coords.clone(),
+            kind: producer.output,
+            dir: dir.clone(),
+        })
+    };
     st.inputs
         .iter()
-        .map(|inp| InputSlot {
-            name: inp.slot.clone(),
-            members: inp
-                .sources
-                .iter()
-                .map(|src| {
-                    let producer = plan.find(src).map(|p| &plan.node(p).stage);
-                    InputArtifact {
-                        instance: src.clone(),
-                        coords: producer.map(|p| p.coords.clone()).unwrap_or_default(),
-                        kind: producer
-                            .map(|p| p.output)
-                            .unwrap_or(crate::stages::ArtifactKind::Dataset),
-                        dir: dirs.get(src).cloned().unwrap_or_default(),
-                    }
-                })
-                .collect(),
+        .map(|inp| {
+            Ok(InputSlot {
+                name: inp.slot.clone(),
+                members: inp
+                    .sources
+                    .iter()
+                    .map(|src| artifact(&inp.slot, src))
+                    .collect::<Result<_, String>>()?,
+            })
         })
         .collect()
 }
@@ -569,6 +604,8 @@ fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<
 struct Job {
     id: NodeId,
     km: KeyMaterial,
+    /// `km`'s key.
+    key: String,
     mode: Mode,
     slots: Vec<InputSlot>,
     /// The entries `slots` point into: (producer, key).
@@ -655,18 +692,16 @@ fn execute(
     cancel: &AtomicBool,
 ) -> Attempt {
     let st = &plan.node(job.id).stage;
-    let key = job.km.key();
+    let key = job.key.clone();
     let fail = |error: String| {
         reporter.event(&Event::Failed {
             stage: &st.instance,
             key: Some(&key),
             error: &error,
             log: None,
+            reasons: &[],
         });
-        Attempt::Settled(Outcome::Failed {
-            key: Some(key.clone()),
-            error,
-        })
+        Attempt::Settled(Outcome::Failed { error })
     };
     let _lock = match store.lock(&key) {
         Ok(l) => l,
@@ -726,21 +761,23 @@ fn compute(
     cancel: &AtomicBool,
 ) -> Outcome {
     let Job {
-        id, km, mode, slots, ..
+        id,
+        km,
+        key,
+        mode,
+        slots,
+        ..
     } = job;
     let st = &plan.node(id).stage;
-    let key = km.key();
     let fail = |error: String, log: Option<PathBuf>| {
         reporter.event(&Event::Failed {
             stage: &st.instance,
             key: Some(&key),
             error: &error,
             log: log.as_deref(),
+            reasons: &[],
         });
-        Outcome::Failed {
-            key: Some(key.clone()),
-            error,
-        }
+        Outcome::Failed { error }
     };
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
