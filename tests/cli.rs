@@ -69,8 +69,18 @@ fn set_reruns_exactly_the_downstream_and_plan_explains_it() {
     };
     assert_eq!(status("a")["status"], "stale");
     assert_eq!(status("a")["reason"], "parameter n changed 40 → 50");
+    // The same reasons, structured.
+    assert_eq!(
+        status("a")["reasons"],
+        serde_json::json!([{"kind": "param_changed", "param": "n", "from": 40, "to": 50}])
+    );
     assert_eq!(status("b")["status"], "cached");
+    assert_eq!(status("b")["reasons"], serde_json::json!([]));
     assert_eq!(status("ab")["status"], "blocked");
+    assert_eq!(
+        status("ab")["reasons"],
+        serde_json::json!([{"kind": "waits_on", "stages": ["a"]}])
+    );
     assert_eq!(status("gen[s=3]")["status"], "cached");
     let run = p.run(&["run", "p.sieve", "--json", "--set", "a.n=50"]);
     assert_ok(&run);
@@ -238,6 +248,71 @@ fn exit_codes_and_diagnostics() {
     let out = p.run(&["run", "fail.sieve"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-file.parquet"), "{}", stderr(&out));
+}
+
+/// Every command error is printed once, as `error: …` with its causes on the same line,
+/// and ends the process with the code of its kind.
+#[test]
+fn command_errors_are_printed_once_with_their_exit_code() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    let error_lines = |out: &std::process::Output| -> Vec<String> {
+        stderr(out)
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .map(String::from)
+            .collect()
+    };
+    for (args, code, want) in [
+        (
+            &["run", "p.sieve", "-j", "0"][..],
+            2,
+            "error: -j must be at least 1",
+        ),
+        (
+            &["run", "p.sieve", "--gpu-jobs", "0"],
+            2,
+            "error: --gpu-jobs must be at least 1",
+        ),
+        (
+            &["run", "p.sieve", "--locked"],
+            2,
+            "error: --locked: no lock file at p.lock (run once without --locked to create it)",
+        ),
+        (
+            &["show", "p.sieve", "alll"],
+            2,
+            "error: no stage `alll` in this pipeline (did you mean `all`?)",
+        ),
+        (
+            &["stages", "synth.arth"],
+            2,
+            "error: unknown stage kind `synth.arth` (did you mean `synth.arith`?)",
+        ),
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert_eq!(error_lines(&out), vec![want], "{args:?}");
+    }
+    // A cause is appended to its context on one line (exit 1: the work failed).
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let out = p.run(&["report", "p.sieve", "--out", "no-such-folder/page.html"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("error: cannot write no-such-folder/page.html: No such file or directory"),
+        "{lines:?}"
+    );
+    // An invalid pipeline: its diagnostics and their count, and nothing after them.
+    p.write("bad.sieve", "pipeline bad {\n stage b = concat(zz)\n}\n");
+    let out = p.run(&["plan", "bad.sieve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.trim_end().ends_with("error: the pipeline has 1 error"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -596,6 +671,25 @@ fn set_runs_leave_the_lock_alone_and_locked_refusals_explain() {
     assert!(
         !err.contains("never run") && !err.contains("key differs"),
         "{err}"
+    );
+    // With --json, each refused stage is also an event with its reasons.
+    let out = colleague.run(&["run", "p.sieve", "--locked", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let refused = json_lines(&out);
+    assert_eq!(
+        stages_with(&refused, "refused"),
+        vec!["gen[s=3]", "gen[s=4]", "gen[s=5]"]
+    );
+    assert_eq!(refused.len(), 3, "nothing ran: {refused:?}");
+    assert_eq!(refused[0]["reason"], "parameter n changed 10 → 12");
+    assert_eq!(
+        refused[0]["reasons"],
+        serde_json::json!([{"kind": "param_changed", "param": "n", "from": 10, "to": 12}])
+    );
+    assert!(
+        refused[0]["key"].as_str().is_some_and(|k| k.len() == 64),
+        "{}",
+        refused[0]
     );
     // Downstream stages are compared too, assuming locked inputs: only the root cause shows.
     assert!(!err.contains("all:"), "{err}");

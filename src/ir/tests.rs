@@ -506,3 +506,21 @@ fn problems_with_set_values_point_at_the_set_argument() {
     }
     assert_eq!(out.matches("error: --set `seed`").count(), 1, "{out}");
 }
+
+#[test]
+fn float_arithmetic_that_overflows_is_an_error_at_the_expression() {
+    let pipe = |lr: &str| {
+        format!(
+            "pipeline p {{\n  let big = -1e308\n  stage m = t.model()\n  stage src = t.source(n = 1)\n  stage tr = t.train(m, src, lr = {lr})\n}}"
+        )
+    };
+    let e = errors(&pipe("1e300 * 1e300"));
+    assert!(e.contains("float overflow in `*` (the result is inf)"), "{e}");
+    assert!(e.contains("t.sieve:5:35"), "{e}");
+    let e = errors(&pipe("big - 1e308"));
+    assert!(e.contains("float overflow in `-` (the result is -inf)"), "{e}");
+    assert_eq!(
+        ok(&pipe("big + 1e308")).stages["tr"].params.get("lr"),
+        Some(&Value::Float(0.0))
+    );
+}
