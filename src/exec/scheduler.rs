@@ -17,7 +17,7 @@
 //! confinement, and a refused path fails it before it starts.
 
 use super::events::{Event, Reporter};
-use super::freshness::{key_material, key_of, ref_scope};
+use super::freshness::{key_material, ref_scope};
 use super::locked::lock_mismatch;
 use super::reason::{StaleReason, join};
 use crate::cache::digest::short;
@@ -318,9 +318,9 @@ fn prepare(
     let Some(km) = key_material(plan, store, id, digests) else {
         return fail(None, format!("unknown stage kind `{}`", st.kind));
     };
-    let key = match key_of(&st.instance, &km) {
+    let key = match km.key() {
         Ok(key) => key,
-        Err(e) => return fail(None, format!("cannot compute its cache key: {}", e.source)),
+        Err(e) => return fail(None, format!("cannot compute its cache key: {e}")),
     };
     if let Some(lock) = &opts.locked {
         let why = match lock.stages.get(&st.instance) {
