@@ -346,6 +346,8 @@ fn load_input(a: &InputArtifact) -> Result<MetricsInput, StageError> {
     })
 }
 
+/// A sweep coordinate as a report label: numbers stay numbers (so they sort as numbers),
+/// other values are shown as in instance names.
 fn coord_label(v: &Value) -> Label {
     match v {
         Value::Int(i) => Label::Num(*i as f64),
