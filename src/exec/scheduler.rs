@@ -25,6 +25,7 @@ use crate::cache::lockfile::LockFile;
 use crate::cache::store::{KeyLock, Manifest, now_unix};
 use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store};
 use crate::plan::{NodeId, Plan};
+use crate::stages::artifact::METRICS_FILE;
 use crate::stages::{
     InputArtifact, InputSlot, Params, Progress, StageContext, StageError, StageKind, file_params, registry,
 };
@@ -869,7 +870,10 @@ fn compute(
         started_at,
         finished_at: now_unix(),
         log: Some("log.txt".into()),
-        metrics: None,
+        // The manifest keeps a copy of the metrics, when the stage wrote any.
+        metrics: std::fs::read(pending.out_dir().join(METRICS_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok()),
     };
     match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
         Ok(entry) => {

@@ -54,8 +54,9 @@ pub enum ParamType {
 }
 
 /// The pseudo-variable an [`ParamType::Axis`] may always name: the instance name of each
-/// input artifact.
-pub const INSTANCE_AXIS: &str = "instance";
+/// input artifact (the report library's own name for it, so lowering checks exactly what
+/// a report resolves).
+pub const INSTANCE_AXIS: &str = crate::report::pivot::INSTANCE;
 
 impl ParamType {
     /// Whether a bare word that is not a variable may stand for the string it spells
