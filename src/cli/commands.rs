@@ -48,6 +48,7 @@ pub fn dispatch(cmd: Command) -> i32 {
             stage,
             rows,
         } => show(&pipeline, &stage, rows),
+        Command::Path { pipeline, stage } => path(&pipeline, &stage),
         Command::Cache { action } => cache(action),
         Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
         Command::Report { pipeline, out } => report(&pipeline, out),
@@ -439,25 +440,96 @@ fn install_interrupt_handler() {
     });
 }
 
+/// The plan's instances named `stage` (one instance, or every instance of a family); an
+/// unknown name is an invalid command line, reported with a suggestion.
+fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, i32> {
+    let nodes = c.plan.select(stage);
+    if !nodes.is_empty() {
+        return Ok(nodes);
+    }
+    let names: Vec<&str> = c
+        .plan
+        .order()
+        .iter()
+        .map(|&id| c.plan.node(id).stage.instance.as_str())
+        .collect();
+    let hint = crate::diag::did_you_mean(stage, names)
+        .map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default();
+    eprintln!("error: no stage `{stage}` in this pipeline{hint}");
+    Err(EXIT_INVALID)
+}
+
+/// `sieve path`: the output folder of one stage instance's committed entry, absolute, on
+/// stdout and nothing else, so `$(sieve path p.sieve tuned)` can be handed to another
+/// program. The entry is re-digested first: a script never gets damaged bytes.
+fn path(args: &PipelineArgs, stage: &str) -> i32 {
+    let (c, store) = match compile_with_store(args) {
+        Ok(cs) => cs,
+        Err(code) => return code,
+    };
+    let nodes = match select_stage(&c, stage) {
+        Ok(nodes) => nodes,
+        Err(code) => return code,
+    };
+    if nodes.len() > 1 {
+        let names: Vec<&str> = nodes
+            .iter()
+            .map(|&id| c.plan.node(id).stage.instance.as_str())
+            .collect();
+        let shown = names
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if names.len() > 3 { ", …" } else { "" };
+        eprintln!(
+            "error: `{stage}` is a family of {} instances; name one: {shown}{more}",
+            names.len()
+        );
+        return EXIT_INVALID;
+    }
+    let Some(mut s) = exec::assess(&c.plan, &store, &HashSet::new())
+        .into_iter()
+        .find(|s| s.node == nodes[0])
+    else {
+        return EXIT_INVALID;
+    };
+    exec::verify_cached(&mut s.status, &store);
+    let entry = match &s.status {
+        Status::Cached { key, .. } => store.get(key),
+        _ => None,
+    };
+    let Some(entry) = entry else {
+        let mut flags: String = args.set.iter().map(|kv| format!(" --set {kv}")).collect();
+        // A plain run recomputes a damaged entry only when another stage reads it.
+        if matches!(s.status, Status::Damaged { .. }) {
+            flags.push_str(&format!(" --force '{}'", s.instance));
+        }
+        eprintln!(
+            "error: `{}` is {}: {}\nhint: `sieve run {}{flags}` computes it",
+            s.instance,
+            s.status.name(),
+            s.status.reason(),
+            args.file.display()
+        );
+        return EXIT_FAILED;
+    };
+    let out = entry.out_dir();
+    println!("{}", std::path::absolute(&out).unwrap_or(out).display());
+    0
+}
+
 fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
     let (c, store) = match compile_with_store(args) {
         Ok(cs) => cs,
         Err(code) => return code,
     };
-    let nodes = c.plan.select(stage);
-    if nodes.is_empty() {
-        let names: Vec<&str> = c
-            .plan
-            .order()
-            .iter()
-            .map(|&id| c.plan.node(id).stage.instance.as_str())
-            .collect();
-        let hint = crate::diag::did_you_mean(stage, names)
-            .map(|h| format!(" (did you mean `{h}`?)"))
-            .unwrap_or_default();
-        eprintln!("error: no stage `{stage}` in this pipeline{hint}");
-        return EXIT_INVALID;
-    }
+    let nodes = match select_stage(&c, stage) {
+        Ok(nodes) => nodes,
+        Err(code) => return code,
+    };
     let statuses = exec::assess(&c.plan, &store, &HashSet::new());
     if nodes.len() > 1 {
         println!("`{stage}` is a family of {} instances:", nodes.len());
@@ -489,7 +561,13 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
         "ran     {:.2}s on {} (sieve {})",
         m.wall_time_s, m.device, m.sieve_version
     );
-    println!("entry   {}", entry.dir.display());
+    // A model's output folder is what `transformers`' from_pretrained loads; the entry
+    // folder around it only holds sieve's manifest and log.
+    if st.output == ArtifactKind::Model {
+        println!("model   {}", entry.out_dir().display());
+    } else {
+        println!("entry   {}", entry.dir.display());
+    }
     for f in &m.files {
         println!("output  {} ({} bytes)", f.path, f.size);
     }

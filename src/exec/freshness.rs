@@ -291,20 +291,27 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
 pub fn assess_verified(plan: &Plan, store: &Store) -> Vec<StageStatus> {
     let mut statuses = assess(plan, store, &HashSet::new());
     for s in &mut statuses {
-        let Status::Cached { key, digest } = &s.status else {
-            continue;
-        };
-        if let Err(damage) = store.verified(key) {
-            s.status = Status::Damaged {
-                key: key.clone(),
-                digest: digest.clone(),
-                reason: format!(
-                    "entry damaged: {}; the next run that reads it moves it to quarantine and \
-                     recomputes it first (`--force` recomputes it now)",
-                    damage.problem
-                ),
-            };
-        }
+        verify_cached(&mut s.status, store);
     }
     statuses
+}
+
+/// Re-digests the entry of a `cached` status against its manifest and turns the status
+/// into `damaged` (with the problem) when its files no longer match; other statuses are
+/// left as they are.
+pub fn verify_cached(status: &mut Status, store: &Store) {
+    let Status::Cached { key, digest } = status else {
+        return;
+    };
+    if let Err(damage) = store.verified(key) {
+        *status = Status::Damaged {
+            key: key.clone(),
+            digest: digest.clone(),
+            reason: format!(
+                "entry damaged: {}; the next run that reads it moves it to quarantine and \
+                 recomputes it first (`--force` recomputes it now)",
+                damage.problem
+            ),
+        };
+    }
 }

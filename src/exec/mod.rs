@@ -19,6 +19,6 @@ mod scheduler;
 mod tests;
 
 pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
-pub use freshness::{StageStatus, Status, assess, assess_verified, key_material, ref_scope};
+pub use freshness::{StageStatus, Status, assess, assess_verified, key_material, ref_scope, verify_cached};
 pub use locked::lock_differences;
 pub use scheduler::{RunOptions, RunSummary, StageResult, run};
