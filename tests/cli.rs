@@ -455,7 +455,7 @@ fn a_damaged_upstream_entry_is_quarantined_and_recomputed_by_run() {
 }
 
 #[test]
-fn an_entry_folder_without_a_manifest_is_treated_as_absent() {
+fn an_entry_folder_without_a_manifest_is_reported_and_recomputed() {
     let p = Project::new();
     p.write("p.sieve", PIPE);
     assert_ok(&p.run(&["run", "p.sieve"]));
@@ -468,10 +468,22 @@ fn an_entry_folder_without_a_manifest_is_treated_as_absent() {
         "{}",
         stdout(&verify)
     );
-    // The stage reruns and commits over the folder (which is moved aside).
+    let plan = stdout(&p.run(&["plan", "p.sieve"]));
+    assert!(
+        plan.contains("stale    b  (synth.arith)  entry damaged: its manifest is missing or unreadable"),
+        "{plan}"
+    );
+    // The stage reruns, saying why, and the folder is moved aside.
     let run = p.run(&["run", "p.sieve", "--json"]);
     assert_ok(&run);
     assert_eq!(started(&run), vec!["b"]);
+    let events = json_lines(&run);
+    let damaged: Vec<_> = events.iter().filter(|e| e["event"] == "damaged").collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!(damaged[0]["stage"], "b");
+    assert_eq!(damaged[0]["problem"], "its manifest is missing or unreadable");
+    let kept = p.path().join(damaged[0]["quarantined"].as_str().unwrap());
+    assert!(kept.join("out/data.parquet").is_file(), "{}", kept.display());
     assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
     // And gc sweeps such a folder.
     std::fs::remove_file(p.path().join(".sieve/entries").join(&key).join("manifest.json")).unwrap();

@@ -182,6 +182,12 @@ pub(crate) fn stale_reasons(
     km: &KeyMaterial,
     key: &str,
 ) -> Vec<String> {
+    if store.has_entry_folder(key) {
+        return vec![format!(
+            "entry damaged: {}; the run moves it to quarantine and recomputes it",
+            crate::cache::UNREADABLE_MANIFEST
+        )];
+    }
     let Some(old_key) = store.read_ref(scope, instance) else {
         return vec!["never run".into()];
     };
