@@ -16,6 +16,7 @@
 #   FAULTS_SEED      seed of the random kill moments (default 1)
 #   FAULTS_LIMIT_S   seconds one corpus command may take (default 1)
 #   FAULTS_LIMIT_MB  peak resident memory one corpus command may use (default 200)
+#   FAULTS_CASES     only the corpus cases whose file name matches this glob (default *)
 #   FAULTS_WORK      work folder (default: a new temp folder, removed unless FAULTS_KEEP=1
 #                    or a cell is not 0)
 #
@@ -29,6 +30,7 @@ classes=${FAULTS_CLASSES:-kill concurrent tamper pipelines data}
 seed=${FAULTS_SEED:-1}
 limit_s=${FAULTS_LIMIT_S:-1}
 limit_mb=${FAULTS_LIMIT_MB:-200}
+cases=${FAULTS_CASES:-*}
 
 die() {
   echo "faults.sh: $*" >&2
@@ -53,6 +55,10 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 # The store of every run is the one beside its pipeline, whatever the caller's environment.
 unset SIEVE_CACHE
+# One libtorch thread per process: on a loaded machine libtorch's default (a thread per
+# core, spinning while it waits) makes a one-second training take half a minute, and
+# the kill moments are drawn from the reference run's duration.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export NO_COLOR=1
 failures=$work/failures.txt
 : >"$failures"
@@ -103,6 +109,7 @@ measured() {
 declare -A peak_mb peak_s
 note_peak() {
   local class=$1 case=$2
+  printf '%s\t%s\t%s\t%s\t%s\n' "$class" "$case" "$RC" "$WALL" "$RSS_MB" >>"$work/measurements.tsv"
   if [ "$RSS_MB" -gt "${peak_mb[$class]:-0}" ]; then
     peak_mb[$class]=$RSS_MB
     peak_mb[$class.case]=$case
@@ -367,19 +374,22 @@ tamper_class() {
 
 # ---------------------------------------------------------------- the corpora
 corpus=$work/corpus
+# `needs_corpus pipelines|data`: generates that corpus (once).
 needs_corpus() {
-  [ -d "$corpus" ] && return 0
-  bash "$repo/tests/faults/generate.sh" "$corpus" "$sieve" >&2 || die "cannot generate the corpora"
+  [ -d "$corpus/$1" ] && return 0
+  bash "$repo/tests/faults/generate.sh" "$corpus" "$sieve" "$1" >&2 || die "cannot generate the $1 corpus"
 }
 
 pipelines_class() {
-  needs_corpus
+  needs_corpus pipelines
   local dir=$corpus/pipelines f
   for f in "$dir"/*; do
     [ -f "$f" ] || [ -p "$f" ] || continue
     local name
     name=$(basename "$f")
     case $name in *.sieve | *.yaml | *.yml) ;; *) continue ;; esac
+    # shellcheck disable=SC2254 # a glob on purpose
+    case $name in $cases) ;; *) continue ;; esac
     cell[pipelines.trials]=$((cell[pipelines.trials] + 1))
     local cmd
     for cmd in check run; do
@@ -406,12 +416,14 @@ pipelines_class() {
 }
 
 data_class() {
-  needs_corpus
+  needs_corpus data
   local dir=$corpus/data f
   for f in "$dir"/*; do
     local name
     name=$(basename "$f")
     case $name in *.sieve | *.lock) continue ;; esac
+    # shellcheck disable=SC2254 # a glob on purpose
+    case $name in $cases) ;; *) continue ;; esac
     cell[data.trials]=$((cell[data.trials] + 1))
     # Named by number, so that only a message about the data can name the data file.
     local pipe=case${cell[data.trials]}.sieve
@@ -447,18 +459,23 @@ data_class() {
 
 # ---------------------------------------------------------------- run and report
 started=$(date +%s)
+declare -A seconds
 for class in $classes; do
   case $class in
     kill | concurrent | tamper | pipelines | data) ;;
     *) die "unknown class \`$class\` (kill concurrent tamper pipelines data)" ;;
   esac
   echo "class $class…" >&2
+  class_start=$(date +%s)
   "${class}_class"
+  seconds[$class]=$(($(date +%s) - class_start))
 done
 
 echo
 echo "sieve fault campaign: N=$trials kill trials, M=$concurrent concurrent runs, seed $seed, $(($(date +%s) - started)) s"
-echo "binaries: $bin ($("$sieve" --version))"
+echo "binaries: $bin ($("$sieve" --version)); OMP_NUM_THREADS=$OMP_NUM_THREADS"
+for class in $classes; do echo -n "$class ${seconds[$class]} s; "; done
+echo
 [ -n "${ref_ms:-}" ] && echo "clean reference run: ${ref_ms} ms"
 if [ "$kill_landings" -gt 0 ]; then
   echo "kills that landed mid-run: $kill_landings; last event seen before each:"
@@ -469,7 +486,7 @@ if [ "$kill_landings" -gt 0 ]; then
 fi
 for class in pipelines data; do
   [ -n "${peak_mb[$class]:-}" ] || continue
-  echo "$class: largest peak memory ${peak_mb[$class]} MB (${peak_mb[$class.case]}), longest ${peak_s[$class]} s (${peak_s[$class.case]})"
+  echo "$class: largest peak memory ${peak_mb[$class]} MB (${peak_mb[$class.case]}), longest ${peak_s[$class]:-0} s (${peak_s[$class.case]:-})"
 done
 echo
 header=(class trials corrupt consumed panics oom exit no-loc slow dup unreported)

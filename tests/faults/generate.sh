@@ -4,7 +4,9 @@
 # files of many megabytes, named pipes, links that lead out of the project, bytes that
 # are not text, and model folders cut from a real (tiny) model made by sieve itself.
 #
-#   tests/faults/generate.sh DEST SIEVE
+#   tests/faults/generate.sh DEST SIEVE [pipelines|data]
+#
+# (With a third argument, only that corpus.)
 #
 # DEST/pipelines/*.sieve|*.yaml|*.yml  one bad pipeline per file (DEST/pipelines/lib:
 #                                      helpers they import, not cases)
@@ -14,18 +16,17 @@
 # two campaigns see the same corpus. Needs bash, coreutils and mkfifo.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 DEST SIEVE" >&2
+if [ $# -lt 2 ] || [ $# -gt 3 ] || [[ ${3:-} != @(|pipelines|data) ]]; then
+  echo "usage: $0 DEST SIEVE [pipelines|data]" >&2
   exit 2
 fi
 dest=$1
 sieve=$2
+only=${3:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 mkdir -p "$dest"
-cp -R "$here/pipelines" "$here/data" "$dest/"
-rm -f "$dest/data/make_parquet.py"
 p=$dest/pipelines
 d=$dest/data
 
@@ -42,6 +43,8 @@ bytes() {
   head -c "$1" /dev/zero | tr '\0' "$2"
 }
 
+pipelines() {
+cp -R "$here/pipelines" "$dest/"
 # ---------------------------------------------------------------- pipelines: sizes
 {
   echo '# fault: a 2 MiB string literal (the bound is 1 MiB)'
@@ -154,7 +157,6 @@ printf '# fault: an import of a named pipe\nimport "lib/pipe.sieve"\npipeline p 
 printf '# fault: an import of a named pipe\npipeline: p\nimports: [lib/pipe.yaml]\nstages:\n  a: {kind: synth.arith, n: 10}\n' \
   >"$p/gen_fifo_import.yaml"
 mkfifo "$p/gen_fifo_root.sieve"
-mkfifo "$d/fifo.jsonl"
 printf '# fault: loading a named pipe\npipeline p {\n  stage a = load(path = "lib/pipe.sieve")\n}\n' \
   >"$p/gen_fifo_load.sieve"
 
@@ -172,6 +174,11 @@ ln -s gen_link_loop_a.sieve "$p/lib/gen_link_loop_b.sieve"
 printf '# fault: an import of a link that points at itself through another\nimport "lib/gen_link_loop_a.sieve"\npipeline p {\n  stage a = synth.arith(n = 10)\n}\n' \
   >"$p/gen_link_loop_import.sieve"
 
+}
+
+data() {
+cp -R "$here/data" "$dest/"
+rm -f "$d/make_parquet.py"
 # ---------------------------------------------------------------- data: sizes and bytes
 {
   printf '{"prompt": "'
@@ -194,7 +201,11 @@ printf '# fault: an import of a link that points at itself through another\nimpo
   printf '{"prompt": "1+1=", "response": "2", "oops"}\n'
 } >"$d/bad_line_200001.jsonl"
 head -c 65536 /dev/zero >"$d/zeros.jsonl"
-cp "$p/gen_binary.sieve" "$d/binary.jsonl"
+mkfifo "$d/fifo.jsonl"
+# Every byte value, 64 times over.
+for _ in $(seq 64); do
+  for i in $(seq 0 255); do printf "\\$(printf '%03o' "$i")"; done
+done >"$d/binary.jsonl"
 
 # ---------------------------------------------------------------- data: damaged copies of real files
 src=$repo/datasets/arith_small.parquet
@@ -272,3 +283,13 @@ printf '{"model": {"type": "BPE", "vocab": 17}}' >"$d/model_tokenizer_garbage/to
 mkdir -p "$d/model_empty_folder"
 
 rm -rf "$work"
+}
+
+case $only in
+  pipelines) pipelines ;;
+  data) data ;;
+  *)
+    pipelines
+    data
+    ;;
+esac
