@@ -21,21 +21,42 @@ use std::sync::OnceLock;
 /// the cache key of device-sensitive stages.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
 
-/// Key-material `env` entries for process settings that change libtorch's numerics.
-/// `SIEVE_MKL_VENDOR_CHECK=1` (see `src/bin/sieve-torch.rs`) makes MKL run other kernels
-/// on non-Intel CPUs, which round differently (measured: other SFT weights), so it enters
-/// the key of device-sensitive stages as `mkl_vendor_check = on`. Unset, nothing is added
-/// and keys stay as they were. (The malloc thresholds do not change any result.)
-pub fn numerics_env() -> Vec<(String, String)> {
-    numerics_env_for(mkl_vendor_check_requested())
+/// The CPU numerics mode of processes that run libtorch, folded into the key of every
+/// device-sensitive stage on the CPU (see `model::cpu::pin_numerics`, which applies it).
+///
+/// `avx2-cnr`, on x86-64 CPUs with AVX2 and FMA: ATen's AVX2 kernels and MKL's AVX2 code
+/// branch in strict conditional-numerical-reproducibility mode. Their results are the
+/// same bits on every such CPU (Intel or AMD, with or without AVX-512) and for every
+/// intra-op thread count, so a lock file made on one machine reproduces on another.
+/// Left to choose, libtorch and MKL pick kernels by the CPU's instruction sets and split
+/// matrix products by the thread count, and `sft` on the CPU then writes different
+/// weights on a 1-thread and a 2-thread run of the same machine.
+///
+/// `native-<arch>` elsewhere (and with `SIEVE_MKL_VENDOR_CHECK=1`, where MKL's branch
+/// follows the CPU vendor): the machine's own kernels, whose results may differ between
+/// machines; the key says so, so such entries are never mistaken for portable ones.
+pub fn cpu_numerics() -> &'static str {
+    static MODE: OnceLock<String> = OnceLock::new();
+    MODE.get_or_init(|| {
+        if portable_cpu() && !mkl_vendor_check_requested() {
+            CPU_NUMERICS_PORTABLE.to_string()
+        } else {
+            format!("native-{}", std::env::consts::ARCH)
+        }
+    })
 }
 
-fn numerics_env_for(vendor_check: bool) -> Vec<(String, String)> {
-    if vendor_check {
-        vec![("mkl_vendor_check".into(), "on".into())]
-    } else {
-        Vec::new()
-    }
+/// The portable mode of [`cpu_numerics`].
+pub const CPU_NUMERICS_PORTABLE: &str = "avx2-cnr";
+
+#[cfg(target_arch = "x86_64")]
+fn portable_cpu() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn portable_cpu() -> bool {
+    false
 }
 
 /// Whether `SIEVE_MKL_VENDOR_CHECK=1` asks `sieve-torch` to keep MKL's own CPU vendor
@@ -238,15 +259,6 @@ mod tests {
         assert_eq!(visible_count(2, Some("-1")), 0);
         assert_eq!(visible_count(4, Some("GPU-8f2a,MIG-1")), 2);
         assert_eq!(visible_count(2, Some("0,0,1")), 1);
-    }
-
-    #[test]
-    fn only_a_requested_vendor_check_enters_keys() {
-        assert!(numerics_env_for(false).is_empty());
-        assert_eq!(
-            numerics_env_for(true),
-            vec![("mkl_vendor_check".to_string(), "on".to_string())]
-        );
     }
 
     #[test]

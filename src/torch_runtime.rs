@@ -21,6 +21,8 @@ pub struct ProcessSettings {
     pub mkl_vendor_override: bool,
     /// glibc's malloc keeps freed blocks up to 32 MiB for reuse.
     pub malloc_tuned: bool,
+    /// CPU kernels pinned to the portable numerics the keys record (`avx2-cnr`).
+    pub numerics_pinned: bool,
 }
 
 static SETTINGS: OnceLock<ProcessSettings> = OnceLock::new();

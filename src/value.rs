@@ -121,7 +121,24 @@ impl Value {
         }
     }
 
-    /// A range or a list of ints as the list of its integers.
+    /// The smallest and largest integer of an int, a range or a list of ints, without
+    /// listing a range's members (`1..1e12` is two numbers here, not a trillion); `None`
+    /// for an empty set or another value.
+    pub fn int_bounds(&self) -> Option<(i64, i64)> {
+        match self {
+            Value::Range(r) => (r.start <= r.end).then_some((r.start, r.end)),
+            Value::List(items) => {
+                let ints: Option<Vec<i64>> = items.iter().map(Value::as_i64).collect();
+                let ints = ints?;
+                Some((*ints.iter().min()?, *ints.iter().max()?))
+            }
+            Value::Int(i) => Some((*i, *i)),
+            _ => None,
+        }
+    }
+
+    /// A range or a list of ints as the list of its integers (check a range's size with
+    /// [`Value::int_bounds`] first: this lists every member).
     pub fn as_int_list(&self) -> Option<Vec<i64>> {
         match self {
             Value::Range(r) => Some((r.start..=r.end).collect()),

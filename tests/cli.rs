@@ -751,3 +751,190 @@ fn show_and_path_of_a_model_name_the_folder_transformers_loads() {
         String::from_utf8_lossy(&load.stderr)
     );
 }
+
+/// A tiny trainable setup: a `nano` model, addition data, three SFT steps and their
+/// consumers.
+const TRAIN: &str = r#"pipeline train {
+  stage data  = synth.arith(n = 32, digits = 1..1, seed = 1)
+  stage test  = synth.arith(n = 6, digits = 1..1, seed = 2)
+  stage init  = model.init(arch = "nano", seed = 1)
+  stage tuned = sft(init, data, steps = 3, batch_size = 8, max_seq_len = 64, device = "cpu")
+  stage acc   = evaluate(tuned, test, max_new_tokens = 4, device = "cpu")
+  stage loss  = score(test, tuned, by = loss, device = "cpu")
+}
+"#;
+
+#[test]
+fn forced_retraining_with_identical_weights_keeps_consumers_cached() {
+    let p = Project::new();
+    p.write("t.sieve", TRAIN);
+    assert_ok(&p.run(&["run", "t.sieve"]));
+    let forced = p.run(&["run", "t.sieve", "--json", "--force", "tuned"]);
+    assert_ok(&forced);
+    assert_eq!(started(&forced), vec!["tuned"], "only the forced stage runs");
+    // Early cutoff: the retrained entry is byte-identical (weights and metric logs), so
+    // what consumes it is still cached.
+    assert_eq!(
+        stages_with(&json_lines(&forced), "cached"),
+        vec!["acc", "data", "init", "loss", "test"]
+    );
+    assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
+}
+
+/// `n` rows of questions without answers or responses, as JSONL.
+fn questions_only(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{{\"question\": \"{i}+{i}=\", \"steps\": {}}}\n", i % 7))
+        .collect()
+}
+
+#[test]
+fn scoring_without_the_needed_column_fails_and_says_which() {
+    let p = Project::new();
+    p.write("q.jsonl", &questions_only(40));
+    p.write(
+        "s.sieve",
+        r#"pipeline s {
+  stage q      = load(path = "q.jsonl", difficulty = "steps")
+  stage init   = model.init(arch = "nano", seed = 1)
+  stage passes = score(q, init, by = pass_rate(2), device = "cpu")
+  stage loss   = score(q, init, by = loss, device = "cpu")
+}
+"#,
+    );
+    let out = p.run(&["run", "s.sieve", "--keep-going"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (stage, method, col) in [("passes", "pass_rate(2)", "answer"), ("loss", "loss", "response")] {
+        let word = method.split('(').next().unwrap();
+        let article = if col == "answer" { "an" } else { "a" };
+        let expected = format!(
+            "score(by = {method}): 40 of 40 rows cannot be scored, more than max_unscorable = 0 allows: {word} needs {article} `{col}` column, and `{col}` is null in every row; the dataset has: id, prompt, response, answer, difficulty, steps"
+        );
+        assert!(err.contains(&expected), "{stage}: {err}");
+    }
+    // `load(difficulty = "steps")` kept the `steps` column (listed above) too.
+
+    // Allowed to be unscorable, the scores exist but hold nothing to select; `select`
+    // says so instead of calling the dataset empty.
+    p.write(
+        "t.sieve",
+        r#"pipeline t {
+  stage q      = load(path = "q.jsonl")
+  stage init   = model.init(arch = "nano", seed = 1)
+  stage passes = score(q, init, by = pass_rate(2), max_unscorable = 1, device = "cpu")
+  stage pick   = select(passes, budget = 5)
+}
+"#,
+    );
+    let out = p.run(&["run", "t.sieve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("0 of 40 rows have a score (method pass_rate(2))") && !err.contains("holds 0 rows"),
+        "{err}"
+    );
+}
+
+#[test]
+fn oversized_parameters_are_refused_before_anything_runs() {
+    let p = Project::new();
+    p.write(
+        "big.sieve",
+        "pipeline big {\n stage a = synth.arith(n = 1e12, seed = 1)\n stage m = model.init(layers = 1_000_000_000)\n stage r = synth.ruler(n = 10, length = 1..100_000_000_000)\n}\n",
+    );
+    let out = p.run(&["check", "big.sieve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("big.sieve:2:") && err.contains("must be ≤ 10000000, got 1000000000000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("big.sieve:3:") && err.contains("at most 1024, got 1000000000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("big.sieve:4:") && err.contains("holds 100000000000 integers"),
+        "{err}"
+    );
+    assert!(!p.path().join(".sieve").exists(), "check ran nothing");
+}
+
+#[test]
+fn broken_model_folders_and_jsonl_lines_are_named() {
+    let p = Project::new();
+    // A model folder whose weights file lost its tail.
+    p.write(
+        "m.sieve",
+        "pipeline m {\n stage init = model.init(arch = \"nano\", seed = 1)\n}\n",
+    );
+    assert_ok(&p.run(&["run", "m.sieve"]));
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("m.lock")).unwrap()).unwrap();
+    let out_dir = p
+        .path()
+        .join(".sieve/entries")
+        .join(lock["stages"]["init"]["key"].as_str().unwrap())
+        .join("out");
+    std::fs::create_dir(p.path().join("cut")).unwrap();
+    for f in std::fs::read_dir(&out_dir).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), p.path().join("cut").join(f.file_name())).unwrap();
+    }
+    let weights = p.path().join("cut/model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap();
+    p.write(
+        "l.sieve",
+        "pipeline l {\n stage m = model.load(path = \"cut\")\n}\n",
+    );
+    let out = p.run(&["run", "l.sieve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cut/model.safetensors: truncated: its header describes"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A JSONL file with a syntax error on its fifth line (after a blank line).
+    p.write(
+        "bad.jsonl",
+        "{\"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n\n{\"prompt\": \"c\"}\n{\"prompt\": \"d\", oops}\n",
+    );
+    p.write(
+        "j.sieve",
+        "pipeline j {\n stage d = load(path = \"bad.jsonl\")\n}\n",
+    );
+    let out = p.run(&["run", "j.sieve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("bad.jsonl: not a readable JSONL file: line 5, column 17: key must be a string"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn renaming_a_producer_reruns_only_stages_that_show_its_name() {
+    let p = Project::new();
+    let pipe = |name: &str| {
+        format!(
+            "pipeline r {{\n stage {name} = synth.arith(n = 10, seed = 1)\n stage labelled = concat({name})\n stage plain = concat({name}, label = false)\n}}\n"
+        )
+    };
+    p.write("r.sieve", &pipe("a"));
+    assert_ok(&p.run(&["run", "r.sieve"]));
+    p.write("r.sieve", &pipe("renamed"));
+    let plan = p.run(&["plan", "r.sieve"]);
+    assert!(
+        stdout(&plan).contains("input `parts` renamed (a → renamed): the output shows its names"),
+        "{}",
+        stdout(&plan)
+    );
+    let run = p.run(&["run", "r.sieve", "--json"]);
+    assert_ok(&run);
+    assert_eq!(started(&run), vec!["labelled"], "`part` holds the new name");
+    assert_eq!(stages_with(&json_lines(&run), "cached"), vec!["plain", "renamed"]);
+}

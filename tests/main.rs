@@ -7,6 +7,7 @@ mod common;
 
 mod cli;
 mod confine;
+mod determinism;
 mod docs;
 mod faults;
 mod fuzz;

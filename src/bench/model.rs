@@ -210,6 +210,7 @@ pub fn run(args: &ModelArgs) -> Result<(), BenchError> {
         let settings = crate::torch_runtime::process_settings();
         o.insert("mkl_vendor_override".into(), json!(settings.mkl_vendor_override));
         o.insert("malloc_tuned".into(), json!(settings.malloc_tuned));
+        o.insert("numerics_pinned".into(), json!(settings.numerics_pinned));
         if let Some(p) = peak {
             o.insert("peak_mem_gib".into(), json!(round(gib(p.bytes), 3)));
             o.insert("peak_total_gib".into(), json!(round(gib(p.total_bytes), 3)));

@@ -15,8 +15,18 @@
 //!   takes precedence and answers "yes": MKL then picks kernels by the instruction sets
 //!   the CPU reports, as it does on Intel CPUs. `SIEVE_MKL_VENDOR_CHECK=1` restores
 //!   MKL's own check (the definition then forwards to MKL's). The kernels round
-//!   differently, so that setting enters the cache key of libtorch stages
-//!   ([`sieve::device::numerics_env`]).
+//!   differently, so that setting enters the cache key of libtorch stages on the CPU
+//!   (as `cpu_numerics = native-<arch>`, [`sieve::device::cpu_numerics`]).
+//! - *Portable CPU numerics*: [`pin_numerics`] fixes the kernels libtorch and MKL use on
+//!   the CPU to the mode [`sieve::device::cpu_numerics`] names and the cache keys record:
+//!   ATen's AVX2 kernels (`ATEN_CPU_CAPABILITY=avx2`) and MKL's AVX2 branch in strict
+//!   conditional-numerical-reproducibility mode (`MKL_CBWR=AVX2,STRICT`), so training
+//!   bytes depend neither on the CPU model nor on the thread count. Measured on the `tiny`
+//!   SFT step (AMD EPYC with AVX-512, one thread): 1, 2 and 3 intra-op threads write
+//!   identical weights with the pin and different ones without it; the pin costs 14 % CPU
+//!   time per step on `tiny` and 7 % on `small` (docs/performance.md, "CPU numerics").
+//!   It must run before libtorch computes anything: ATen reads its CPU capability and MKL
+//!   its code branch once, on first use.
 //! - *glibc malloc thresholds*: libtorch's CPU tensors come from `malloc`, which by
 //!   default returns freed blocks above a small threshold to the kernel, so every step's
 //!   activations are page-faulted in anew (≈9 % of a `tiny` SFT step). The mmap
@@ -33,7 +43,11 @@ use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 
 fn main() {
-    sieve::torch_runtime::install(apply_process_settings());
+    // Before anything touches libtorch: its CPU kernels are chosen on first use, and the
+    // cache keys of CPU stages promise the portable choice (see the module documentation).
+    // SAFETY: the process is still single-threaded; nothing else uses the environment.
+    let pinned = unsafe { pin_numerics() };
+    sieve::torch_runtime::install(apply_process_settings(pinned));
     let code = sieve::cli::main();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -42,6 +56,28 @@ fn main() {
     // now, and the kernel releases the rest.
     // SAFETY: `_exit` only terminates the process; nothing runs after it.
     unsafe { libc::_exit(code) }
+}
+
+/// What [`pin_numerics`] sets: the environment ATen and MKL read on first use.
+const PINNED_NUMERICS_ENV: &[(&str, &str)] = &[("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2,STRICT")];
+
+/// Pins libtorch's CPU kernels to the portable mode of [`sieve::device::cpu_numerics`]
+/// (nothing to pin in a `native-…` mode). Values the user set for these variables are
+/// replaced: the cache keys promise the portable mode. Returns whether it pinned.
+///
+/// # Safety
+///
+/// Sets environment variables: no other thread may read or write the environment
+/// meanwhile (call it first thing in `main`).
+unsafe fn pin_numerics() -> bool {
+    if sieve::device::cpu_numerics() != sieve::device::CPU_NUMERICS_PORTABLE {
+        return false;
+    }
+    for (name, value) in PINNED_NUMERICS_ENV {
+        // SAFETY: the caller guarantees no concurrent access to the environment.
+        unsafe { std::env::set_var(name, value) };
+    }
+    true
 }
 
 unsafe extern "C" {
@@ -55,7 +91,7 @@ const M_MMAP_THRESHOLD: c_int = -3;
 
 /// Applies the process settings (see the module documentation) unless opted out, and
 /// says which are in effect.
-fn apply_process_settings() -> ProcessSettings {
+fn apply_process_settings(numerics_pinned: bool) -> ProcessSettings {
     let malloc_tuned = !std::env::var("SIEVE_MALLOC_TUNING").is_ok_and(|v| v == "0")
         // SAFETY: plain glibc calls with documented parameters; they only change the
         // thresholds of later allocations.
@@ -63,6 +99,7 @@ fn apply_process_settings() -> ProcessSettings {
     ProcessSettings {
         mkl_vendor_override: !sieve::device::mkl_vendor_check_requested() && mkl_override_resolved(),
         malloc_tuned,
+        numerics_pinned,
     }
 }
 

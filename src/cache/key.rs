@@ -17,8 +17,11 @@
 //! The key is the hex blake3 of that JSON text (fields in this order, no whitespace).
 //!
 //! Invariant: the key depends on the *content digests* of the inputs' outputs and on the
-//! producers' sweep coordinates, never on the producers' keys or names — an upstream rerun
-//! that reproduces identical bytes leaves everything downstream cached (early cutoff).
+//! producers' sweep coordinates, never on the producers' keys — an upstream rerun that
+//! reproduces identical bytes leaves everything downstream cached (early cutoff). The
+//! producers' instance names are left out too, except for kinds whose output shows them
+//! (`input_names`: a `concat` labelling rows by part, a `report` naming its inputs), so
+//! that an entry's output stays a pure function of its key.
 
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,10 @@ pub struct KeyMaterial {
     /// Content digests of input files named by `InputFile` and `TokenizerFile` parameters (by parameter).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// Whether the stage's output shows its inputs' instance names, which then count in
+    /// the key (`StageKind::reads_input_names`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub input_names: bool,
 }
 
 /// One input slot in the key material.
@@ -53,7 +60,8 @@ pub struct KeyInput {
 /// One input artifact: its producer's coordinates and its output digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyMember {
-    /// Producer's instance name, for explanations only: excluded from the key.
+    /// Producer's instance name: for explanations, and in the key only when the
+    /// material's `input_names` is set.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -62,12 +70,15 @@ pub struct KeyMember {
 }
 
 impl KeyMaterial {
-    /// The cache key: hex blake3 of the canonical serialisation (instance names removed).
+    /// The cache key: hex blake3 of the canonical serialisation (instance names removed
+    /// unless `input_names`).
     pub fn key(&self) -> String {
         let mut canon = self.clone();
-        for inp in &mut canon.inputs {
-            for m in &mut inp.members {
-                m.instance.clear();
+        if !canon.input_names {
+            for inp in &mut canon.inputs {
+                for m in &mut inp.members {
+                    m.instance.clear();
+                }
             }
         }
         // Struct fields serialise in declaration order and maps are BTreeMaps, so the
@@ -104,6 +115,27 @@ impl KeyMaterial {
                     inp.members.len(),
                     o.members.len()
                 )),
+                Some(o)
+                    if self.input_names
+                        && inp
+                            .members
+                            .iter()
+                            .zip(&o.members)
+                            .any(|(a, b)| a.instance != b.instance) =>
+                {
+                    let renamed: Vec<String> = inp
+                        .members
+                        .iter()
+                        .zip(&o.members)
+                        .filter(|(a, b)| a.instance != b.instance)
+                        .map(|(a, b)| format!("{} → {}", b.instance, a.instance))
+                        .collect();
+                    out.push(format!(
+                        "input `{}` renamed ({}): the output shows its names",
+                        inp.slot,
+                        renamed.join(", ")
+                    ));
+                }
                 Some(o) => {
                     let changed: Vec<&str> = inp
                         .members
@@ -172,6 +204,7 @@ mod tests {
             }],
             env: BTreeMap::new(),
             files: BTreeMap::new(),
+            input_names: false,
         }
     }
 
@@ -227,6 +260,7 @@ mod tests {
             ]
             .into(),
             files: [("tokenizer".to_string(), "cc".repeat(32))].into(),
+            input_names: false,
         };
         let mut canon = km.clone();
         for m in canon.inputs.iter_mut().flat_map(|i| &mut i.members) {
@@ -252,6 +286,23 @@ mod tests {
         assert_eq!(km(1e-4, "d1", "a").key(), km(1e-4, "d1", "b").key());
         assert_ne!(km(1e-4, "d1", "a").key(), km(1e-4, "d2", "a").key());
         assert_ne!(km(1e-4, "d1", "a").key(), km(3e-4, "d1", "a").key());
+    }
+
+    #[test]
+    fn names_count_only_for_kinds_that_show_them() {
+        let named = |instance: &str| KeyMaterial {
+            input_names: true,
+            ..km(1e-4, "d1", instance)
+        };
+        assert_ne!(named("a").key(), named("b").key());
+        assert_ne!(named("a").key(), km(1e-4, "d1", "a").key());
+        assert_eq!(
+            named("b").explain_change(&named("a")),
+            vec!["input `data` renamed (a → b): the output shows its names"]
+        );
+        // Keys of every other kind serialise exactly as before the flag existed.
+        let json = serde_json::to_string(&km(1e-4, "d1", "a")).unwrap();
+        assert!(!json.contains("input_names"), "{json}");
     }
 
     #[test]

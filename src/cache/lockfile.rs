@@ -128,6 +128,7 @@ mod tests {
             inputs: vec![],
             env: Default::default(),
             files: Default::default(),
+            input_names: false,
         }
     }
 

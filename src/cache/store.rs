@@ -365,6 +365,7 @@ pub(crate) mod tests {
                 inputs: vec![],
                 env: Default::default(),
                 files: Default::default(),
+                input_names: false,
             },
             digest: String::new(),
             files: vec![],

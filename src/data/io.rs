@@ -16,7 +16,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek, SeekFrom};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,6 +92,8 @@ pub struct BatchReader {
     format: Format,
     schema: SchemaRef,
     rows: Option<usize>,
+    /// Rows returned so far (locates a JSONL decoding error).
+    rows_read: usize,
     inner: Inner,
 }
 
@@ -120,12 +122,24 @@ impl Iterator for BatchReader {
             Inner::Parquet(r) => r.next(),
             Inner::Jsonl(r) => r.next(),
         };
-        next.map(|r| {
-            r.map_err(|e| DataError::Unreadable {
+        next.map(|r| match r {
+            Ok(batch) => {
+                self.rows_read += batch.num_rows();
+                Ok(batch)
+            }
+            Err(e) => Err(DataError::Unreadable {
                 path: self.path.clone(),
                 format: self.format.name(),
-                msg: e.to_string(),
-            })
+                msg: match self.format {
+                    Format::Jsonl => super::jsonl::locate_decode_error(
+                        &self.path,
+                        &self.schema,
+                        self.rows_read,
+                        &e.to_string(),
+                    ),
+                    Format::Parquet => e.to_string(),
+                },
+            }),
         })
     }
 }
@@ -173,6 +187,7 @@ pub fn open_parquet(path: &Path, columns: Option<&[&str]>) -> Result<BatchReader
         format: Format::Parquet,
         schema: reader.schema(),
         rows: Some(rows),
+        rows_read: 0,
         inner: Inner::Parquet(reader),
     })
 }
@@ -192,29 +207,26 @@ pub fn missing_column(path: &Path, column: &str, schema: &arrow::datatypes::Sche
     }
 }
 
-/// Opens a JSONL file; the schema is inferred from all lines first (one streaming pass).
+/// Opens a JSONL file; the schema is inferred from all lines first (one streaming pass,
+/// see [`super::jsonl`] for the column order and the line numbers in errors).
 pub fn open_jsonl(path: &Path) -> Result<BatchReader> {
     check_file(path)?;
-    let unreadable = |msg: String| DataError::Unreadable {
-        path: path.to_path_buf(),
-        format: "JSONL",
-        msg,
-    };
+    let schema = Arc::new(super::jsonl::infer_schema(path)?);
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut buf = BufReader::new(file);
-    let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut buf, None)
-        .map_err(|e| unreadable(e.to_string()))?;
-    buf.seek(SeekFrom::Start(0)).map_err(|e| DataError::io(path, e))?;
-    let schema = Arc::new(schema);
     let reader = arrow::json::ReaderBuilder::new(schema.clone())
         .with_batch_size(BATCH_ROWS)
-        .build(buf)
-        .map_err(|e| unreadable(e.to_string()))?;
+        .build(BufReader::new(file))
+        .map_err(|e| DataError::Unreadable {
+            path: path.to_path_buf(),
+            format: "JSONL",
+            msg: e.to_string(),
+        })?;
     Ok(BatchReader {
         path: path.to_path_buf(),
         format: Format::Jsonl,
         schema,
         rows: None,
+        rows_read: 0,
         inner: Inner::Jsonl(reader),
     })
 }
@@ -437,11 +449,23 @@ mod tests {
         let e = open(&dir.path().join("bad.parquet"), None).err().unwrap();
         assert!(matches!(e, DataError::Unreadable { .. }), "{e}");
         std::fs::write(dir.path().join("bad.jsonl"), b"{\"a\": 1}\n{oops\n").unwrap();
-        let r = open(&dir.path().join("bad.jsonl"), None);
-        let failed = match r {
-            Err(_) => true,
-            Ok(it) => it.into_iter().any(|b| b.is_err()),
-        };
-        assert!(failed);
+        let e = open(&dir.path().join("bad.jsonl"), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("bad.jsonl: not a readable JSONL file: line 2, column 2"),
+            "{e}"
+        );
+        // A value that only fails while decoding, in the second batch: still its line.
+        let mut text = "{\"a\": \"x\"}\n".repeat(BATCH_ROWS + 10);
+        text.push_str("{\"a\": 7}\n");
+        std::fs::write(dir.path().join("late.jsonl"), text).unwrap();
+        let e = open(&dir.path().join("late.jsonl"), None)
+            .unwrap()
+            .find_map(|b| b.err())
+            .unwrap()
+            .to_string();
+        assert!(e.contains(&format!("line {}: ", BATCH_ROWS + 11)), "{e}");
     }
 }

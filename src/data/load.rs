@@ -29,7 +29,8 @@
 //! Extra columns: every source column not consumed as-is by a mapping is kept under its
 //! own name (so `reward_model`, `extra_info`, `data_source` or the original chat list
 //! survive), except that a kept column whose name is canonical becomes `source_<name>`.
-//! `keep` restricts which are kept.
+//! The difficulty's source column always counts as not consumed (`difficulty = "steps"`
+//! keeps `steps` too), unless it is named `difficulty`. `keep` restricts which are kept.
 
 use super::io::{self, Format, ParquetSink, missing_column};
 use super::schema::{self, ANSWER, CANONICAL, DIFFICULTY, ID, PROMPT, RESPONSE};
@@ -559,9 +560,13 @@ pub fn load(
     let difficulty = resolve(src, &schema, Role::Difficulty, opts.difficulty.as_deref())?;
     let roles = [&id, &prompt, &response, &answer, &difficulty];
 
-    // Source columns consumed as they are (a plain rename) are not kept as extras.
-    let consumed: HashSet<usize> = roles
-        .iter()
+    // Source columns consumed as they are (a plain rename) are not kept as extras, except
+    // the difficulty's: it is a measurement later stages may still ask for by its own name
+    // (`slice_by = "steps"`), unless it already is the `difficulty` column.
+    let renamed = [&id, &prompt, &response, &answer]
+        .into_iter()
+        .chain((difficulty.name == DIFFICULTY).then_some(&difficulty));
+    let consumed: HashSet<usize> = renamed
         .filter(|r| r.path.len() == 1 && matches!(r.how, How::Text | How::IntId | How::Int | How::Float))
         .map(|r| r.path[0])
         .collect();
@@ -857,8 +862,10 @@ mod tests {
             b.schema().field_with_name("difficulty").unwrap().data_type(),
             &DataType::Int64
         );
-        // Renamed columns are not duplicated; the unused `uid` is kept.
+        // Renamed columns are not duplicated; the unused `uid` is kept, and so is the
+        // difficulty's source column `ops`.
         assert!(b.column_by_name("q").is_none() && b.column_by_name("uid").is_some());
+        assert_eq!(col_i64(&b, "ops"), [Some(3), Some(7)]);
 
         o.id = Some("uid".into());
         let e = load(&src, &dst, &o, || Ok(())).unwrap_err().to_string();

@@ -26,6 +26,7 @@ pub mod arith;
 pub mod haystack;
 pub mod igsm;
 pub mod io;
+pub mod jsonl;
 pub mod load;
 pub mod ruler;
 pub mod schema;

@@ -310,13 +310,19 @@ pub fn score_dataset(
     check: impl FnMut() -> Result<()>,
 ) -> Result<String> {
     let (ids, scores) = compute(data, method, counter, check)?;
-    let name = match method {
+    let name = method_name(method, counter);
+    write_scores(out_dir, data, &ids, &scores, &name, bands)?;
+    Ok(name)
+}
+
+/// The `method` string a plain method stores in `scores.parquet`: `column(ops)`,
+/// `length(chars)`, `cot_length(tokens:…)`.
+pub fn method_name(method: &Method, counter: &TokenCounter) -> String {
+    match method {
         Method::Column(c) => format!("column({c})"),
         Method::Length => format!("length({})", counter.name()),
         Method::CotLength => format!("cot_length({})", counter.name()),
-    };
-    write_scores(out_dir, data, &ids, &scores, &name, bands)?;
-    Ok(name)
+    }
 }
 
 #[cfg(test)]

@@ -275,6 +275,13 @@ pub fn select(
     }
     // Bands.
     let present: Vec<f64> = scores.scores.iter().flatten().copied().collect();
+    if present.is_empty() {
+        // Not "holds 0 rows": the rows are there, the scoring could not score any of them.
+        return Err(DataError::Selection(format!(
+            "0 of {n} rows have a score (method {}): every row of the scored dataset was unscorable, so there is nothing to select",
+            scores.method
+        )));
+    }
     let (bands, row_band, edges): (usize, Vec<Option<usize>>, Vec<f64>) = match &opts.banding {
         Banding::Quantiles(b) => {
             let edges = quantile_edges(&present, *b);
@@ -376,6 +383,12 @@ pub fn select(
                     (None, None) => String::new(),
                 };
                 format!("band `{}` (band {b} of {bands}{range})", opts.band)
+            }
+            None if present.len() < n => {
+                format!(
+                    "the scored dataset ({} of its {n} rows have a score)",
+                    present.len()
+                )
             }
             None => "the scored dataset".to_string(),
         };
@@ -751,5 +764,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, DataError::MissingColumn { .. }), "{e}");
+    }
+
+    #[test]
+    fn unscored_rows_are_named_as_such() {
+        // cot_length leaves the 20 rows without a response (every fifth) unscored.
+        let (_d, s) = scored(100, Method::CotLength);
+        let e = run(&s, &opts(90)).unwrap_err().to_string();
+        assert!(
+            e.contains("the scored dataset (80 of its 100 rows have a score) holds 80 rows, fewer than the budget of 90"),
+            "{e}"
+        );
+        // A scoring that scored no row at all: the rows exist, the scores do not.
+        let all = read_scores(&s).unwrap();
+        let none = vec![None; all.ids.len()];
+        let dir = s.parent().unwrap().join("unscored");
+        std::fs::create_dir(&dir).unwrap();
+        super::super::score::write_scores(&dir, &s.join(DATA_FILE), &all.ids, &none, "pass_rate(2)", 0)
+            .unwrap();
+        let e = run(&dir, &opts(10)).unwrap_err().to_string();
+        assert!(
+            e.contains("0 of 100 rows have a score (method pass_rate(2))") && !e.contains("holds 0 rows"),
+            "{e}"
+        );
     }
 }

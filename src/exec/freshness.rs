@@ -128,8 +128,14 @@ pub fn key_material(
             crate::device::LIBTORCH_VERSION.to_string(),
         );
         let dev = st.params.get("device").and_then(Value::as_str).unwrap_or("auto");
-        env.insert("device".to_string(), crate::device::class(dev));
-        env.extend(crate::device::numerics_env());
+        let class = crate::device::class(dev);
+        if class == "cpu" {
+            env.insert(
+                "cpu_numerics".to_string(),
+                crate::device::cpu_numerics().to_string(),
+            );
+        }
+        env.insert("device".to_string(), class);
     }
     let mut files = BTreeMap::new();
     for f in file_params(kind, &st.params) {
@@ -158,6 +164,7 @@ pub fn key_material(
         inputs,
         env,
         files,
+        input_names: kind.reads_input_names(&st.params),
     })
 }
 

@@ -113,6 +113,23 @@ pub struct Sizes {
     pub tie_word_embeddings: bool,
 }
 
+/// Upper bounds on a config's sizes, checked by [`ModelConfig::validate`] before anything
+/// is allocated (whether the sizes come from `model.init` parameters or a `config.json`):
+/// far above any model sieve trains or loads, low enough that a typo such as
+/// `num_hidden_layers: 1000000000` is an error instead of an unbounded allocation.
+pub mod limits {
+    pub const HIDDEN_SIZE: usize = 65_536;
+    pub const INTERMEDIATE_SIZE: usize = 262_144;
+    pub const LAYERS: usize = 1_024;
+    pub const HEADS: usize = 1_024;
+    pub const HEAD_DIM: usize = 1_024;
+    pub const VOCAB_SIZE: usize = 4_194_304;
+    pub const POSITIONS: usize = 16_777_216;
+    /// Parameters of a model described by a `config.json` (a 100B model's weights would
+    /// not fit on one device anyway).
+    pub const PARAMETERS: usize = 100_000_000_000;
+}
+
 /// Names of the built-in size presets, smallest first.
 pub const PRESETS: &[&str] = &["nano", "tiny", "small", "base"];
 
@@ -299,6 +316,44 @@ impl ModelConfig {
             .unwrap_or_default()
     }
 
+    /// Each size against its bound in [`limits`], then the parameter count.
+    fn check_limits(&self) -> Result<(), ModelError> {
+        let sizes = [
+            ("hidden_size", self.hidden_size, limits::HIDDEN_SIZE),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                limits::INTERMEDIATE_SIZE,
+            ),
+            ("num_hidden_layers", self.num_hidden_layers, limits::LAYERS),
+            ("num_attention_heads", self.num_attention_heads, limits::HEADS),
+            ("num_key_value_heads", self.kv_heads(), limits::HEADS),
+            ("head_dim", self.head_dim.unwrap_or(0), limits::HEAD_DIM),
+            ("vocab_size", self.vocab_size, limits::VOCAB_SIZE),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                limits::POSITIONS,
+            ),
+        ];
+        for (key, value, max) in sizes {
+            if value > max {
+                return Err(ModelError::Config(format!(
+                    "{key} = {value} is above the largest sieve accepts ({max})"
+                )));
+            }
+        }
+        // Bounded sizes keep this product far from overflowing.
+        let n = self.num_parameters();
+        if n > limits::PARAMETERS {
+            return Err(ModelError::Config(format!(
+                "these sizes describe {n} parameters, above the largest sieve accepts ({})",
+                limits::PARAMETERS
+            )));
+        }
+        Ok(())
+    }
+
     /// Number of parameters of the model this config describes.
     pub fn num_parameters(&self) -> usize {
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
@@ -315,9 +370,11 @@ impl ModelConfig {
         v * h + self.num_hidden_layers * layer + h + head
     }
 
-    /// Rejects what the transformer does not implement, with a message naming the key.
+    /// Rejects sizes above [`limits`] (before anything derived from them is computed),
+    /// then what the transformer does not implement, with a message naming the key.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
+        self.check_limits()?;
         self.family()?;
         if self.hidden_size == 0
             || self.num_hidden_layers == 0
@@ -431,5 +488,28 @@ mod tests {
             r#"{{"model_type":"llama",{base},"num_attention_heads":4,"num_key_value_heads":3}}"#
         ));
         assert!(e.unwrap_err().to_string().contains("multiple"));
+    }
+
+    #[test]
+    fn rejects_sizes_above_the_limits_before_using_them() {
+        let cfg = |extra: &str| {
+            format!(
+                r#"{{"model_type":"llama","hidden_size":64,"intermediate_size":128,"num_attention_heads":4,"vocab_size":10,{extra}}}"#
+            )
+        };
+        let e = ModelConfig::from_json(&cfg(r#""num_hidden_layers":1000000000"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("num_hidden_layers = 1000000000 is above the largest sieve accepts (1024)"),
+            "{e}"
+        );
+        let e = ModelConfig::from_json(&cfg(r#""num_hidden_layers":2,"head_dim":4000000"#)).unwrap_err();
+        assert!(e.to_string().contains("head_dim = 4000000"), "{e}");
+        // Every size within its bound, the product not.
+        let big = r#"{"model_type":"llama","hidden_size":65536,"intermediate_size":262144,
+            "num_hidden_layers":1024,"num_attention_heads":64,"vocab_size":10}"#;
+        let e = ModelConfig::from_json(big).unwrap_err();
+        assert!(e.to_string().contains("parameters, above the largest"), "{e}");
+        assert!(ModelConfig::from_json(&cfg(r#""num_hidden_layers":2"#)).is_ok());
     }
 }

@@ -194,58 +194,140 @@ pub fn expected_shapes(config: &ModelConfig) -> BTreeMap<String, Vec<i64>> {
     m
 }
 
-/// Reads only the safetensors headers of a folder.
-fn header_shapes(file: &Path) -> Result<Vec<(String, Vec<i64>)>, ModelError> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(file).map_err(|e| ModelError::io(file, e))?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|e| ModelError::io(file, e))?;
-    let n = u64::from_le_bytes(len);
-    if n > 100_000_000 {
-        return Err(ModelError::Weights(format!(
-            "{}: implausible safetensors header size {n}",
-            file.display()
-        )));
-    }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|e| ModelError::io(file, e))?;
-    let j: Json = serde_json::from_slice(&header)
-        .map_err(|e| ModelError::Weights(format!("{}: bad safetensors header: {e}", file.display())))?;
-    let obj = j
-        .as_object()
-        .ok_or_else(|| ModelError::Weights(format!("{}: bad safetensors header", file.display())))?;
-    Ok(obj
-        .iter()
-        .filter(|(k, _)| k.as_str() != "__metadata__")
-        .map(|(k, v)| {
-            let shape = v
-                .get("shape")
-                .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(Json::as_i64).collect())
-                .unwrap_or_default();
-            (k.clone(), shape)
-        })
-        .collect())
+/// One tensor of a safetensors header.
+#[derive(Debug, Clone, PartialEq)]
+struct HeaderEntry {
+    name: String,
+    shape: Vec<i64>,
+    /// Bytes of tensor data it says it holds.
+    bytes: u64,
 }
 
-/// Checks a model folder without loading its weights: config supported, every expected
-/// weight present with the right shape (safetensors headers only), tokenizer readable.
-pub fn check_folder(dir: &Path) -> Result<(ModelConfig, Tok), ModelError> {
-    let config = read_config(dir)?;
-    let expected = expected_shapes(&config);
+/// Bytes per element of a safetensors dtype name.
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// Largest safetensors header sieve reads (real ones are kilobytes to a few megabytes).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads the header of a safetensors file — never its tensor data — and checks it against
+/// the file's size: every tensor's byte range lies in the data section and holds exactly
+/// its shape's elements, and the data section ends where the last range ends. A truncated
+/// (or padded) file is an error naming it, before anything is allocated for its tensors.
+fn read_header(file: &Path) -> Result<Vec<HeaderEntry>, ModelError> {
+    use std::io::Read;
+    let bad = |m: String| ModelError::Weights(format!("{}: {m}", file.display()));
+    let mut f = std::fs::File::open(file).map_err(|e| ModelError::io(file, e))?;
+    let file_len = f.metadata().map_err(|e| ModelError::io(file, e))?.len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| bad(format!("{file_len} bytes, too short for a safetensors file")))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES {
+        return Err(bad(format!("implausible safetensors header size {n}")));
+    }
+    let Some(data_len) = file_len.checked_sub(8 + n) else {
+        return Err(bad(format!(
+            "truncated: {file_len} bytes cannot hold its {n}-byte header"
+        )));
+    };
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| ModelError::io(file, e))?;
+    let j: Json = serde_json::from_slice(&header).map_err(|e| bad(format!("bad safetensors header: {e}")))?;
+    let obj = j
+        .as_object()
+        .ok_or_else(|| bad("bad safetensors header".into()))?;
+    let mut entries = Vec::with_capacity(obj.len());
+    let mut data_end = 0u64;
+    for (name, v) in obj.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+        let entry = |what: &str| bad(format!("tensor {name}: {what}"));
+        let dtype = v.get("dtype").and_then(Json::as_str).unwrap_or("?");
+        let size = dtype_bytes(dtype).ok_or_else(|| entry(&format!("unknown dtype `{dtype}`")))?;
+        let dims: Vec<u64> = v
+            .get("shape")
+            .and_then(Json::as_array)
+            .and_then(|a| a.iter().map(Json::as_u64).collect())
+            .ok_or_else(|| entry("no shape"))?;
+        let bytes = dims
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .filter(|b| *b <= file_len)
+            .ok_or_else(|| entry(&format!("shape {dims:?} is larger than the file")))?;
+        let range: Vec<u64> = v
+            .get("data_offsets")
+            .and_then(Json::as_array)
+            .and_then(|a| a.iter().map(Json::as_u64).collect())
+            .filter(|r: &Vec<u64>| r.len() == 2 && r[0] <= r[1])
+            .ok_or_else(|| entry("no valid data_offsets"))?;
+        if range[1] - range[0] != bytes {
+            return Err(entry(&format!(
+                "data_offsets {range:?} span {} bytes, but {dtype} {dims:?} needs {bytes}",
+                range[1] - range[0]
+            )));
+        }
+        data_end = data_end.max(range[1]);
+        entries.push(HeaderEntry {
+            name: name.clone(),
+            shape: dims.iter().map(|&d| d as i64).collect(),
+            bytes,
+        });
+    }
+    if data_end > data_len {
+        return Err(bad(format!(
+            "truncated: its header describes {data_end} bytes of tensor data, but the file holds {data_len}"
+        )));
+    }
+    if data_end < data_len {
+        return Err(bad(format!(
+            "{} bytes after the last tensor (the header describes {data_end} bytes of tensor data)",
+            data_len - data_end
+        )));
+    }
+    Ok(entries)
+}
+
+/// Checks a folder's safetensors files against `config` by their headers only (no tensor
+/// data is read or allocated): every weight the config implies is present with its shape,
+/// no weight outside the architecture, every file's byte ranges consistent with its size.
+pub fn check_weights(dir: &Path, config: &ModelConfig) -> Result<(), ModelError> {
+    let expected = expected_shapes(config);
     let mut found = BTreeMap::new();
     for f in weight_files(dir)? {
-        found.extend(header_shapes(&f)?);
+        for e in read_header(&f)? {
+            found.insert(e.name.clone(), e);
+        }
+    }
+    let missing: Vec<&str> = expected
+        .keys()
+        .filter(|n| !found.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+        return Err(ModelError::Weights(format!(
+            "missing weights: {shown}{} (the config implies {} tensors)",
+            if missing.len() > 5 {
+                format!(" and {} more", missing.len() - 5)
+            } else {
+                String::new()
+            },
+            expected.len()
+        )));
     }
     for (name, shape) in &expected {
-        match found.get(name) {
-            None => return Err(ModelError::Weights(format!("missing weight {name}"))),
-            Some(s) if s != shape => {
-                return Err(ModelError::Weights(format!(
-                    "{name}: shape {s:?}, but the config implies {shape:?}"
-                )));
-            }
-            _ => {}
+        let e = &found[name];
+        if &e.shape != shape {
+            return Err(ModelError::Weights(format!(
+                "{name}: shape {:?}, but the config implies {shape:?}",
+                e.shape
+            )));
         }
     }
     let unexpected: Vec<&String> = found
@@ -260,6 +342,15 @@ pub fn check_folder(dir: &Path) -> Result<(ModelConfig, Tok), ModelError> {
             unexpected.len() - 1
         )));
     }
+    Ok(())
+}
+
+/// Checks a model folder without loading its weights: config supported and within
+/// bounds, weights consistent with it and with the files' sizes ([`check_weights`]),
+/// tokenizer readable.
+pub fn check_folder(dir: &Path) -> Result<(ModelConfig, Tok), ModelError> {
+    let config = read_config(dir)?;
+    check_weights(dir, &config)?;
     let tok = Tok::from_dir(dir)?;
     Ok((config, tok))
 }
@@ -267,6 +358,8 @@ pub fn check_folder(dir: &Path) -> Result<(ModelConfig, Tok), ModelError> {
 /// Loads config + weights of a folder onto `device`, stored as `kind`.
 pub fn load_model(dir: &Path, device: Device, kind: Kind) -> Result<Transformer, ModelError> {
     let config = read_config(dir)?;
+    // Headers first: a config that does not match its files allocates nothing.
+    check_weights(dir, &config)?;
     let files = weight_files(dir)?;
     let model = Transformer::new(config, device, kind)?;
     load_weights(&model, &files)?;
@@ -408,6 +501,11 @@ mod tests {
         }
     }
 
+    /// Length of a safetensors file's 8-byte prefix plus its header.
+    fn header_len(bytes: &[u8]) -> usize {
+        8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+    }
+
     #[test]
     fn missing_and_unexpected_weights_are_errors() {
         let tok = Tok::chars("ab").unwrap();
@@ -423,6 +521,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing weights: model.layers.2."), "{e}");
+        // A truncated file is named at the check, before anything is allocated.
+        std::fs::write(dir.path().join("config.json"), m.config().to_json()).unwrap();
+        let st = dir.path().join("model.safetensors");
+        let bytes = std::fs::read(&st).unwrap();
+        std::fs::write(&st, &bytes[..bytes.len() - 100]).unwrap();
+        for e in [
+            check_folder(dir.path()).unwrap_err().to_string(),
+            load_model(dir.path(), Device::Cpu, Kind::Float)
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(
+                e.contains("model.safetensors: truncated: its header describes")
+                    && e.contains(&format!(
+                        "the file holds {}",
+                        bytes.len() - 100 - header_len(&bytes)
+                    )),
+                "{e}"
+            );
+        }
+        std::fs::write(&st, &bytes[..4]).unwrap();
+        let e = check_folder(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("4 bytes, too short for a safetensors file"), "{e}");
+        let mut padded = bytes.clone();
+        padded.extend([0u8; 3]);
+        std::fs::write(&st, &padded).unwrap();
+        let e = check_folder(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("3 bytes after the last tensor"), "{e}");
     }
 
     #[test]

@@ -94,17 +94,45 @@ fn dataset_input(ctx: &StageContext, slot: &str) -> Result<PathBuf, StageError> 
     Ok(ctx.input(slot)?.file(DATASET_FILE))
 }
 
-/// Checks that an int-set parameter's values are all ≥ `min`.
+/// Most rows a generator writes (`n`): far above any recipe's needs, low enough that a
+/// typo such as `n = 1e12` is refused by `sieve check` instead of filling the disk.
+pub const MAX_GENERATED_ROWS: i64 = 10_000_000;
+
+/// Most prompt tokens `synth.ruler` writes in all (`n` × the largest `length`): a few
+/// gigabytes of text.
+pub const MAX_GENERATED_TOKENS: i64 = 1_000_000_000;
+
+/// Checks that an int-set parameter's values all lie in `min..=max`, from its bounds
+/// alone (a range is never listed, so `1..1e12` costs nothing here).
 fn check_set(
     params: &super::Params,
     name: &'static str,
-    min: i64,
+    (min, max): (i64, i64),
+    errs: &mut Vec<(Option<&'static str>, String)>,
+) -> bool {
+    let Some((lo, hi)) = params.get(name).and_then(Value::int_bounds) else {
+        return true;
+    };
+    if lo < min {
+        errs.push((Some(name), format!("every value must be ≥ {min}, found {lo}")));
+    }
+    if hi > max {
+        errs.push((Some(name), format!("every value must be ≤ {max}, found {hi}")));
+    }
+    lo >= min && hi <= max
+}
+
+/// Checks that an int parameter lies in `min..=max`.
+fn check_int(
+    params: &super::Params,
+    name: &'static str,
+    (min, max): (i64, i64),
     errs: &mut Vec<(Option<&'static str>, String)>,
 ) {
-    if let Some(v) = params.get(name).and_then(Value::as_int_list)
-        && let Some(bad) = v.iter().find(|x| **x < min)
-    {
-        errs.push((Some(name), format!("every value must be ≥ {min}, found {bad}")));
+    match params.get(name).and_then(Value::as_i64) {
+        Some(v) if v < min => errs.push((Some(name), format!("must be ≥ {min}, got {v}"))),
+        Some(v) if v > max => errs.push((Some(name), format!("must be ≤ {max}, got {v}"))),
+        _ => {}
     }
 }
 
@@ -114,11 +142,14 @@ fn check_min(
     min: i64,
     errs: &mut Vec<(Option<&'static str>, String)>,
 ) {
-    if let Some(v) = params.get(name).and_then(Value::as_i64)
-        && v < min
-    {
-        errs.push((Some(name), format!("must be ≥ {min}, got {v}")));
-    }
+    check_int(params, name, (min, i64::MAX), errs);
+}
+
+/// Checks a generator's row count `n` (`min` = 1, or 0 where 0 means "one per input row").
+fn check_rows(params: &super::Params, min: i64, errs: &mut Vec<(Option<&'static str>, String)>) -> bool {
+    let before = errs.len();
+    check_int(params, "n", (min, MAX_GENERATED_ROWS), errs);
+    errs.len() == before
 }
 
 // ---------------------------------------------------------------------------------------
@@ -142,7 +173,8 @@ impl StageKind for Load {
         "load"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the difficulty's source column is kept (`difficulty = "steps"` dropped `steps`).
+        2
     }
     fn doc(&self) -> &'static str {
         "Read a Parquet or JSONL file (verl/HF RL, SFT messages, prompt/completion, plain QA) into the canonical dataset schema, streaming by record batch"
@@ -313,15 +345,20 @@ impl StageKind for Igsm {
     }
     fn validate(&self, params: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        check_min(params, "n", 1, &mut errs);
-        check_set(params, "ops", 1, &mut errs);
-        check_set(params, "distractors", 0, &mut errs);
+        check_rows(params, 1, &mut errs);
+        // Every op and distractor needs a name of its own, so the vocabulary bounds both.
+        let most = data::words::word_count() as i64;
+        let ops_ok = check_set(params, "ops", (1, most), &mut errs);
+        let distractors_ok = check_set(params, "distractors", (0, most), &mut errs);
         check_min(params, "modulus", 2, &mut errs);
-        if let (Some(ops), Some(d), Some(v)) = (
-            params.get("ops").and_then(Value::as_int_list),
-            params.get("distractors").and_then(Value::as_int_list),
-            params.get("vocab").and_then(Value::as_i64),
-        ) {
+        if ops_ok
+            && distractors_ok
+            && let (Some(ops), Some(d), Some(v)) = (
+                params.get("ops").and_then(Value::as_int_list),
+                params.get("distractors").and_then(Value::as_int_list),
+                params.get("vocab").and_then(Value::as_i64),
+            )
+        {
             let p = data::igsm::IgsmParams {
                 n: 1,
                 ops,
@@ -407,13 +444,8 @@ impl StageKind for Arith {
     }
     fn validate(&self, params: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        check_min(params, "n", 1, &mut errs);
-        check_set(params, "digits", 1, &mut errs);
-        if let Some(v) = params.get("digits").and_then(Value::as_int_list)
-            && let Some(bad) = v.iter().find(|d| **d > 18)
-        {
-            errs.push((Some("digits"), format!("at most 18 digits, found {bad}")));
-        }
+        check_rows(params, 1, &mut errs);
+        check_set(params, "digits", (1, 18), &mut errs);
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
@@ -519,18 +551,25 @@ impl StageKind for Ruler {
     }
     fn validate(&self, params: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        check_min(params, "n", 1, &mut errs);
-        check_set(params, "length", 16, &mut errs);
-        if let Some(v) = params.get("length").and_then(Value::as_int_list)
-            && let Some(bad) = v.iter().find(|l| **l > data::ruler::MAX_LENGTH)
+        let rows_ok = check_rows(params, 1, &mut errs);
+        let lengths_ok = check_set(params, "length", (16, data::ruler::MAX_LENGTH), &mut errs);
+        if rows_ok
+            && lengths_ok
+            && let (Some(n), Some((_, longest))) = (
+                params.get("n").and_then(Value::as_i64),
+                params.get("length").and_then(Value::int_bounds),
+            )
+            && n.saturating_mul(longest) > MAX_GENERATED_TOKENS
         {
             errs.push((
-                Some("length"),
-                format!("at most {} tokens, found {bad}", data::ruler::MAX_LENGTH),
+                Some("n"),
+                format!(
+                    "{n} samples of up to {longest} tokens exceed the {MAX_GENERATED_TOKENS} tokens a generator writes at most"
+                ),
             ));
         }
         for k in ["keys", "values", "queries", "hops", "chains", "cwe_words"] {
-            check_min(params, k, 1, &mut errs);
+            check_int(params, k, (1, RULER_MAX_COUNT), &mut errs);
         }
         let task = params.get("task").and_then(Value::as_str).unwrap_or("");
         if params.get("haystack").and_then(Value::as_str) == Some("needles") && !task.starts_with("niah") {
@@ -580,8 +619,14 @@ impl StageKind for Ruler {
     }
 }
 
+/// Most needles, values, queries, hops, chains or words a RULER sample asks for.
+const RULER_MAX_COUNT: i64 = 10_000;
+
 // ---------------------------------------------------------------------------------------
 // synth.haystack_qa
+
+/// Most distractor paragraphs per `synth.haystack_qa` sample.
+const HAYSTACK_MAX_DISTRACTORS: i64 = 100_000;
 
 /// `synth.haystack_qa(qa, distractors | length, …)`.
 struct HaystackQa;
@@ -653,9 +698,9 @@ impl StageKind for HaystackQa {
     }
     fn validate(&self, params: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        check_min(params, "n", 0, &mut errs);
-        check_min(params, "distractors", 0, &mut errs);
-        check_min(params, "length", 0, &mut errs);
+        check_rows(params, 0, &mut errs);
+        check_int(params, "distractors", (0, HAYSTACK_MAX_DISTRACTORS), &mut errs);
+        check_int(params, "length", (0, data::ruler::MAX_LENGTH), &mut errs);
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
@@ -888,6 +933,10 @@ impl StageKind for Concat {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Dataset
     }
+    /// `label = true` writes each input's instance name into `part`.
+    fn reads_input_names(&self, params: &super::Params) -> bool {
+        params.get("label").and_then(Value::as_bool).unwrap_or(true)
+    }
     fn run(&self, ctx: &StageContext) -> StageResult {
         let p = ctx.params();
         let members = ctx.slot("parts");
@@ -1048,6 +1097,55 @@ mod tests {
         assert_eq!(e[0].0, Some("haystack"));
         let e = Load.validate(&params_of(&Load, &[("path", s("")), ("prompt", s("none"))]));
         assert_eq!(e.len(), 2);
+    }
+
+    #[test]
+    fn generator_sizes_are_bounded_without_allocating() {
+        let huge = V::Int(1_000_000_000_000);
+        for kind in [&Igsm as &dyn StageKind, &Arith, &Ruler, &HaystackQa] {
+            let e = kind.validate(&params_of(kind, &[("n", huge.clone())]));
+            assert_eq!(
+                e,
+                vec![(
+                    Some("n"),
+                    format!("must be ≤ {MAX_GENERATED_ROWS}, got 1000000000000")
+                )],
+                "{}",
+                kind.name()
+            );
+        }
+        // A range with a trillion members is judged by its ends, never listed.
+        let wide = V::Range(RangeValue {
+            start: 1,
+            end: 1_000_000_000_000,
+        });
+        let e = Arith.validate(&params_of(&Arith, &[("n", V::Int(5)), ("digits", wide.clone())]));
+        assert_eq!(
+            e,
+            vec![(
+                Some("digits"),
+                "every value must be ≤ 18, found 1000000000000".into()
+            )]
+        );
+        let e = Igsm.validate(&params_of(&Igsm, &[("n", V::Int(5)), ("distractors", wide)]));
+        assert!(
+            e.iter().all(|(p, _)| *p == Some("distractors")) && e.len() == 1,
+            "{e:?}"
+        );
+        // RULER: within the row bound, but n × length is too much text.
+        let e = Ruler.validate(&params_of(
+            &Ruler,
+            &[("n", V::Int(1_000_000)), ("length", V::Int(4096))],
+        ));
+        assert!(
+            e.len() == 1 && e[0].0 == Some("n") && e[0].1.contains("exceed"),
+            "{e:?}"
+        );
+        assert!(
+            Ruler
+                .validate(&params_of(&Ruler, &[("n", V::Int(100))]))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -125,6 +125,12 @@ pub trait StageKind: Send + Sync {
     fn output_variables(&self, _params: &Params) -> Vec<String> {
         Vec::new()
     }
+    /// Whether this instance's output shows its inputs' instance names (a label column,
+    /// a report's row names). Names then enter the key, so renaming a producer reruns the
+    /// stage; for every other kind a rename keeps it cached.
+    fn reads_input_names(&self, _params: &Params) -> bool {
+        false
+    }
     /// Semantic checks beyond types, run at lowering time. Each error names the
     /// offending parameter (if one) and says what is wrong.
     fn validate(&self, _params: &Params) -> Vec<(Option<&'static str>, String)> {

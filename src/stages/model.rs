@@ -12,7 +12,7 @@
 use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, StageContext, StageError, StageKind, StageResult,
 };
-use crate::model::config::{Family, ModelConfig, PRESETS, Sizes};
+use crate::model::config::{Family, ModelConfig, PRESETS, Sizes, limits};
 use crate::model::tokenizer::{Tok, default_alphabet};
 use crate::model::{ModelError, Transformer, check_folder, parse_device};
 use crate::train::TrainError;
@@ -286,18 +286,18 @@ impl StageKind for Init {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Model
     }
+    /// Sizes are bounded here, at lowering (so `sieve check` refuses a typo such as
+    /// `layers = 1e9`), and the whole shape is checked as a config would be, with the
+    /// vocabulary of a typical tokenizer standing in for the real one.
     fn validate(&self, p: &super::Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
-        for name in [
-            "hidden_size",
-            "intermediate_size",
-            "layers",
-            "heads",
-            "kv_heads",
-            "max_positions",
-        ] {
-            if p.get(name).and_then(Value::as_i64).is_some_and(|v| v < 0) {
-                errs.push((None, format!("`{name}` must be ≥ 0")));
+        for (name, max) in INIT_SIZE_LIMITS {
+            match p.get(name).and_then(Value::as_i64) {
+                Some(v) if v < 0 => errs.push((Some(name), "must be ≥ 0".to_string())),
+                Some(v) if v as u64 > max as u64 => {
+                    errs.push((Some(name), format!("at most {max}, got {v}")))
+                }
+                _ => {}
             }
         }
         if p.get("rope_theta")
@@ -305,6 +305,14 @@ impl StageKind for Init {
             .is_some_and(|v| v <= 0.0)
         {
             errs.push((Some("rope_theta"), "must be > 0".into()));
+        }
+        if errs.is_empty()
+            && let Ok((family, sizes)) = init_sizes(p)
+        {
+            let cfg = ModelConfig::new(family, &sizes, TYPICAL_VOCAB, None, None, None);
+            if let Err(e) = check_init_config(&cfg) {
+                errs.push((None, e));
+            }
         }
         errs
     }
@@ -321,19 +329,28 @@ impl StageKind for Init {
     }
 }
 
-/// The libtorch body of `model.init` (installed by [`crate::torch_runtime`]).
-pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
-    let p = ctx.params();
-    let tok = match p.str("tokenizer")? {
-        "chars" => {
-            let a = match p.str("alphabet")? {
-                "" => default_alphabet(),
-                a => a.to_string(),
-            };
-            Tok::chars(&a).map_err(model_err)?
-        }
-        dir => Tok::from_dir(Path::new(dir)).map_err(model_err)?,
-    };
+/// The size parameters of `model.init` with their bounds (a config's own bounds, see
+/// [`crate::model::config::limits`]).
+const INIT_SIZE_LIMITS: [(&str, usize); 6] = [
+    ("hidden_size", limits::HIDDEN_SIZE),
+    ("intermediate_size", limits::INTERMEDIATE_SIZE),
+    ("layers", limits::LAYERS),
+    ("heads", limits::HEADS),
+    ("kv_heads", limits::HEADS),
+    ("max_positions", limits::POSITIONS),
+];
+
+/// Most parameters `model.init` draws: its weights are allocated in f32 on the CPU
+/// (8 GB here, plus the optimiser's state when trained), and it makes models to train
+/// from scratch, not to stand in for pretrained ones.
+const MAX_INIT_PARAMETERS: usize = 2_000_000_000;
+
+/// The vocabulary `validate` assumes (the real tokenizer is read when the stage runs):
+/// the built-in character tokenizer's order of magnitude.
+const TYPICAL_VOCAB: usize = 128;
+
+/// The family and sizes `model.init`'s parameters describe (preset, then overrides).
+fn init_sizes(p: &super::Params) -> Result<(Family, Sizes), StageError> {
     let arch = p.str("arch")?;
     let mut sizes = Sizes::preset(arch).ok_or_else(|| StageError::Input(format!("unknown arch `{arch}`")))?;
     let over = |name: &str, v: &mut usize| -> Result<(), StageError> {
@@ -356,19 +373,52 @@ pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
     } else {
         Family::Llama
     };
+    Ok((family, sizes))
+}
+
+/// A from-scratch config is checked like a loaded one, and its size against
+/// [`MAX_INIT_PARAMETERS`].
+fn check_init_config(cfg: &ModelConfig) -> Result<(), String> {
+    cfg.validate().map_err(|e| e.to_string())?;
+    let n = cfg.num_parameters();
+    if n > MAX_INIT_PARAMETERS {
+        return Err(format!(
+            "these sizes describe {n} parameters; model.init draws at most {MAX_INIT_PARAMETERS}"
+        ));
+    }
+    Ok(())
+}
+
+/// The libtorch body of `model.init` (installed by [`crate::torch_runtime`]).
+pub(crate) fn init_body(ctx: &StageContext) -> StageResult {
+    let p = ctx.params();
+    let tok = match p.str("tokenizer")? {
+        "chars" => {
+            let a = match p.str("alphabet")? {
+                "" => default_alphabet(),
+                a => a.to_string(),
+            };
+            Tok::chars(&a).map_err(model_err)?
+        }
+        dir => Tok::from_dir(Path::new(dir)).map_err(model_err)?,
+    };
+    let (family, sizes) = init_sizes(p)?;
     let cfg = ModelConfig::for_tokenizer(family, &sizes, &tok);
+    check_init_config(&cfg).map_err(StageError::Input)?;
     let model = Transformer::new(cfg, Device::Cpu, Kind::Float).map_err(model_err)?;
     model.init_weights(p.i64("seed")? as u64);
     crate::model::save_pretrained(&model, &tok, None, ctx.out_dir(), Kind::Float).map_err(model_err)?;
     ctx.log(&format!(
-        "model.init: {arch} {family:?}, {} parameters, vocab {}",
+        "model.init: {} {family:?}, {} parameters, vocab {}",
+        p.str("arch")?,
         model.num_parameters(),
         tok.vocab_size()
     ));
     Ok(())
 }
 
-/// `model.load`: a local Hugging Face folder, checked and copied into the cache.
+/// `model.load`: a local Hugging Face folder, checked and copied into the cache (the
+/// entry owns its bytes, never a link to the user's files).
 struct Load;
 
 /// Files of a model folder that belong in the artifact.
@@ -426,11 +476,11 @@ impl StageKind for Load {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type()?.is_file() && is_model_file(&name) {
-                let dst = ctx.out_dir().join(&name);
-                // A hard link costs nothing for multi-GB weights; copy across filesystems.
-                if std::fs::hard_link(entry.path(), &dst).is_err() {
-                    std::fs::copy(entry.path(), &dst)?;
-                }
+                // A copy, not a hard link: the user's files may later be rewritten in
+                // place (truncate + write keeps the inode), which would change the cache
+                // entry under its key. `fs::copy` clones the extents where the
+                // filesystem can (copy_file_range), so it stays cheap there.
+                std::fs::copy(entry.path(), ctx.out_dir().join(&name))?;
             }
         }
         ctx.log(&format!(
@@ -536,6 +586,11 @@ mod tests {
         .unwrap();
         assert_eq!(bytes(&a), bytes(&c));
         assert!(c.join("tokenizer.json").is_file());
+        // The artifact does not share the source's bytes: rewriting the source in place
+        // leaves it unchanged.
+        let before = bytes(&c);
+        std::fs::write(a.join("model.safetensors"), b"rewritten").unwrap();
+        assert_eq!(bytes(&c), before);
         let e = run_kind(
             &Load,
             &[("path", Value::Str("/nonexistent".into()))],
@@ -544,5 +599,99 @@ mod tests {
             &dir.path().join("w"),
         );
         assert!(matches!(e, Err(StageError::Input(_))));
+    }
+
+    /// A copy of model folder `src` at `dst` with `edit` applied.
+    fn edited_copy(src: &Path, dst: &Path, edit: impl FnOnce(&Path)) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        edit(dst);
+    }
+
+    #[test]
+    fn load_checks_the_folder_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("w");
+        let a = dir.path().join("a");
+        run_kind(&Init, &[("arch", Value::Str("nano".into()))], &[], &a, &w).unwrap();
+        let load = |src: &Path| {
+            run_kind(
+                &Load,
+                &[("path", Value::Str(src.display().to_string()))],
+                &[],
+                &dir.path().join("out").join(src.file_name().unwrap()),
+                &w,
+            )
+        };
+        // A config with a billion layers: refused by its bounds, nothing allocated.
+        let huge = dir.path().join("huge");
+        edited_copy(&a, &huge, |d| {
+            let p = d.join("config.json");
+            let mut j: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            j["num_hidden_layers"] = serde_json::json!(1_000_000_000u64);
+            std::fs::write(&p, j.to_string()).unwrap();
+        });
+        let e = load(&huge);
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("num_hidden_layers = 1000000000 is above")),
+            "{e:?}"
+        );
+        // A truncated weights file: an error at model.load naming the file.
+        let cut = dir.path().join("cut");
+        edited_copy(&a, &cut, |d| {
+            let p = d.join("model.safetensors");
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        });
+        let e = load(&cut);
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains(&format!("{}: truncated", cut.join("model.safetensors").display()))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn init_sizes_are_bounded_at_lowering() {
+        let params = |over: &[(&str, Value)]| {
+            let mut p = super::super::Params::default();
+            for spec in Init.params() {
+                if let Some(d) = spec.default {
+                    p.0.insert(spec.name.to_string(), d);
+                }
+            }
+            for (k, v) in over {
+                p.0.insert(k.to_string(), v.clone());
+            }
+            p
+        };
+        assert!(Init.validate(&params(&[])).is_empty());
+        let e = Init.validate(&params(&[("layers", Value::Int(1_000_000_000))]));
+        assert_eq!(
+            e,
+            vec![(Some("layers"), "at most 1024, got 1000000000".to_string())]
+        );
+        let e = Init.validate(&params(&[("hidden_size", Value::Int(-1))]));
+        assert_eq!(e[0].0, Some("hidden_size"));
+        // Each size within bounds, the model too big to draw.
+        let e = Init.validate(&params(&[
+            ("hidden_size", Value::Int(4_096)),
+            ("intermediate_size", Value::Int(16_384)),
+            ("layers", Value::Int(32)),
+            ("heads", Value::Int(32)),
+            ("kv_heads", Value::Int(8)),
+        ]));
+        assert!(
+            e.len() == 1 && e[0].1.contains("model.init draws at most"),
+            "{e:?}"
+        );
+        // Shapes the transformer cannot build are refused at lowering too.
+        let e = Init.validate(&params(&[
+            ("hidden_size", Value::Int(100)),
+            ("heads", Value::Int(3)),
+        ]));
+        assert!(e.len() == 1 && e[0].1.contains("not divisible"), "{e:?}");
     }
 }

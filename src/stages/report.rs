@@ -149,6 +149,11 @@ impl StageKind for Report {
     fn output(&self) -> ArtifactKind {
         ArtifactKind::Report
     }
+    /// Tables, titles and `metrics.json` name the inputs (the `instance` axis, the
+    /// baseline).
+    fn reads_input_names(&self, _params: &Params) -> bool {
+        true
+    }
     fn validate(&self, p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut errs = Vec::new();
         let st = |n: &str| p.get(n).and_then(Value::as_str).unwrap_or("").to_string();

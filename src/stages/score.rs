@@ -25,7 +25,7 @@ use super::{
     ArtifactKind, InputSpec, ParamSpec, ParamType, Params, StageContext, StageError, StageKind, StageResult,
 };
 use crate::data::schema::{ANSWER, PROMPT, RESPONSE};
-use crate::data::score::{Method, write_scores};
+use crate::data::score::{Method, compute, method_name, write_scores};
 use crate::data::text::TokenCounter;
 use crate::eval::model_scores::{LossPair, SampleJob, batch_losses, judge_samples, loss_pair, sample_seed};
 use crate::eval::{METRICS, Metric};
@@ -230,6 +230,12 @@ impl StageKind for Score {
                 Value::Int(32),
                 "model-based: sequences per forward batch / generated together",
             ),
+            P::optional(
+                "max_unscorable",
+                T::Float,
+                Value::Float(0.0),
+                "largest fraction of rows allowed to get a null score (a null input column, a prompt that leaves no room for the response, a non-finite value); above it the stage fails naming the cause",
+            ),
             P::chat().described("model-based: wrap each prompt in the model's chat template (one user turn)"),
             P::seed(),
             P::device(),
@@ -282,6 +288,14 @@ impl StageKind for Score {
         if int("top_k") < 0 {
             errs.push((Some("top_k"), "must be ≥ 0".into()));
         }
+        if let Some(f) = params.get("max_unscorable").and_then(Value::as_f64)
+            && !(0.0..=1.0).contains(&f)
+        {
+            errs.push((
+                Some("max_unscorable"),
+                format!("a fraction of the rows, in [0, 1]; got {f}"),
+            ));
+        }
         errs
     }
     fn run(&self, ctx: &StageContext) -> StageResult {
@@ -295,17 +309,112 @@ impl StageKind for Score {
                 u => TokenCounter::from_spec(u).map_err(data_err),
             }
         };
-        let (m, c) = match by {
-            By::Column(col) => (Method::Column(col), TokenCounter::Chars),
+        let (m, c) = match &by {
+            By::Column(col) => (Method::Column(col.clone()), TokenCounter::Chars),
             By::Length(u) => (Method::Length, counter(u.as_deref())?),
             By::CotLength(u) => (Method::CotLength, counter(u.as_deref())?),
             other => return Err(StageError::Failed(format!("internal: {other:?} is model-based"))),
         };
-        let name = crate::data::score::score_dataset(&data, ctx.out_dir(), &m, &c, bands, checker(ctx))
-            .map_err(data_err)?;
-        ctx.log(&format!("score: {name} over {}", data.display()));
+        let (ids, scores) = compute(&data, &m, &c, checker(ctx)).map_err(data_err)?;
+        let name = method_name(&m, &c);
+        // Plain methods leave a row unscored only where their input column is null.
+        let missing = scores.iter().filter(|s| s.is_none()).count();
+        check_unscorable(ctx, &by, &name, &data, scores.len(), missing, None)?;
+        write_scores(ctx.out_dir(), &data, &ids, &scores, &name, bands).map_err(data_err)?;
+        ctx.log(&format!(
+            "score: {name} over {}: {} rows, {missing} unscorable",
+            data.display(),
+            scores.len()
+        ));
         Ok(())
     }
+}
+
+/// The column whose null values leave a row without a score under `by`.
+fn needed_column(by: &By) -> Option<&str> {
+    match by {
+        By::Column(c) => Some(c),
+        By::Length(_) => None,
+        By::CotLength(_) | By::Loss | By::Ifd => Some(RESPONSE),
+        By::PassRate(_) => Some(ANSWER),
+    }
+}
+
+/// The method's short name for messages: `pass_rate`, `loss`, `cot_length`, `column(ops)`.
+fn method_word(by: &By) -> String {
+    match by {
+        By::Column(c) => format!("column({c})"),
+        By::Length(_) => "length".into(),
+        By::CotLength(_) => "cot_length".into(),
+        By::Loss => "loss".into(),
+        By::Ifd => "ifd".into(),
+        By::PassRate(_) => "pass_rate".into(),
+    }
+}
+
+/// "a" or "an" before a column name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// The column names of a dataset file, for messages.
+fn columns_of(data: &Path) -> String {
+    crate::data::io::parquet_schema(data)
+        .map(|s| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| format!("(unreadable: {e})"))
+}
+
+/// Fails when more than `max_unscorable` of the `rows` rows got no score: `missing` of
+/// them because the method's input column is null there, `failed` (with why) because the
+/// method could not score them. The error names the column the method needs and what
+/// the dataset has, since an all-null `answer` or `response` column is the usual cause.
+fn check_unscorable(
+    ctx: &StageContext,
+    by: &By,
+    method: &str,
+    data: &Path,
+    rows: usize,
+    missing: usize,
+    failed: Option<(usize, &str)>,
+) -> Result<(), StageError> {
+    let max = ctx.params().f64("max_unscorable")?;
+    let (failed, why) = failed.unwrap_or((0, ""));
+    let unscorable = missing + failed;
+    if unscorable == 0 || unscorable as f64 <= max * rows as f64 {
+        return Ok(());
+    }
+    let mut causes = Vec::new();
+    if missing > 0
+        && let Some(col) = needed_column(by)
+    {
+        let word = method_word(by);
+        causes.push(if missing == rows {
+            format!(
+                "{word} needs {} `{col}` column, and `{col}` is null in every row; the dataset has: {}",
+                article(col),
+                columns_of(data)
+            )
+        } else {
+            format!("`{col}` (which {word} needs) is null in {missing} of {rows} rows")
+        });
+    }
+    if failed > 0 {
+        causes.push(format!("{failed} rows {why}"));
+    }
+    Err(StageError::Input(format!(
+        "score(by = {method}): {unscorable} of {rows} rows cannot be scored, more than max_unscorable = {max} allows: {}",
+        causes.join("; ")
+    )))
 }
 
 /// The parsed `by` method, the input dataset file and `bands`, as both bodies need them.
@@ -328,7 +437,21 @@ pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
             "score(by = {method}) needs a model input: score(data, model, by = {method})"
         )));
     };
-    let (ids, scores) = score_with_model(ctx, &model.dir, &data, &by)?;
+    let ModelScores { ids, scores, missing } = score_with_model(ctx, &model.dir, &data, &by)?;
+    let failed = scores.iter().filter(|s| s.is_none()).count() - missing;
+    let why = match by {
+        By::PassRate(_) => "could not be judged",
+        _ => "leave no room for a response token within max_seq_len or score a non-finite loss",
+    };
+    check_unscorable(
+        ctx,
+        &by,
+        &method,
+        &data,
+        scores.len(),
+        missing,
+        Some((failed, why)),
+    )?;
     write_scores(ctx.out_dir(), &data, &ids, &scores, &method, bands).map_err(data_err)?;
     let present: Vec<f64> = scores.iter().flatten().copied().collect();
     ctx.log(&format!(
@@ -341,25 +464,43 @@ pub(crate) fn score_with_model_body(ctx: &StageContext) -> StageResult {
     Ok(())
 }
 
-/// Ids and scores (null = unscorable) of every row of `data` by a model-based method.
+/// What a model-based method computed for a dataset.
+struct ModelScores {
+    ids: Vec<i64>,
+    /// One per row; null = unscorable.
+    scores: Vec<Option<f64>>,
+    /// Rows whose input column (`response` or `answer`) is null.
+    missing: usize,
+}
+
+/// Scores every row of `data` by a model-based method. Fails before loading the model
+/// when the rows with a null input column alone exceed `max_unscorable`.
 fn score_with_model(
     ctx: &StageContext,
     model_dir: &Path,
     data: &Path,
     by: &By,
-) -> Result<(Vec<i64>, Vec<Option<f64>>), StageError> {
+) -> Result<ModelScores, StageError> {
     let p = ctx.params();
     let device = device_param(ctx)?;
     let kind = default_kind(device);
-    let gold = if matches!(by, By::PassRate(_)) {
-        ANSWER
-    } else {
-        RESPONSE
-    };
+    let method = by.model_method();
+    let gold = needed_column(by).unwrap_or(RESPONSE);
+    let schema = crate::data::io::parquet_schema(data).map_err(data_err)?;
+    if schema.index_of(gold).is_err() {
+        return Err(StageError::Input(format!(
+            "score(by = {method}): {} needs {} `{gold}` column; the dataset has: {}",
+            method_word(by),
+            article(gold),
+            columns_of(data)
+        )));
+    }
     let cols = read_columns(data, &[PROMPT, gold], &[]).map_err(|e| match e {
-        StageError::Input(m) => StageError::Input(format!("score(by = {}): {m}", by.model_method())),
+        StageError::Input(m) => StageError::Input(format!("score(by = {method}): {m}")),
         e => e,
     })?;
+    let missing = cols.get(gold).iter().filter(|v| v.is_none()).count();
+    check_unscorable(ctx, by, &method, data, cols.len(), missing, None)?;
     let loaded = load_pretrained(model_dir, device, kind).map_err(model_err)?;
     ctx.log(&format!(
         "score: {} of {} rows with {} parameters on {device:?} ({kind:?})",
@@ -378,7 +519,11 @@ fn score_with_model(
         By::PassRate(k) => pass_rate_scores(ctx, &loaded, &prompts, &cols.ids, cols.get(ANSWER), *k, batch)?,
         _ => loss_scores(ctx, &loaded, &prompts, cols.get(RESPONSE), *by == By::Ifd, batch)?,
     };
-    Ok((cols.ids, scores))
+    Ok(ModelScores {
+        ids: cols.ids,
+        scores,
+        missing,
+    })
 }
 
 /// `loss` (or `ifd`) of each row; null where the response is null or no response token
@@ -529,16 +674,48 @@ mod tests {
         std::fs::create_dir(&data).unwrap();
         small_dataset(&data.join("data.parquet"), 50);
         let w = dir.path().join("w");
-        for (by, method) in [
-            (call("column", &["difficulty"]), "column(difficulty)"),
-            (call("length", &[]), "length(chars)"),
-            (call("cot_length", &["words"]), "cot_length(words)"),
+        // `difficulty` is null in 4 rows of 50 (8 %), `response` in 10 (20 %).
+        let allow = ("max_unscorable", Value::Float(0.2));
+        for (by, method, nulls) in [
+            (call("column", &["difficulty"]), "column(difficulty)", 4),
+            (call("length", &[]), "length(chars)", 0),
+            (call("cot_length", &["words"]), "cot_length(words)", 10),
         ] {
             let out = dir.path().join(method);
-            run_kind(&Score, &[("by", by)], &[("data", &data)], &out, &w).unwrap();
+            run_kind(
+                &Score,
+                &[("by", by.clone()), allow.clone()],
+                &[("data", &data)],
+                &out,
+                &w,
+            )
+            .unwrap();
             let s = read_scores(&out).unwrap();
             assert_eq!((s.ids.len(), s.method.as_str()), (50, method));
+            assert_eq!(s.scores.iter().filter(|v| v.is_none()).count(), nulls);
             assert!(out.join("data.parquet").is_file());
+            // By default every row must be scorable.
+            let e = run_kind(
+                &Score,
+                &[("by", by)],
+                &[("data", &data)],
+                &dir.path().join("d"),
+                &w,
+            );
+            if nulls > 0 {
+                let col = if method.starts_with("column") {
+                    "difficulty"
+                } else {
+                    "response"
+                };
+                assert!(
+                    matches!(&e, Err(StageError::Input(m)) if m.contains(&format!("{nulls} of 50 rows cannot be scored"))
+                        && m.contains(&format!("`{col}`")) && m.contains("max_unscorable = 0")),
+                    "{e:?}"
+                );
+            } else {
+                assert!(e.is_ok(), "{e:?}");
+            }
         }
         let e = run_kind(
             &Score,
@@ -583,6 +760,10 @@ mod tests {
             parse_by(&Value::Str("pass_rate".into())),
             Ok(By::PassRate(DEFAULT_K))
         );
+        p.0.insert("max_unscorable".into(), Value::Float(1.5));
+        assert_eq!(Score.validate(&p)[0].0, Some("max_unscorable"));
+        p.0.insert("max_unscorable".into(), Value::Float(1.0));
+        assert!(Score.validate(&p).is_empty());
     }
 
     fn int_call(name: &str, arg: Value) -> Value {
@@ -646,9 +827,31 @@ mod tests {
         for (x, y) in loss.scores.iter().zip(&loss1.scores) {
             assert!((x.unwrap() - y.unwrap()).abs() < 1e-4);
         }
-        // A context too short for any response token leaves every row unscorable.
-        let (short, _) = run(call("loss", &[]), &[("max_seq_len", Value::Int(2))], "loss_short");
-        assert!(short.scores.iter().all(Option::is_none));
+        // A context too short for any response token leaves every row unscorable: an
+        // error, unless max_unscorable allows it.
+        let short = [
+            ("max_seq_len", Value::Int(2)),
+            ("max_unscorable", Value::Float(1.0)),
+        ];
+        let (short_scores, _) = run(call("loss", &[]), &short, "loss_short");
+        assert!(short_scores.scores.iter().all(Option::is_none));
+        let mut params = vec![
+            ("by", call("loss", &[])),
+            ("device", Value::Str("cpu".into())),
+            ("max_seq_len", Value::Int(2)),
+        ];
+        let e = run_kind(&Score, &params, &inputs, &dir.path().join("loss_short_err"), &w);
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("20 of 20 rows cannot be scored")
+                && m.contains("20 rows leave no room for a response token")),
+            "{e:?}"
+        );
+        params.push(("max_unscorable", Value::Float(0.5)));
+        let e = run_kind(&Score, &params, &inputs, &dir.path().join("loss_short_err2"), &w);
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("max_unscorable = 0.5")),
+            "{e:?}"
+        );
 
         // ifd: a ratio of two losses of an untrained model, near 1.
         let (ifd, _) = run(call("ifd", &[]), &[], "ifd");
@@ -750,29 +953,89 @@ mod tests {
         let mut sink = ParquetSink::create(&data.join(DATASET_FILE), schema.clone()).unwrap();
         sink.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
         sink.finish().unwrap();
-        // loss leaves the row without a response unscored.
+        // loss cannot score the row without a response: an error naming the column by
+        // default; a null score when max_unscorable allows one row in two.
         let out = dir.path().join("l");
         let cpu = ("device", Value::Str("cpu".into()));
-        run_kind(
+        let inputs = [("data", data.as_path()), ("model", init.as_path())];
+        let w = dir.path().join("w");
+        let e = run_kind(
             &Score,
             &[("by", call("loss", &[])), cpu.clone()],
-            &[("data", &data), ("model", &init)],
+            &inputs,
             &out,
-            &dir.path().join("w"),
+            &w,
+        );
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("1 of 2 rows cannot be scored")
+                && m.contains("`response` (which loss needs) is null in 1 of 2 rows")),
+            "{e:?}"
+        );
+        let half = ("max_unscorable", Value::Float(0.5));
+        run_kind(
+            &Score,
+            &[("by", call("loss", &[])), cpu.clone(), half],
+            &inputs,
+            &out,
+            &w,
         )
         .unwrap();
         let s = read_scores(&out).unwrap();
         assert!(s.scores[0].is_some() && s.scores[1].is_none(), "{s:?}");
+        // No `answer` column at all.
         let e = run_kind(
             &Score,
-            &[("by", call("pass_rate", &[])), cpu],
-            &[("data", &data), ("model", &init)],
+            &[("by", call("pass_rate", &[])), cpu.clone()],
+            &inputs,
             &dir.path().join("o"),
-            &dir.path().join("w"),
+            &w,
         );
         assert!(
-            matches!(&e, Err(StageError::Input(m)) if m.contains("pass_rate(8)") && m.contains("`answer`")),
+            matches!(&e, Err(StageError::Input(m)) if m.contains("pass_rate(8)")
+                && m.contains("pass_rate needs an `answer` column; the dataset has: id, prompt, response")),
             "{e:?}"
         );
+        // A canonical dataset whose `answer` is null in every row (what `load` writes for
+        // a file without answers): an error before any sampling, even with max_unscorable
+        // just under 1.
+        let e = run_kind(
+            &Score,
+            &[
+                ("by", int_call("pass_rate", Value::Int(2))),
+                cpu,
+                ("max_unscorable", Value::Float(0.99)),
+            ],
+            &[
+                ("data", init_data_without_answers(dir.path()).as_path()),
+                ("model", init.as_path()),
+            ],
+            &dir.path().join("p"),
+            &w,
+        );
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.contains("20 of 20 rows cannot be scored")
+                && m.contains("pass_rate needs an `answer` column, and `answer` is null in every row; the dataset has: id, prompt, response, answer, ops")),
+            "{e:?}"
+        );
+    }
+
+    /// The 20-row addition dataset with its `answer` column all null.
+    fn init_data_without_answers(dir: &Path) -> std::path::PathBuf {
+        use crate::data::io::ParquetSink;
+        use arrow::array::{Array, RecordBatch, new_null_array};
+        let src = dir.join("data").join(DATASET_FILE);
+        let (schema, batches) = crate::data::io::read_parquet(&src, None).unwrap();
+        let out = dir.join("no_answers");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut sink = ParquetSink::create(&out.join(DATASET_FILE), schema.clone()).unwrap();
+        for b in batches {
+            let mut cols = b.columns().to_vec();
+            let i = schema.index_of("answer").unwrap();
+            cols[i] = new_null_array(cols[i].data_type(), cols[i].len());
+            sink.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+                .unwrap();
+        }
+        sink.finish().unwrap();
+        out
     }
 }

@@ -4,7 +4,8 @@
 //! Invariants: the output is the fine-tuned model as a Hugging Face folder (f32 on the
 //! CPU, bf16 on CUDA) plus `training_metrics.jsonl` / `training_metrics.parquet`;
 //! checkpoints live in `work_dir/sft` so a killed run resumes from the last one, while
-//! the cache entry is only committed when training completes. Examples are
+//! the cache entry is only committed when training completes. Every output file is a
+//! pure function of the key material: throughput and times go to the stage log only. Examples are
 //! `encode(prompt, special tokens) ++ encode(response) ++ [eos]`, truncated to
 //! `max_seq_len`; rows without a response are skipped (an error if none remain).
 
@@ -63,7 +64,9 @@ impl StageKind for Sft {
         "sft"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `training_metrics.*` no longer hold the wall-clock `tok/s` column, which made
+        // two runs of one key write different bytes (it is in the stage log instead).
+        2
     }
     fn doc(&self) -> &'static str {
         "Supervised fine-tuning on prompt → response (completion-only loss, optional packing and DFT weighting), AdamW, warmup + cosine/constant, checkpoints + resume"
@@ -385,12 +388,23 @@ pub(crate) mod tests {
         assert!(out.join("training_metrics.parquet").is_file() && out.join("tokenizer.json").is_file());
         // The work folder kept the step-10 checkpoint: a rerun resumes from it and ends at
         // the same weights.
+        // Every output file, the metric logs included, is identical: they hold no
+        // throughput or times, and the resumed rows round-trip exactly.
+        assert!(!log.contains("tok/s"), "{log}");
         let out2 = dir.path().join("out2");
         run_kind(&Sft, &params, &[("model", &init), ("data", &data)], &out2, &work).unwrap();
-        assert_eq!(
-            std::fs::read(out.join("model.safetensors")).unwrap(),
-            std::fs::read(out2.join("model.safetensors")).unwrap()
-        );
+        for f in [
+            "model.safetensors",
+            "config.json",
+            "training_metrics.jsonl",
+            "training_metrics.parquet",
+        ] {
+            assert_eq!(
+                std::fs::read(out.join(f)).unwrap(),
+                std::fs::read(out2.join(f)).unwrap(),
+                "{f} differs after a resume"
+            );
+        }
         let bad = run_kind(&Sft, &params, &[("model", &init), ("data", &init)], &out2, &work);
         assert!(matches!(bad, Err(StageError::Input(_))), "{bad:?}");
     }

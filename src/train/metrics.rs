@@ -4,7 +4,9 @@
 //!
 //! Invariants: every row has an integer `step`; rows are in increasing `step` order;
 //! after a resume the log is cut back to the checkpoint's step before appending, so the
-//! final log has no duplicated or orphaned steps. Parquet columns: `step` (int64) and
+//! final log has no duplicated or orphaned steps; values read back from the JSONL are the
+//! exact floats that were written (serde_json's `float_roundtrip`), so a resumed run
+//! writes the same bytes as an uninterrupted one. Parquet columns: `step` (int64) and
 //! one nullable float64 column per metric name, in first-seen order.
 
 use super::TrainError;
@@ -165,5 +167,25 @@ mod tests {
         assert_eq!(log.last("eval_loss"), Some(0.2));
         log.write_parquet(&dir.path().join("m.parquet")).unwrap();
         assert!(dir.path().join("m.parquet").metadata().unwrap().len() > 100);
+    }
+
+    #[test]
+    fn values_read_back_are_the_values_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.jsonl");
+        let mut log = MetricsLog::open(&p, None).unwrap();
+        // Values with long shortest representations, where a best-effort float parser
+        // can be off by one unit in the last place.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for s in 1..=2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits((x >> 12) | 0x3FF0_0000_0000_0000) - 1.0;
+            log.log(s, &[("loss", v * 10.0), ("lr", (v as f32) as f64 * 1e-3)])
+                .unwrap();
+        }
+        let again = MetricsLog::open(&p, Some(2000)).unwrap();
+        assert_eq!(again.rows(), log.rows());
     }
 }

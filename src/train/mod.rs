@@ -31,13 +31,13 @@ use crate::model::ModelError;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The loss or the gradient norm became NaN / ±inf.
-    #[error(
-        "non-finite {what} ({value}) at step {step}: lower the learning rate or enable gradient clipping"
-    )]
+    #[error("non-finite {what} ({value}) at step {step}: {}", non_finite_hint(*.step, *.max_grad_norm))]
     NonFinite {
         what: &'static str,
         value: f64,
         step: usize,
+        /// The run's gradient clipping (0 = off), which decides what the message suggests.
+        max_grad_norm: f64,
     },
     /// Unusable configuration or data.
     #[error("{0}")]
@@ -51,6 +51,19 @@ pub enum TrainError {
     Io { path: String, err: std::io::Error },
     #[error("metrics: {0}")]
     Metrics(String),
+}
+
+/// What to try after a non-finite loss or gradient norm at optimiser step `step`
+/// (1-based). Step 1 measures the model as it came in, before any update, so the
+/// learning rate cannot be the cause there; later, suggest clipping only when it is off.
+fn non_finite_hint(step: usize, max_grad_norm: f64) -> String {
+    if step <= 1 {
+        "this is before the first update, so the input model's weights (or the data in this dtype) are not finite; the learning rate is not the cause".into()
+    } else if max_grad_norm > 0.0 {
+        format!("lower the learning rate (gradient clipping is already on, max_grad_norm = {max_grad_norm})")
+    } else {
+        "lower the learning rate or enable gradient clipping (max_grad_norm > 0)".into()
+    }
 }
 
 impl TrainError {

@@ -12,7 +12,10 @@
 //!   (seed, k): examples are shuffled per epoch with a ChaCha stream seeded by
 //!   (seed, epoch), so a resumed run sees exactly the batches the uninterrupted one saw;
 //! - a NaN/inf loss or gradient norm fails with the optimiser step it happened at; a
-//!   libtorch failure (e.g. CUDA out of memory) names the micro-batch shape.
+//!   libtorch failure (e.g. CUDA out of memory) names the micro-batch shape;
+//! - the metrics log holds only values that are a pure function of the run (loss, lr,
+//!   gradient norm, eval loss): throughput and times go to the hooks, never to the log,
+//!   so a resumed or a slower run writes the same log as an uninterrupted one.
 
 use super::TrainError;
 use super::checkpoint::{self, TrainState};
@@ -96,9 +99,15 @@ impl Default for SftConfig {
     }
 }
 
+/// The throughput metric handed to [`TrainHooks::on_step`] (input tokens per second of
+/// wall time since the previous step). It is never written to the metrics log: the log
+/// is part of the trained artifact, which must not depend on the machine's speed.
+pub const TOKENS_PER_SECOND: &str = "tok/s";
+
 /// Callbacks from the training loop (progress bars, cancellation).
 pub trait TrainHooks {
-    /// Called after each optimiser step with its metrics.
+    /// Called after each optimiser step with its metrics: the logged ones plus
+    /// [`TOKENS_PER_SECOND`] (when measurable).
     fn on_step(&mut self, _step: usize, _total: usize, _metrics: &[(&str, f64)]) {}
     /// A free-form status line (resume notices, evaluation results).
     fn message(&mut self, _msg: &str) {}
@@ -357,6 +366,7 @@ pub fn train_sft(
     let mut last_loss = f64::NAN;
     let started = Instant::now();
     let mut tokens_since = 0u64;
+    let mut tokens_run = 0u64;
     let mut last_tick = Instant::now();
     while state.step < total {
         if hooks.should_stop() {
@@ -390,6 +400,7 @@ pub fn train_sft(
                 what: "loss",
                 value: loss_sum,
                 step: step + 1,
+                max_grad_norm: cfg.max_grad_norm,
             });
         }
         if !norm.is_finite() {
@@ -397,21 +408,25 @@ pub fn train_sft(
                 what: "gradient norm",
                 value: norm,
                 step: step + 1,
+                max_grad_norm: cfg.max_grad_norm,
             });
         }
         state.step += 1;
         state.tokens += n_targets as u64;
-        tokens_since += micro.iter().map(|b| b.input_ids.numel() as u64).sum::<u64>();
+        let step_tokens = micro.iter().map(|b| b.input_ids.numel() as u64).sum::<u64>();
+        tokens_since += step_tokens;
+        tokens_run += step_tokens;
         last_loss = loss_sum;
 
+        // The logged metrics are a pure function of the run (they end up in the digested
+        // `training_metrics.*`); throughput is a wall-clock measurement, so it only goes
+        // to the hooks (progress bars and the stage log).
         let mut metrics: Vec<(&str, f64)> = vec![("loss", loss_sum), ("lr", lr), ("grad_norm", norm)];
         if cfg.loss == LossKind::Dft {
             metrics.push(("ce", ce_sum));
         }
         let dt = last_tick.elapsed().as_secs_f64();
-        if dt > 0.0 {
-            metrics.push(("tok/s", tokens_since as f64 / dt));
-        }
+        let throughput = (dt > 0.0).then(|| tokens_since as f64 / dt);
         tokens_since = 0;
         last_tick = Instant::now();
         let eval_now = !eval.is_empty()
@@ -427,6 +442,7 @@ pub fn train_sft(
         if state.step.is_multiple_of(cfg.log_every.max(1)) || state.step == total || eval_now {
             log.log(state.step, &metrics)?;
         }
+        metrics.extend(throughput.map(|t| (TOKENS_PER_SECOND, t)));
         hooks.on_step(state.step, total, &metrics);
         if let Some(dir) = work_dir
             && state.step.is_multiple_of(save_every)
@@ -446,9 +462,12 @@ pub fn train_sft(
     if last_loss.is_nan() {
         last_loss = log.last("loss").unwrap_or(f64::NAN);
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let trained_steps = total - resumed_from.unwrap_or(0);
     hooks.message(&format!(
-        "trained {total} steps in {:.1}s",
-        started.elapsed().as_secs_f64()
+        "trained {total} steps in {seconds:.1}s ({} of them in this run, {:.0} tok/s)",
+        trained_steps,
+        tokens_run as f64 / seconds.max(1e-9)
     ));
     Ok(SftOutcome {
         steps: total,
@@ -565,21 +584,55 @@ mod tests {
     }
 
     #[test]
-    fn nan_loss_is_reported_with_its_step() {
+    fn nan_loss_is_reported_with_its_step_and_a_hint_that_fits() {
         let (tok, ex) = toy();
+        // A learning rate that blows up; with and without clipping.
+        for max_grad_norm in [0.0, 1.0] {
+            let cfg = SftConfig {
+                steps: Some(5),
+                lr: 1e30,
+                max_grad_norm,
+                schedule: ScheduleKind::Constant,
+                warmup_ratio: 0.0,
+                ..Default::default()
+            };
+            let m = model(&tok);
+            let e = train_sft(&m, &ex, &[], 0, &cfg, None, &mut NoHooks).unwrap_err();
+            let TrainError::NonFinite { step, .. } = &e else {
+                panic!("unexpected {e}")
+            };
+            assert!((2..=5).contains(step), "{e}");
+            let msg = e.to_string();
+            if max_grad_norm > 0.0 {
+                assert!(
+                    msg.contains("gradient clipping is already on, max_grad_norm = 1")
+                        && !msg.contains("enable gradient clipping"),
+                    "{msg}"
+                );
+            } else {
+                assert!(
+                    msg.contains("enable gradient clipping (max_grad_norm > 0)"),
+                    "{msg}"
+                );
+            }
+        }
+        // A model that is broken before training: step 1, and the learning rate is not
+        // blamed.
+        let m = model(&tok);
+        tch::no_grad(|| {
+            let _ = m.named_parameters()[0].1.shallow_clone().fill_(f64::NAN);
+        });
         let cfg = SftConfig {
-            steps: Some(5),
-            lr: 1e30,
-            max_grad_norm: 0.0,
-            schedule: ScheduleKind::Constant,
-            warmup_ratio: 0.0,
+            steps: Some(3),
             ..Default::default()
         };
-        let m = model(&tok);
         let e = train_sft(&m, &ex, &[], 0, &cfg, None, &mut NoHooks).unwrap_err();
-        match e {
-            TrainError::NonFinite { step, .. } => assert!((2..=5).contains(&step)),
-            other => panic!("unexpected {other}"),
-        }
+        let msg = e.to_string();
+        assert!(
+            matches!(e, TrainError::NonFinite { step: 1, .. })
+                && msg.contains("before the first update")
+                && msg.contains("not the cause"),
+            "{msg}"
+        );
     }
 }
