@@ -483,6 +483,8 @@ if [ "$kill_landings" -gt 0 ]; then
   echo
   echo -n "  of which while training (sft): "
   tr '|' '\n' <<<"$kill_moments" | grep -c ' tuned$'
+  echo -n "  runs after a kill that resumed training from a checkpoint: "
+  cat "$work"/kill/*/run2.out "$work"/kill/*/rerun.out 2>/dev/null | grep -c 'resuming from the checkpoint'
 fi
 for class in pipelines data; do
   [ -n "${peak_mb[$class]:-}" ] || continue
