@@ -34,7 +34,9 @@
 //!   run only then;
 //! - `cfg(sieve_skip_python)` when `SIEVE_PYTHON` (the Python of the torch virtual
 //!   environment, set by `.cargo/config.toml`) is unset — except under CI (`CI=true`),
-//!   where a missing Python must fail the tests that need it, not skip them.
+//!   where a missing Python must fail the tests that need it, not skip them;
+//! - `cfg(sieve_skip_faults)` when the fault campaign's tools (GNU time at
+//!   `/usr/bin/time`, `mkfifo`) are missing — again except under CI.
 //!
 //! Invariant: only `cargo:rustc-link-arg` is used for the rpath, which applies to bins,
 //! tests, examples and benches (not to the rlib, not to doctests).
@@ -116,6 +118,12 @@ fn test_requirements() {
     let ci = env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if !python && !ci {
         println!("cargo:rustc-cfg=sieve_skip_python");
+    }
+    println!("cargo:rustc-check-cfg=cfg(sieve_skip_faults)");
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let fault_tools = exists("/usr/bin/time") && (exists("/usr/bin/mkfifo") || exists("/bin/mkfifo"));
+    if !fault_tools && !ci {
+        println!("cargo:rustc-cfg=sieve_skip_faults");
     }
 }
 

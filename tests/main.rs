@@ -1,7 +1,7 @@
 //! Integration tests (one test binary): golden parse → IR → plan cases in both syntaxes,
 //! snapshot-tested diagnostics of invalid pipelines, CLI behaviour (caching, overrides,
-//! early cutoff, crash safety, concurrency, lock files), robustness of the front end and
-//! the layering of the library's modules.
+//! early cutoff, crash safety, concurrency, lock files), robustness of the front end, the
+//! fault campaign at CI size and the layering of the library's modules.
 
 mod common;
 
@@ -9,6 +9,7 @@ mod cli;
 mod confine;
 mod determinism;
 mod docs;
+mod faults;
 mod fuzz;
 mod golden;
 mod layering;

@@ -29,7 +29,7 @@ pub mod memo;
 pub mod refs;
 pub mod store;
 
-pub use integrity::Damage;
+pub use integrity::{Damage, UNREADABLE_MANIFEST};
 pub use key::{KeyChange, KeyError, KeyInput, KeyMaterial, KeyMember, Rename};
 pub use refs::RefScope;
 pub use store::{Entry, Manifest, Store};

@@ -167,6 +167,12 @@ impl Store {
         (manifest.key == key).then_some(Entry { dir, manifest })
     }
 
+    /// Whether `entries/<key>` exists at all: a committed entry, or a folder without a
+    /// readable manifest, which is not one (see [`Store::get`]).
+    pub fn has_entry_folder(&self, key: &str) -> bool {
+        fs::symlink_metadata(self.entry_dir(key)).is_ok()
+    }
+
     /// Whether an entry exists, without parsing its manifest.
     pub fn contains(&self, key: &str) -> bool {
         self.entry_dir(key).join("manifest.json").is_file()

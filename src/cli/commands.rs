@@ -52,6 +52,7 @@ pub fn dispatch(cmd: Command) -> Result<(), CliError> {
             stage,
             rows,
         } => show(&pipeline, &stage, rows),
+        Command::Path { pipeline, stage } => path(&pipeline, &stage),
         Command::Cache { action } => cache(action),
         Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
         Command::Report { pipeline, out } => report(&pipeline, out),
@@ -440,23 +441,83 @@ fn install_interrupt_handler() {
     });
 }
 
-fn show(args: &PipelineArgs, stage: &str, rows: usize) -> Result<(), CliError> {
-    let (c, store) = compile_with_store(args)?;
+/// The plan's instances named `stage` (one instance, or every instance of a family); an
+/// unknown name is an invalid command line, reported with a suggestion.
+fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, CliError> {
     let nodes = c.plan.select(stage);
-    if nodes.is_empty() {
-        let names: Vec<&str> = c
-            .plan
-            .order()
+    if !nodes.is_empty() {
+        return Ok(nodes);
+    }
+    let names: Vec<&str> = c
+        .plan
+        .order()
+        .iter()
+        .map(|&id| c.plan.node(id).stage.instance.as_str())
+        .collect();
+    let hint = crate::diag::did_you_mean(stage, names)
+        .map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default();
+    Err(CliError::invalid(anyhow!(
+        "no stage `{stage}` in this pipeline{hint}"
+    )))
+}
+
+/// `sieve path`: the output folder of one stage instance's committed entry, absolute, on
+/// stdout and nothing else, so `$(sieve path p.sieve tuned)` can be handed to another
+/// program. The entry is re-digested first: a script never gets damaged bytes.
+fn path(args: &PipelineArgs, stage: &str) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
+    let nodes = select_stage(&c, stage)?;
+    if nodes.len() > 1 {
+        let names: Vec<&str> = nodes
             .iter()
             .map(|&id| c.plan.node(id).stage.instance.as_str())
             .collect();
-        let hint = crate::diag::did_you_mean(stage, names)
-            .map(|h| format!(" (did you mean `{h}`?)"))
-            .unwrap_or_default();
+        let shown = names
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if names.len() > 3 { ", …" } else { "" };
         return Err(CliError::invalid(anyhow!(
-            "no stage `{stage}` in this pipeline{hint}"
+            "`{stage}` is a family of {} instances; name one: {shown}{more}",
+            names.len()
         )));
     }
+    // `assess` gives every node of the plan a status.
+    let mut s = exec::assess(&c.plan, &store, &HashSet::new())
+        .map_err(anyhow::Error::new)?
+        .into_iter()
+        .find(|s| s.node == nodes[0])
+        .ok_or_else(|| anyhow!("internal error: no status for stage `{stage}`"))?;
+    exec::verify_cached(&mut s.status, &store);
+    let entry = match &s.status {
+        Status::Cached { key, .. } => store.get(key),
+        _ => None,
+    };
+    let Some(entry) = entry else {
+        let mut flags: String = args.set.iter().map(|kv| format!(" --set {kv}")).collect();
+        // A plain run recomputes a damaged entry only when another stage reads it.
+        if matches!(s.status, Status::Damaged { .. }) {
+            flags.push_str(&format!(" --force '{}'", s.instance));
+        }
+        return Err(CliError::failed(anyhow!(
+            "`{}` is {}: {}\nhint: `sieve run {}{flags}` computes it",
+            s.instance,
+            s.status.name(),
+            s.status.reason(),
+            args.file.display()
+        )));
+    };
+    let out = entry.out_dir();
+    println!("{}", std::path::absolute(&out).unwrap_or(out).display());
+    Ok(())
+}
+
+fn show(args: &PipelineArgs, stage: &str, rows: usize) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
+    let nodes = select_stage(&c, stage)?;
     let statuses = exec::assess(&c.plan, &store, &HashSet::new()).map_err(anyhow::Error::new)?;
     if nodes.len() > 1 {
         println!("`{stage}` is a family of {} instances:", nodes.len());
@@ -492,7 +553,13 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> Result<(), CliError> {
         "ran     {:.2}s on {} (sieve {})",
         m.wall_time_s, m.device, m.sieve_version
     );
-    println!("entry   {}", entry.dir.display());
+    // A model's output folder is what `transformers`' from_pretrained loads; the entry
+    // folder around it only holds sieve's manifest and log.
+    if st.output == ArtifactKind::Model {
+        println!("model   {}", entry.out_dir().display());
+    } else {
+        println!("entry   {}", entry.dir.display());
+    }
     for f in &m.files {
         println!("output  {} ({} bytes)", f.path, f.size);
     }

@@ -65,7 +65,8 @@ pub enum Event<'a> {
         reasons: &'a [StaleReason],
     },
     /// A stage's committed entry was found damaged (or gone) when another stage came to
-    /// read it; it was moved to `quarantined` (when there was a folder to move) and is
+    /// read it, or its folder has no readable manifest when the stage itself is about to
+    /// compute; it was moved to `quarantined` (when there was a folder to move) and is
     /// recomputed next. Nothing read it.
     Damaged {
         stage: &'a str,

@@ -213,6 +213,9 @@ pub(crate) fn stale_reasons(
     km: &KeyMaterial,
     key: &str,
 ) -> Vec<StaleReason> {
+    if store.has_entry_folder(key) {
+        return vec![StaleReason::ManifestUnreadable];
+    }
     let Some(old_key) = store.read_ref(scope, instance) else {
         return vec![StaleReason::NeverRun];
     };
@@ -318,16 +321,23 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Result<Vec
 pub fn assess_verified(plan: &Plan, store: &Store) -> Result<Vec<StageStatus>, UnkeyedStage> {
     let mut statuses = assess(plan, store, &HashSet::new())?;
     for s in &mut statuses {
-        let Status::Cached { key, digest } = &s.status else {
-            continue;
-        };
-        if let Err(damage) = store.verified(key) {
-            s.status = Status::Damaged {
-                key: key.clone(),
-                digest: digest.clone(),
-                problem: damage.problem,
-            };
-        }
+        verify_cached(&mut s.status, store);
     }
     Ok(statuses)
+}
+
+/// Re-digests the entry of a `cached` status against its manifest and turns the status
+/// into `damaged` (with the problem) when its files no longer match; other statuses are
+/// left as they are.
+pub fn verify_cached(status: &mut Status, store: &Store) {
+    let Status::Cached { key, digest } = status else {
+        return;
+    };
+    if let Err(damage) = store.verified(key) {
+        *status = Status::Damaged {
+            key: key.clone(),
+            digest: digest.clone(),
+            problem: damage.problem,
+        };
+    }
 }

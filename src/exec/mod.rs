@@ -21,7 +21,9 @@ mod scheduler;
 mod tests;
 
 pub use events::{BarsReporter, Event, JsonReporter, NullReporter, PlainReporter, Reporter};
-pub use freshness::{StageStatus, Status, UnkeyedStage, assess, assess_verified, key_material, ref_scope};
+pub use freshness::{
+    StageStatus, Status, UnkeyedStage, assess, assess_verified, key_material, ref_scope, verify_cached,
+};
 pub use locked::{LockDifference, lock_differences};
 pub use reason::StaleReason;
 pub use scheduler::{RunOptions, RunSummary, StageResult, run};

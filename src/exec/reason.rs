@@ -11,7 +11,7 @@
 //! [`StaleReason::KeyMaterialChanged`] ([`material_changes`]), never an empty list.
 
 use crate::cache::digest::short;
-use crate::cache::{KeyChange, KeyMaterial};
+use crate::cache::{KeyChange, KeyMaterial, UNREADABLE_MANIFEST};
 use serde::Serialize;
 use std::fmt;
 
@@ -27,6 +27,9 @@ pub enum StaleReason {
     Forced,
     /// The cached entry's files no longer match its manifest (`plan --verify`).
     Damaged { problem: String },
+    /// `entries/` holds a folder for this very key without a readable manifest: a damaged
+    /// entry (not an absent one), which the run quarantines before recomputing.
+    ManifestUnreadable,
     /// The instance last ran with another key whose entry is gone: nothing to diff against.
     PreviousResultGone,
     /// The key differs, and the diff of the key materials names no difference.
@@ -58,6 +61,10 @@ impl fmt::Display for StaleReason {
                 f,
                 "entry damaged: {problem}; the next run that reads it moves it to quarantine and \
                  recomputes it first (`--force` recomputes it now)"
+            ),
+            StaleReason::ManifestUnreadable => write!(
+                f,
+                "entry damaged: {UNREADABLE_MANIFEST}; the run moves it to quarantine and recomputes it"
             ),
             StaleReason::PreviousResultGone => {
                 f.write_str("changed since the last run (its previous result is no longer in the store)")
@@ -143,6 +150,11 @@ mod tests {
                 "cache entry missing (removed by `sieve cache gc`?)",
             ),
             (StaleReason::Forced, "forced with --force"),
+            (
+                StaleReason::ManifestUnreadable,
+                "entry damaged: its manifest is missing or unreadable; the run moves it to \
+                 quarantine and recomputes it",
+            ),
             (
                 StaleReason::PreviousResultGone,
                 "changed since the last run (its previous result is no longer in the store)",

@@ -23,7 +23,7 @@ use super::reason::{StaleReason, join};
 use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
 use crate::cache::store::{KeyLock, Manifest, now_unix};
-use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store};
+use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store, UNREADABLE_MANIFEST};
 use crate::plan::{NodeId, Plan};
 use crate::stages::artifact::METRICS_FILE;
 use crate::stages::{
@@ -664,7 +664,7 @@ fn recheck_damaged(
         },
         None => reported.problem.clone(),
     };
-    let quarantined = if store.root().join("entries").join(key).exists() {
+    let quarantined = if store.has_entry_folder(key) {
         Some(
             store
                 .quarantine(key)
@@ -726,6 +726,17 @@ fn execute(
         Mode::Normal => {
             if let Some(e) = store.get(&key) {
                 return cached(e, job.km);
+            }
+            // A folder without a readable manifest is a damaged entry, not an absent one:
+            // say so and move it aside now (the commit would do it silently).
+            if store.has_entry_folder(&key) {
+                let damage = Damage {
+                    key: key.clone(),
+                    problem: UNREADABLE_MANIFEST.into(),
+                };
+                if let Err(error) = recheck_damaged(store, &st.instance, &key, &damage, reporter) {
+                    return fail(error);
+                }
             }
         }
         Mode::Force => {}

@@ -366,6 +366,20 @@ fn sweeps_are_counted_before_they_are_expanded() {
             && out.contains("`u` alone has 60000"),
         "{out}"
     );
+    // A sweep whose cells would cross what is left of the limit is counted, not built,
+    // and nothing is instantiated past the limit (a type error in a family that fit is
+    // not even looked at).
+    let small = LowerOptions { max_instances: 10 };
+    let out = errors_with(
+        "pipeline p { sweep a in 1..8 { stage s = t.source(n = \"x\") }\n sweep b in 1..5 { stage u = t.source(n = b) } }",
+        &small,
+    );
+    assert!(
+        out.contains("the pipeline expands to at least 13 stage instances")
+            && out.contains("`u` alone has 5 instances"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
     // The limit is an option.
     let small = LowerOptions { max_instances: 3 };
     let out = errors_with(

@@ -471,7 +471,14 @@ impl StageKind for Load {
                 src.display()
             )));
         }
-        let (cfg, tok) = check_folder(src).map_err(model_err)?;
+        // Which folder is broken: the library names the file (`config.json`), and a
+        // pipeline may load several models.
+        let (cfg, tok) = check_folder(src).map_err(|e| match model_err(e) {
+            StageError::Input(m) if !m.contains(&src.display().to_string()) => {
+                StageError::Input(format!("model folder {}: {m}", src.display()))
+            }
+            other => other,
+        })?;
         for entry in std::fs::read_dir(src)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -637,6 +644,11 @@ mod tests {
         let e = load(&huge);
         assert!(
             matches!(&e, Err(StageError::Input(m)) if m.contains("num_hidden_layers = 1000000000 is above")),
+            "{e:?}"
+        );
+        // The message names the folder, not only the file inside it.
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.starts_with(&format!("model folder {}: model config:", huge.display()))),
             "{e:?}"
         );
         // A truncated weights file: an error at model.load naming the file.
