@@ -9,7 +9,9 @@
 //! - `cfg(sieve_skip_python)` when `SIEVE_PYTHON` (the Python of the torch virtual
 //!   environment, set by `.cargo/config.toml`) is unset — except under CI (`CI=true`),
 //!   where a missing Python must fail the tests that need it, not skip them (see
-//!   `src/testenv.rs`).
+//!   `src/testenv.rs`);
+//! - `cfg(sieve_skip_faults)` when the fault campaign's tools (GNU time at
+//!   `/usr/bin/time`, `mkfifo`) are missing — again except under CI.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,12 @@ fn main() {
     let ci = env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if !python && !ci {
         println!("cargo:rustc-cfg=sieve_skip_python");
+    }
+    println!("cargo:rustc-check-cfg=cfg(sieve_skip_faults)");
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let fault_tools = exists("/usr/bin/time") && (exists("/usr/bin/mkfifo") || exists("/bin/mkfifo"));
+    if !fault_tools && !ci {
+        println!("cargo:rustc-cfg=sieve_skip_faults");
     }
 }
 

@@ -69,8 +69,18 @@ fn set_reruns_exactly_the_downstream_and_plan_explains_it() {
     };
     assert_eq!(status("a")["status"], "stale");
     assert_eq!(status("a")["reason"], "parameter n changed 40 → 50");
+    // The same reasons, structured.
+    assert_eq!(
+        status("a")["reasons"],
+        serde_json::json!([{"kind": "param_changed", "param": "n", "from": 40, "to": 50}])
+    );
     assert_eq!(status("b")["status"], "cached");
+    assert_eq!(status("b")["reasons"], serde_json::json!([]));
     assert_eq!(status("ab")["status"], "blocked");
+    assert_eq!(
+        status("ab")["reasons"],
+        serde_json::json!([{"kind": "waits_on", "stages": ["a"]}])
+    );
     assert_eq!(status("gen[s=3]")["status"], "cached");
     let run = p.run(&["run", "p.sieve", "--json", "--set", "a.n=50"]);
     assert_ok(&run);
@@ -238,6 +248,71 @@ fn exit_codes_and_diagnostics() {
     let out = p.run(&["run", "fail.sieve"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-file.parquet"), "{}", stderr(&out));
+}
+
+/// Every command error is printed once, as `error: …` with its causes on the same line,
+/// and ends the process with the code of its kind.
+#[test]
+fn command_errors_are_printed_once_with_their_exit_code() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    let error_lines = |out: &std::process::Output| -> Vec<String> {
+        stderr(out)
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .map(String::from)
+            .collect()
+    };
+    for (args, code, want) in [
+        (
+            &["run", "p.sieve", "-j", "0"][..],
+            2,
+            "error: -j must be at least 1",
+        ),
+        (
+            &["run", "p.sieve", "--gpu-jobs", "0"],
+            2,
+            "error: --gpu-jobs must be at least 1",
+        ),
+        (
+            &["run", "p.sieve", "--locked"],
+            2,
+            "error: --locked: no lock file at p.lock (run once without --locked to create it)",
+        ),
+        (
+            &["show", "p.sieve", "alll"],
+            2,
+            "error: no stage `alll` in this pipeline (did you mean `all`?)",
+        ),
+        (
+            &["stages", "synth.arth"],
+            2,
+            "error: unknown stage kind `synth.arth` (did you mean `synth.arith`?)",
+        ),
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert_eq!(error_lines(&out), vec![want], "{args:?}");
+    }
+    // A cause is appended to its context on one line (exit 1: the work failed).
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let out = p.run(&["report", "p.sieve", "--out", "no-such-folder/page.html"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("error: cannot write no-such-folder/page.html: No such file or directory"),
+        "{lines:?}"
+    );
+    // An invalid pipeline: its diagnostics and their count, and nothing after them.
+    p.write("bad.sieve", "pipeline bad {\n stage b = concat(zz)\n}\n");
+    let out = p.run(&["plan", "bad.sieve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.trim_end().ends_with("error: the pipeline has 1 error"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -455,7 +530,7 @@ fn a_damaged_upstream_entry_is_quarantined_and_recomputed_by_run() {
 }
 
 #[test]
-fn an_entry_folder_without_a_manifest_is_treated_as_absent() {
+fn an_entry_folder_without_a_manifest_is_reported_and_recomputed() {
     let p = Project::new();
     p.write("p.sieve", PIPE);
     assert_ok(&p.run(&["run", "p.sieve"]));
@@ -468,10 +543,25 @@ fn an_entry_folder_without_a_manifest_is_treated_as_absent() {
         "{}",
         stdout(&verify)
     );
-    // The stage reruns and commits over the folder (which is moved aside).
+    let plan = stdout(&p.run(&["plan", "p.sieve"]));
+    assert!(
+        plan.contains("stale    b  (synth.arith)  entry damaged: its manifest is missing or unreadable"),
+        "{plan}"
+    );
+    let plan_json = json_lines(&p.run(&["plan", "p.sieve", "--json"]));
+    let b = plan_json.iter().find(|l| l["stage"] == "b").unwrap();
+    assert_eq!(b["reasons"], serde_json::json!([{"kind": "manifest_unreadable"}]));
+    // The stage reruns, saying why, and the folder is moved aside.
     let run = p.run(&["run", "p.sieve", "--json"]);
     assert_ok(&run);
     assert_eq!(started(&run), vec!["b"]);
+    let events = json_lines(&run);
+    let damaged: Vec<_> = events.iter().filter(|e| e["event"] == "damaged").collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!(damaged[0]["stage"], "b");
+    assert_eq!(damaged[0]["problem"], "its manifest is missing or unreadable");
+    let kept = p.path().join(damaged[0]["quarantined"].as_str().unwrap());
+    assert!(kept.join("out/data.parquet").is_file(), "{}", kept.display());
     assert_ok(&p.run(&["cache", "verify", "--cache-dir", ".sieve"]));
     // And gc sweeps such a folder.
     std::fs::remove_file(p.path().join(".sieve/entries").join(&key).join("manifest.json")).unwrap();
@@ -597,6 +687,25 @@ fn set_runs_leave_the_lock_alone_and_locked_refusals_explain() {
         !err.contains("never run") && !err.contains("key differs"),
         "{err}"
     );
+    // With --json, each refused stage is also an event with its reasons.
+    let out = colleague.run(&["run", "p.sieve", "--locked", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let refused = json_lines(&out);
+    assert_eq!(
+        stages_with(&refused, "refused"),
+        vec!["gen[s=3]", "gen[s=4]", "gen[s=5]"]
+    );
+    assert_eq!(refused.len(), 3, "nothing ran: {refused:?}");
+    assert_eq!(refused[0]["reason"], "parameter n changed 10 → 12");
+    assert_eq!(
+        refused[0]["reasons"],
+        serde_json::json!([{"kind": "param_changed", "param": "n", "from": 10, "to": 12}])
+    );
+    assert!(
+        refused[0]["key"].as_str().is_some_and(|k| k.len() == 64),
+        "{}",
+        refused[0]
+    );
     // Downstream stages are compared too, assuming locked inputs: only the root cause shows.
     assert!(!err.contains("all:"), "{err}");
     colleague.write("p.sieve", &PIPE.replace("label = false", "label = true"));
@@ -630,6 +739,114 @@ fn set_runs_leave_the_lock_alone_and_locked_refusals_explain() {
     let out = colleague.run(&["run", "p.sieve", "--locked", "--set", "a.n=41"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("a: key "), "{}", stderr(&out));
+}
+
+#[test]
+fn path_prints_the_committed_output_folder_or_says_why_there_is_none() {
+    let p = Project::new();
+    p.write("p.sieve", PIPE);
+    // Nothing computed yet: exit 1, the reason in plan's words.
+    let out = p.run(&["path", "p.sieve", "ab"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("error: `ab` is blocked: waits on `a`, `b`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&p.run(&["path", "p.sieve", "a"])).contains("error: `a` is stale: never run"));
+
+    assert_ok(&p.run(&["run", "p.sieve"]));
+    let out = p.run(&["path", "p.sieve", "gen[s=4]"]);
+    assert_ok(&out);
+    let folder = std::path::PathBuf::from(stdout(&out).trim_end());
+    assert!(folder.is_absolute(), "{}", folder.display());
+    let key = &plan_keys(&p, &[])["gen[s=4]"];
+    assert_eq!(folder, p.path().join(".sieve/entries").join(key).join("out"));
+    assert!(folder.join("data.parquet").is_file());
+
+    // With overrides: the instance the overrides describe, which has not run.
+    let out = p.run(&["path", "p.sieve", "a", "--set", "n=41"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("`a` is stale: parameter n changed 40 → 41"), "{err}");
+    assert!(err.contains("sieve run p.sieve --set n=41"), "{err}");
+
+    // A family or an unknown name is a usage error (exit 2).
+    let out = p.run(&["path", "p.sieve", "gen"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`gen` is a family of 3 instances; name one: `gen[s=3]`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["path", "p.sieve", "abb"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("did you mean `ab`?"), "{}", stderr(&out));
+
+    // A damaged entry is never handed to a script.
+    let a = p.run(&["path", "p.sieve", "a"]);
+    let data = std::path::PathBuf::from(stdout(&a).trim_end()).join("data.parquet");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let out = p.run(&["path", "p.sieve", "a"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`a` is damaged: entry damaged: file data.parquet differs from the manifest"),
+        "{err}"
+    );
+    assert!(err.contains("sieve run p.sieve --force 'a'"), "{err}");
+    assert_ok(&p.run(&["run", "p.sieve", "--force", "a"]));
+    assert_ok(&p.run(&["path", "p.sieve", "a"]));
+}
+
+/// `show` and `path` of a model stage name its output folder, the Hugging Face folder
+/// itself (not the entry around it, which holds sieve's manifest and log).
+#[test]
+#[cfg_attr(
+    sieve_skip_python,
+    ignore = "needs SIEVE_PYTHON (the torch virtual environment with transformers)"
+)]
+fn show_and_path_of_a_model_name_the_folder_transformers_loads() {
+    let p = Project::new();
+    p.write(
+        "m.sieve",
+        "pipeline m {\n stage init = model.init(arch = \"nano\", tokenizer = \"chars\", seed = 1)\n}\n",
+    );
+    assert_ok(&p.run(&["run", "m.sieve"]));
+    let path = p.run(&["path", "m.sieve", "init"]);
+    assert_ok(&path);
+    let folder = std::path::PathBuf::from(stdout(&path).trim_end());
+    let show = stdout(&p.run(&["show", "m.sieve", "init"]));
+    let shown = show
+        .lines()
+        .find_map(|l| l.strip_prefix("model   "))
+        .unwrap_or_else(|| panic!("no model line:\n{show}"));
+    assert_eq!(std::path::absolute(p.path().join(shown)).unwrap(), folder);
+    assert!(!show.contains("\nentry "), "{show}");
+    let python = std::env::var("SIEVE_PYTHON")
+        .ok()
+        .or_else(|| option_env!("SIEVE_PYTHON").map(String::from))
+        .expect("SIEVE_PYTHON");
+    let load = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, transformers\n\
+             m = transformers.AutoModelForCausalLM.from_pretrained(sys.argv[1])\n\
+             t = transformers.AutoTokenizer.from_pretrained(sys.argv[1])\n\
+             print(type(m).__name__, len(t('1+2=')['input_ids']))",
+        ])
+        .arg(&folder)
+        .output()
+        .expect("run python");
+    assert!(
+        load.status.success(),
+        "transformers cannot load {}:\n{}",
+        folder.display(),
+        String::from_utf8_lossy(&load.stderr)
+    );
 }
 
 /// A tiny trainable setup: a `nano` model, addition data, three SFT steps and their

@@ -140,6 +140,22 @@ fn every_kind_writes_the_same_bytes_in_two_fresh_stores() {
             "{name}: the two stores computed different keys"
         );
     }
+
+    // The manifest keeps a copy of the metrics a stage wrote (for `sieve show` and the
+    // run overview).
+    for name in ["acc", "chart"] {
+        let entry = a
+            .path()
+            .join(".sieve/entries")
+            .join(stages[name]["key"].as_str().unwrap());
+        let read =
+            |f: &str| -> Json { serde_json::from_slice(&std::fs::read(entry.join(f)).unwrap()).unwrap() };
+        assert_eq!(
+            read("manifest.json")["metrics"],
+            read("out/metrics.json"),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn valid_cases_lower_identically_in_both_syntaxes() {
             "DSL and YAML twins differ: {}",
             rel.display()
         );
-        let plan = Plan::build(&dsl, confined(rel));
+        let plan = Plan::build(&dsl, confined(rel)).unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
         insta::assert_snapshot!(format!(
             "{}\n--- plan ---\n{}",
             without_defaults(dsl).canonical(),

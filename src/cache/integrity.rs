@@ -15,6 +15,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+/// The problem of a folder in `entries/` without a readable manifest (not an entry).
+pub const UNREADABLE_MANIFEST: &str = "its manifest is missing or unreadable";
+
 /// An entry that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -65,8 +68,8 @@ impl Store {
             problem,
         };
         let Some(entry) = self.get(key) else {
-            let problem = if self.entry_dir(key).exists() {
-                "its manifest is missing or unreadable"
+            let problem = if self.has_entry_folder(key) {
+                UNREADABLE_MANIFEST
             } else {
                 "the entry is missing (removed after the run started?)"
             };

@@ -1,7 +1,8 @@
 //! `<pipeline>.lock`: every stage instance's key, key material and output digest after a
 //! run. Sharing a recipe = sharing the pipeline file and its lock; `sieve run --locked`
 //! refuses to run anything whose key would differ (saying what differs, by diffing the
-//! key material against the locked one) and fails if a recomputed output's digest differs.
+//! key material against the locked one: `exec::locked`) and fails if a recomputed
+//! output's digest differs. This module owns the file format only.
 //!
 //! Locks written before the key material was recorded have no `material`; they are still
 //! read, and a refusal then can only say that the key differs.
@@ -10,7 +11,6 @@
 //! (`difficulty_budget.sieve` → `difficulty_budget.lock`), so a DSL file and its YAML twin,
 //! which lower to the same IR, share one lock.
 
-use super::digest::short;
 use super::durable;
 use super::key::KeyMaterial;
 use serde::{Deserialize, Serialize};
@@ -35,29 +35,6 @@ pub struct LockedStage {
     /// What the key was computed from (absent in locks from older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material: Option<KeyMaterial>,
-}
-
-impl LockedStage {
-    /// Why a stage whose key material is `km` (key `key`) does not match this record, in
-    /// `sieve plan`'s words; `None` when it matches.
-    pub fn mismatch(&self, km: &KeyMaterial, key: &str) -> Option<String> {
-        if key == self.key {
-            return None;
-        }
-        let Some(locked) = &self.material else {
-            return Some(format!(
-                "key {} differs from the lock's {} (the lock does not record what it was computed from)",
-                short(key),
-                short(&self.key)
-            ));
-        };
-        let why = km.explain_change(locked);
-        Some(if why.is_empty() {
-            "key material changed".into()
-        } else {
-            why.join("; ")
-        })
-    }
 }
 
 /// The lock path of a pipeline file.
@@ -130,34 +107,5 @@ mod tests {
             files: Default::default(),
             input_names: false,
         }
-    }
-
-    #[test]
-    fn mismatches_are_explained_from_the_locked_material() {
-        let (old, new) = (material(3e-4), material(1e-3));
-        let locked = LockedStage {
-            kind: "sft".into(),
-            key: old.key(),
-            digest: "d".into(),
-            material: Some(old.clone()),
-        };
-        assert_eq!(locked.mismatch(&old, &old.key()), None);
-        assert_eq!(
-            locked.mismatch(&new, &new.key()).as_deref(),
-            Some("parameter lr changed 3e-4 → 1e-3")
-        );
-        // A lock from before key material was recorded still reads, and still refuses.
-        let text = format!(
-            r#"{{"pipeline": "p", "stages": {{"s": {{"kind": "sft", "key": "{}", "digest": "d"}}}}}}"#,
-            old.key()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("p.lock"), text).unwrap();
-        let lf = LockFile::read(&dir.path().join("p.lock")).unwrap().unwrap();
-        let why = lf.stages["s"].mismatch(&new, &new.key()).unwrap();
-        assert!(
-            why.starts_with("key ") && why.contains("differs from the lock's"),
-            "{why}"
-        );
     }
 }

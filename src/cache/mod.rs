@@ -29,8 +29,8 @@ pub mod memo;
 pub mod refs;
 pub mod store;
 
-pub use integrity::Damage;
-pub use key::{KeyInput, KeyMaterial, KeyMember};
+pub use integrity::{Damage, UNREADABLE_MANIFEST};
+pub use key::{KeyChange, KeyError, KeyInput, KeyMaterial, KeyMember, Rename};
 pub use refs::RefScope;
 pub use store::{Entry, Manifest, Store};
 

@@ -37,7 +37,8 @@ pub struct Manifest {
     pub finished_at: f64,
     /// Relative path of the stage log inside the entry.
     pub log: Option<String>,
-    /// Copy of `out/metrics.json`, when the stage wrote one.
+    /// A copy of the stage's metrics (its `out/metrics.json`), when it wrote one; filled
+    /// by the caller, which knows the stages' file names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<serde_json::Value>,
 }
@@ -166,6 +167,12 @@ impl Store {
         (manifest.key == key).then_some(Entry { dir, manifest })
     }
 
+    /// Whether `entries/<key>` exists at all: a committed entry, or a folder without a
+    /// readable manifest, which is not one (see [`Store::get`]).
+    pub fn has_entry_folder(&self, key: &str) -> bool {
+        fs::symlink_metadata(self.entry_dir(key)).is_ok()
+    }
+
     /// Whether an entry exists, without parsing its manifest.
     pub fn contains(&self, key: &str) -> bool {
         self.entry_dir(key).join("manifest.json").is_file()
@@ -250,11 +257,6 @@ impl Store {
         manifest.digest = digest::combine(&files);
         manifest.files = files;
         manifest.key = pending.key.clone();
-        if manifest.metrics.is_none()
-            && let Ok(text) = fs::read(pending.out_dir().join(crate::stages::artifact::METRICS_FILE))
-        {
-            manifest.metrics = serde_json::from_slice(&text).ok();
-        }
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
         fs::write(pending.tmp.join("manifest.json"), json)?;
         // Outputs, log, manifest and their folders reach the disk before the rename

@@ -1,11 +1,15 @@
-//! The CLI commands themselves.
+//! The CLI commands themselves: each returns `Result<(), CliError>`, which `cli::main`
+//! prints and turns into the exit code.
 
 use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
-use super::{CacheAction, Command, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, GraphFormat, PipelineArgs};
+use super::{CacheAction, CliError, Command, EXIT_FAILED, EXIT_INTERRUPTED, GraphFormat, PipelineArgs};
 use crate::cache::digest::short;
 use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
+use crate::exec::events::{Event, event_json};
+use crate::exec::reason::to_json;
 use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
 use crate::stages::{ArtifactKind, artifact, registry};
+use anyhow::{Context, anyhow};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -15,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 static CANCEL: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
-pub fn dispatch(cmd: Command) -> i32 {
+pub fn dispatch(cmd: Command) -> Result<(), CliError> {
     match cmd {
         Command::Run {
             pipeline,
@@ -48,91 +52,69 @@ pub fn dispatch(cmd: Command) -> i32 {
             stage,
             rows,
         } => show(&pipeline, &stage, rows),
+        Command::Path { pipeline, stage } => path(&pipeline, &stage),
         Command::Cache { action } => cache(action),
         Command::Stages { kind, markdown } => stages(kind.as_deref(), markdown),
         Command::Report { pipeline, out } => report(&pipeline, out),
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema()).unwrap_or_default()
-            );
-            0
+            let schema = serde_json::to_string_pretty(&crate::dsl::schema::yaml_json_schema())
+                .context("cannot print the JSON Schema")?;
+            println!("{schema}");
+            Ok(())
         }
-        Command::Bench { args } => match crate::stages::torch::runtime() {
+        Command::Bench { args } => CliError::from_exit_code(match crate::stages::torch::runtime() {
             Some(rt) => (rt.bench)(args),
             None => hand_to_torch("`sieve bench`"),
-        },
+        }),
     }
 }
 
-/// Compiles the pipeline and opens its store (both failures are invalid invocations).
-fn compile_with_store(args: &PipelineArgs) -> Result<(Compiled, crate::cache::Store), i32> {
+/// Compiles the pipeline and opens its store.
+fn compile_with_store(args: &PipelineArgs) -> Result<(Compiled, crate::cache::Store), CliError> {
     let c = compile(args)?;
     let store = open_store(store_dir(args))?;
     Ok((c, store))
 }
 
-fn report(args: &PipelineArgs, out: Option<std::path::PathBuf>) -> i32 {
-    let (c, store) = match compile_with_store(args) {
-        Ok(cs) => cs,
-        Err(code) => return code,
+fn report(args: &PipelineArgs, out: Option<std::path::PathBuf>) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
+    let page = super::overview::write(&c, &store).context("cannot write the overview page")?;
+    let page = match out {
+        Some(dest) => {
+            std::fs::copy(&page, &dest).with_context(|| format!("cannot write {}", dest.display()))?;
+            dest
+        }
+        None => page,
     };
-    match super::overview::write(&c, &store) {
-        Ok(path) => {
-            let path = match out {
-                Some(dest) => match std::fs::copy(&path, &dest) {
-                    Ok(_) => dest,
-                    Err(e) => {
-                        eprintln!("error: cannot write {}: {e}", dest.display());
-                        return EXIT_FAILED;
-                    }
-                },
-                None => path,
-            };
-            println!("{}", path.display());
-            0
-        }
-        Err(e) => {
-            eprintln!("error: cannot write the overview page: {e}");
-            EXIT_FAILED
-        }
-    }
+    println!("{}", page.display());
+    Ok(())
 }
 
-fn check(args: &PipelineArgs) -> i32 {
-    match compile(args) {
-        Ok(c) => {
-            eprintln!("ok: pipeline `{}`: {} stages", c.ir.name, c.plan.len());
-            0
-        }
-        Err(code) => code,
-    }
+fn check(args: &PipelineArgs) -> Result<(), CliError> {
+    let c = compile(args)?;
+    eprintln!("ok: pipeline `{}`: {} stages", c.ir.name, c.plan.len());
+    Ok(())
 }
 
-fn graph(args: &PipelineArgs, format: GraphFormat) -> i32 {
-    let c = match compile(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+fn graph(args: &PipelineArgs, format: GraphFormat) -> Result<(), CliError> {
+    let c = compile(args)?;
     let text = match format {
         GraphFormat::Text => c.plan.render_text(),
         GraphFormat::Dot => c.plan.render_dot(),
         GraphFormat::Mermaid => c.plan.render_mermaid(),
     };
     print!("{text}");
-    0
+    Ok(())
 }
 
-fn plan(args: &PipelineArgs, json_out: bool, verify: bool) -> i32 {
-    let (c, store) = match compile_with_store(args) {
-        Ok(cs) => cs,
-        Err(code) => return code,
-    };
+fn plan(args: &PipelineArgs, json_out: bool, verify: bool) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
     let statuses = if verify {
         exec::assess_verified(&c.plan, &store)
     } else {
         exec::assess(&c.plan, &store, &HashSet::new())
-    };
+    }
+    .map_err(anyhow::Error::new)?;
     let mut counts = [0usize; 4];
     for s in &statuses {
         counts[match s.status {
@@ -144,7 +126,8 @@ fn plan(args: &PipelineArgs, json_out: bool, verify: bool) -> i32 {
         if json_out {
             println!(
                 "{}",
-                json!({"stage": s.instance, "kind": s.kind, "key": s.status.key(), "status": s.status.name(), "reason": s.status.reason()})
+                json!({"stage": s.instance, "kind": s.kind, "key": s.status.key(), "status": s.status.name(),
+                       "reason": s.status.reason(), "reasons": to_json(&s.status.reasons())})
             );
         } else {
             println!(
@@ -167,7 +150,12 @@ fn plan(args: &PipelineArgs, json_out: bool, verify: bool) -> i32 {
             counts[0], counts[1], counts[2]
         );
     }
-    if counts[3] > 0 { EXIT_FAILED } else { 0 }
+    // Each damaged entry is listed above.
+    if counts[3] > 0 {
+        Err(CliError::reported(EXIT_FAILED))
+    } else {
+        Ok(())
+    }
 }
 
 /// The flags of `sieve run`.
@@ -179,7 +167,7 @@ struct RunFlags {
     json: bool,
 }
 
-fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
+fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> Result<(), CliError> {
     // First, so an interrupt at any moment of the run goes through the orderly path.
     install_interrupt_handler();
     let RunFlags {
@@ -189,13 +177,9 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
         locked,
         json: json_out,
     } = flags;
-    let (c, store) = match compile_with_store(args) {
-        Ok(cs) => cs,
-        Err(code) => return code,
-    };
+    let (c, store) = compile_with_store(args)?;
     if gpu_jobs == 0 {
-        eprintln!("error: --gpu-jobs must be at least 1");
-        return EXIT_INVALID;
+        return Err(CliError::invalid(anyhow!("--gpu-jobs must be at least 1")));
     }
     let mut opts = RunOptions {
         keep_going,
@@ -204,8 +188,7 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     };
     if let Some(j) = jobs {
         if j == 0 {
-            eprintln!("error: -j must be at least 1");
-            return EXIT_INVALID;
+            return Err(CliError::invalid(anyhow!("-j must be at least 1")));
         }
         opts.jobs = j;
     }
@@ -221,45 +204,53 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
             let hint = crate::diag::did_you_mean(f, names)
                 .map(|h| format!(" (did you mean `{h}`?)"))
                 .unwrap_or_default();
-            eprintln!("error: --force: no stage `{f}` in this pipeline{hint}");
-            return EXIT_INVALID;
+            return Err(CliError::invalid(anyhow!(
+                "--force: no stage `{f}` in this pipeline{hint}"
+            )));
         }
         opts.force.extend(nodes);
     }
     // Nothing has been written yet, so the run can still move to the libtorch binary.
     if crate::stages::torch::runtime().is_none()
-        && let Some(why) = torch_work(&c.plan, &store, &opts.force)
+        && let Some(why) = torch_work(&c.plan, &store, &opts.force)?
     {
         // A Ctrl-C while freshness was decided must not start the run anyway.
         if CANCEL.load(Ordering::Relaxed) {
-            return EXIT_INTERRUPTED;
+            return Err(CliError::interrupted());
         }
-        return hand_to_torch(&why);
+        return Err(CliError::reported(hand_to_torch(&why)));
     }
     let lock_file = lock_path(&args.file);
-    let previous_lock = match LockFile::read(&lock_file) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot read the lock file {}: {e}", lock_file.display());
-            return EXIT_INVALID;
-        }
-    };
+    let previous_lock = LockFile::read(&lock_file).map_err(|e| {
+        CliError::invalid(
+            anyhow::Error::new(e).context(format!("cannot read the lock file {}", lock_file.display())),
+        )
+    })?;
     if locked {
         let Some(lock) = previous_lock.clone() else {
-            eprintln!(
-                "error: --locked: no lock file at {} (run once without --locked to create it)",
+            return Err(CliError::invalid(anyhow!(
+                "--locked: no lock file at {} (run once without --locked to create it)",
                 lock_file.display()
-            );
-            return EXIT_INVALID;
+            )));
         };
-        let differences = exec::lock_differences(&c.plan, &store, &lock);
+        let differences = exec::lock_differences(&c.plan, &store, &lock).map_err(anyhow::Error::new)?;
         if !differences.is_empty() {
-            eprintln!(
-                "error: --locked: the pipeline differs from {}:\n  {}",
+            if json_out {
+                for d in &differences {
+                    let refused = Event::Refused {
+                        stage: &d.instance,
+                        key: d.key.as_deref(),
+                        reasons: &d.reasons,
+                    };
+                    println!("{}", event_json(&refused));
+                }
+            }
+            let lines: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            return Err(CliError::invalid(anyhow!(
+                "--locked: the pipeline differs from {}:\n  {}",
                 lock_file.display(),
-                differences.join("\n  ")
-            );
-            return EXIT_INVALID;
+                lines.join("\n  ")
+            )));
         }
         opts.locked = Some(lock);
     }
@@ -277,23 +268,22 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     if !json_out && (!summary.executed.is_empty() || !summary.failed.is_empty()) {
         match super::overview::write(&c, &store) {
             Ok(path) => eprintln!("overview: {}", path.display()),
-            Err(e) => eprintln!("warning: cannot write the overview page: {e}"),
+            Err(e) => eprintln!("warning: cannot write the overview page: {e:#}"),
         }
     }
 
     // Locked runs also verify that recomputed outputs reproduce the lock's digests.
-    let mut code = 0;
+    let mut unreproduced = Vec::new();
     if let Some(lock) = &opts.locked {
         for (inst, r) in &summary.results {
             if let Some(l) = lock.stages.get(inst)
                 && l.digest != r.digest
             {
-                eprintln!(
-                    "error: --locked: `{inst}` produced output {} but the lock records {}",
+                unreproduced.push(format!(
+                    "{inst}: produced output {} but the lock records {}",
                     short(&r.digest),
                     short(&l.digest)
-                );
-                code = EXIT_FAILED;
+                ));
             }
         }
     } else if !args.set.is_empty() {
@@ -307,13 +297,23 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> i32 {
     } else {
         write_lock(&c, &summary, previous_lock.as_ref(), &lock_file);
     }
-    if summary.cancelled {
-        return EXIT_INTERRUPTED;
-    }
-    if !summary.failed.is_empty() || !summary.skipped.is_empty() {
-        return EXIT_FAILED;
-    }
-    code
+    // Failed and skipped stages were reported as they happened; outputs that differ from
+    // the lock are said here, whatever else went wrong.
+    let exit_code = if summary.cancelled {
+        EXIT_INTERRUPTED
+    } else if !summary.failed.is_empty() || !summary.skipped.is_empty() || !unreproduced.is_empty() {
+        EXIT_FAILED
+    } else {
+        return Ok(());
+    };
+    let error = (!unreproduced.is_empty()).then(|| {
+        anyhow!(
+            "--locked: recomputed outputs differ from {}:\n  {}",
+            lock_file.display(),
+            unreproduced.join("\n  ")
+        )
+    });
+    Err(CliError { error, exit_code })
 }
 
 /// Writes `<pipeline>.lock` from a run's results (stages without a result this time keep
@@ -352,25 +352,27 @@ fn torch_work(
     plan: &crate::plan::Plan,
     store: &crate::cache::Store,
     force: &HashSet<crate::plan::NodeId>,
-) -> Option<String> {
+) -> anyhow::Result<Option<String>> {
     let needs = |id: crate::plan::NodeId| {
         let st = &plan.node(id).stage;
         registry()
             .get(&st.kind)
             .is_some_and(|k| k.needs_torch(&st.params))
     };
-    let first = plan.order().iter().copied().find(|&id| needs(id))?;
+    let Some(first) = plan.order().iter().copied().find(|&id| needs(id)) else {
+        return Ok(None);
+    };
     if !crate::device::count_is_certain() {
         let st = &plan.node(first).stage;
-        return Some(format!(
+        return Ok(Some(format!(
             "stage `{}` ({}; only libtorch can count this machine's GPUs)",
             st.instance, st.kind
-        ));
+        )));
     }
-    exec::assess(plan, store, force)
+    Ok(exec::assess(plan, store, force)?
         .into_iter()
         .find(|s| !matches!(s.status, Status::Cached { .. }) && needs(s.node))
-        .map(|s| format!("stage `{}` ({}, {})", s.instance, s.kind, s.status.name()))
+        .map(|s| format!("stage `{}` ({}, {})", s.instance, s.kind, s.status.name())))
 }
 
 /// Set by `sieve` when it hands a run to `sieve-torch`: the source stamp it was built from.
@@ -439,36 +441,96 @@ fn install_interrupt_handler() {
     });
 }
 
-fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
-    let (c, store) = match compile_with_store(args) {
-        Ok(cs) => cs,
-        Err(code) => return code,
-    };
+/// The plan's instances named `stage` (one instance, or every instance of a family); an
+/// unknown name is an invalid command line, reported with a suggestion.
+fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, CliError> {
     let nodes = c.plan.select(stage);
-    if nodes.is_empty() {
-        let names: Vec<&str> = c
-            .plan
-            .order()
+    if !nodes.is_empty() {
+        return Ok(nodes);
+    }
+    let names: Vec<&str> = c
+        .plan
+        .order()
+        .iter()
+        .map(|&id| c.plan.node(id).stage.instance.as_str())
+        .collect();
+    let hint = crate::diag::did_you_mean(stage, names)
+        .map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default();
+    Err(CliError::invalid(anyhow!(
+        "no stage `{stage}` in this pipeline{hint}"
+    )))
+}
+
+/// `sieve path`: the output folder of one stage instance's committed entry, absolute, on
+/// stdout and nothing else, so `$(sieve path p.sieve tuned)` can be handed to another
+/// program. The entry is re-digested first: a script never gets damaged bytes.
+fn path(args: &PipelineArgs, stage: &str) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
+    let nodes = select_stage(&c, stage)?;
+    if nodes.len() > 1 {
+        let names: Vec<&str> = nodes
             .iter()
             .map(|&id| c.plan.node(id).stage.instance.as_str())
             .collect();
-        let hint = crate::diag::did_you_mean(stage, names)
-            .map(|h| format!(" (did you mean `{h}`?)"))
-            .unwrap_or_default();
-        eprintln!("error: no stage `{stage}` in this pipeline{hint}");
-        return EXIT_INVALID;
+        let shown = names
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if names.len() > 3 { ", …" } else { "" };
+        return Err(CliError::invalid(anyhow!(
+            "`{stage}` is a family of {} instances; name one: {shown}{more}",
+            names.len()
+        )));
     }
-    let statuses = exec::assess(&c.plan, &store, &HashSet::new());
+    // `assess` gives every node of the plan a status.
+    let mut s = exec::assess(&c.plan, &store, &HashSet::new())
+        .map_err(anyhow::Error::new)?
+        .into_iter()
+        .find(|s| s.node == nodes[0])
+        .ok_or_else(|| anyhow!("internal error: no status for stage `{stage}`"))?;
+    exec::verify_cached(&mut s.status, &store);
+    let entry = match &s.status {
+        Status::Cached { key, .. } => store.get(key),
+        _ => None,
+    };
+    let Some(entry) = entry else {
+        let mut flags: String = args.set.iter().map(|kv| format!(" --set {kv}")).collect();
+        // A plain run recomputes a damaged entry only when another stage reads it.
+        if matches!(s.status, Status::Damaged { .. }) {
+            flags.push_str(&format!(" --force '{}'", s.instance));
+        }
+        return Err(CliError::failed(anyhow!(
+            "`{}` is {}: {}\nhint: `sieve run {}{flags}` computes it",
+            s.instance,
+            s.status.name(),
+            s.status.reason(),
+            args.file.display()
+        )));
+    };
+    let out = entry.out_dir();
+    println!("{}", std::path::absolute(&out).unwrap_or(out).display());
+    Ok(())
+}
+
+fn show(args: &PipelineArgs, stage: &str, rows: usize) -> Result<(), CliError> {
+    let (c, store) = compile_with_store(args)?;
+    let nodes = select_stage(&c, stage)?;
+    let statuses = exec::assess(&c.plan, &store, &HashSet::new()).map_err(anyhow::Error::new)?;
     if nodes.len() > 1 {
         println!("`{stage}` is a family of {} instances:", nodes.len());
         for s in statuses.iter().filter(|s| nodes.contains(&s.node)) {
             println!("  {:<8} {}", s.status.name(), s.instance);
         }
-        return 0;
+        return Ok(());
     }
-    let Some(s) = statuses.iter().find(|s| s.node == nodes[0]) else {
-        return EXIT_INVALID;
-    };
+    // `assess` gives every node of the plan a status.
+    let s = statuses
+        .iter()
+        .find(|s| s.node == nodes[0])
+        .ok_or_else(|| anyhow!("internal error: no status for stage `{stage}`"))?;
     let st = &c.plan.node(s.node).stage;
     println!("stage   {} ({} → {})", st.instance, st.kind, st.output);
     println!("status  {} — {}", s.status.name(), s.status.reason());
@@ -479,9 +541,11 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
         println!("param   {k} = {v}");
     }
     let Status::Cached { key, .. } = &s.status else {
-        return 0;
+        return Ok(());
     };
-    let Some(entry) = store.get(key) else { return 0 };
+    let Some(entry) = store.get(key) else {
+        return Ok(());
+    };
     let m = &entry.manifest;
     println!("key     {}", m.key);
     println!("digest  {}", m.digest);
@@ -489,7 +553,13 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
         "ran     {:.2}s on {} (sieve {})",
         m.wall_time_s, m.device, m.sieve_version
     );
-    println!("entry   {}", entry.dir.display());
+    // A model's output folder is what `transformers`' from_pretrained loads; the entry
+    // folder around it only holds sieve's manifest and log.
+    if st.output == ArtifactKind::Model {
+        println!("model   {}", entry.out_dir().display());
+    } else {
+        println!("entry   {}", entry.dir.display());
+    }
     for f in &m.files {
         println!("output  {} ({} bytes)", f.path, f.size);
     }
@@ -519,100 +589,70 @@ fn show(args: &PipelineArgs, stage: &str, rows: usize) -> i32 {
         }
         _ => {}
     }
-    0
+    Ok(())
 }
 
-fn cache(action: CacheAction) -> i32 {
+fn cache(action: CacheAction) -> Result<(), CliError> {
     match action {
         CacheAction::Ls { cache_dir } => {
-            let store = match open_store(store_dir_plain(&cache_dir)) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            match store.list() {
-                Ok(entries) => {
-                    let mut total = 0;
-                    for e in &entries {
-                        let size = crate::cache::store::dir_size(&e.dir);
-                        total += size;
-                        println!(
-                            "{}  {:>10}  {:>8.2}s  {}::{}",
-                            &e.manifest.key[..16],
-                            human_bytes(size),
-                            e.manifest.wall_time_s,
-                            e.manifest.pipeline,
-                            e.manifest.instance
-                        );
-                    }
-                    println!("{} entries, {}", entries.len(), human_bytes(total));
-                    0
-                }
-                Err(e) => {
-                    eprintln!("error: cannot list the store: {e}");
-                    EXIT_FAILED
-                }
+            let store = open_store(store_dir_plain(&cache_dir))?;
+            let entries = store.list().context("cannot list the store")?;
+            let mut total = 0;
+            for e in &entries {
+                let size = crate::cache::store::dir_size(&e.dir);
+                total += size;
+                println!(
+                    "{}  {:>10}  {:>8.2}s  {}::{}",
+                    &e.manifest.key[..16],
+                    human_bytes(size),
+                    e.manifest.wall_time_s,
+                    e.manifest.pipeline,
+                    e.manifest.instance
+                );
             }
+            println!("{} entries, {}", entries.len(), human_bytes(total));
+            Ok(())
         }
         CacheAction::Gc {
             cache_dir,
             keep_unreferenced,
             dry_run,
         } => {
-            let store = match open_store(store_dir_plain(&cache_dir)) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            match store.gc(keep_unreferenced, dry_run) {
-                Ok(report) => {
-                    let verb = if dry_run { "would remove" } else { "removed" };
-                    for r in &report.removed {
-                        println!("{verb} {r}");
-                    }
-                    for b in &report.busy {
-                        println!("kept {b} (in use by a running stage)");
-                    }
-                    println!(
-                        "{} folders, {}; {} lock files, {} input-digest records",
-                        report.removed.len(),
-                        human_bytes(report.bytes),
-                        report.lock_files,
-                        report.digest_records
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("error: gc failed: {e}");
-                    EXIT_FAILED
-                }
+            let store = open_store(store_dir_plain(&cache_dir))?;
+            let report = store.gc(keep_unreferenced, dry_run).context("gc failed")?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for r in &report.removed {
+                println!("{verb} {r}");
             }
+            for b in &report.busy {
+                println!("kept {b} (in use by a running stage)");
+            }
+            println!(
+                "{} folders, {}; {} lock files, {} input-digest records",
+                report.removed.len(),
+                human_bytes(report.bytes),
+                report.lock_files,
+                report.digest_records
+            );
+            Ok(())
         }
         CacheAction::Verify { cache_dir } => {
-            let store = match open_store(store_dir_plain(&cache_dir)) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            match store.verify() {
-                Ok((n, problems)) if problems.is_empty() => {
-                    println!("ok: {n} entries verified");
-                    0
-                }
-                Ok((n, problems)) => {
-                    for p in &problems {
-                        println!("damaged {}: {}", p.key, p.problem);
-                    }
-                    println!(
-                        "{} of {n} entries damaged (a run moves a damaged entry to quarantine and \
-                         recomputes it before any stage reads it; `sieve cache gc` removes folders \
-                         without a manifest)",
-                        problems.len()
-                    );
-                    EXIT_FAILED
-                }
-                Err(e) => {
-                    eprintln!("error: verify failed: {e}");
-                    EXIT_FAILED
-                }
+            let store = open_store(store_dir_plain(&cache_dir))?;
+            let (n, problems) = store.verify().context("verify failed")?;
+            if problems.is_empty() {
+                println!("ok: {n} entries verified");
+                return Ok(());
             }
+            for p in &problems {
+                println!("damaged {}: {}", p.key, p.problem);
+            }
+            println!(
+                "{} of {n} entries damaged (a run moves a damaged entry to quarantine and \
+                 recomputes it before any stage reads it; `sieve cache gc` removes folders \
+                 without a manifest)",
+                problems.len()
+            );
+            Err(CliError::reported(EXIT_FAILED))
         }
     }
 }
@@ -633,7 +673,7 @@ fn human_bytes(b: u64) -> String {
 }
 
 /// `sieve stages`: the catalogue, as text or Markdown.
-fn stages(kind: Option<&str>, markdown: bool) -> i32 {
+fn stages(kind: Option<&str>, markdown: bool) -> Result<(), CliError> {
     let reg = registry();
     let kinds: Vec<_> = match kind {
         Some(k) => match reg.get(k) {
@@ -642,8 +682,7 @@ fn stages(kind: Option<&str>, markdown: bool) -> i32 {
                 let hint = crate::diag::did_you_mean(k, reg.names())
                     .map(|h| format!(" (did you mean `{h}`?)"))
                     .unwrap_or_default();
-                eprintln!("error: unknown stage kind `{k}`{hint}");
-                return EXIT_INVALID;
+                return Err(CliError::invalid(anyhow!("unknown stage kind `{k}`{hint}")));
             }
         },
         None => reg.iter().collect(),
@@ -651,5 +690,5 @@ fn stages(kind: Option<&str>, markdown: bool) -> i32 {
     for k in kinds {
         print!("{}", crate::stages::describe_kind(k, markdown));
     }
-    0
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! files pass (every path a stage names is confined) → plan, rendering every diagnostic
 //! of the file at once on failure.
 
-use super::PipelineArgs;
+use super::{CliError, EXIT_INVALID, PipelineArgs};
 use crate::cache::Store;
 use crate::config::{self, ProjectConfig};
 use crate::confine::{self, Confinement, Origin};
@@ -137,9 +137,9 @@ pub fn confinement(
     }
 }
 
-/// Loads, lowers, confines and plans; on failure prints diagnostics and returns the exit
-/// code.
-pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
+/// Loads, lowers, confines and plans; on failure prints diagnostics (the error then
+/// carries only the exit code).
+pub fn compile(args: &PipelineArgs) -> Result<Compiled, CliError> {
     let mut sources = SourceMap::new();
     let files = match confinement(args, &mut sources) {
         Ok((files, warnings)) => {
@@ -150,7 +150,7 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
         }
         Err(d) => {
             print_diagnostics(&d, &sources);
-            return Err(super::EXIT_INVALID);
+            return Err(CliError::reported(EXIT_INVALID));
         }
     };
     // A recipe's own sieve.toml widens what its stages may touch: always say so.
@@ -180,7 +180,7 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
                 all.extend(d);
             }
             print_diagnostics(&all, &sources);
-            return Err(super::EXIT_INVALID);
+            return Err(CliError::reported(EXIT_INVALID));
         }
     };
     let opts = ir::LowerOptions {
@@ -191,12 +191,13 @@ pub fn compile(args: &PipelineArgs) -> Result<Compiled, i32> {
             // The file loaded, so it exists; canonical so that every spelling of its path
             // (relative, absolute, through a link) names the same refs in the store.
             ir.file = Some(std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone()));
-            let plan = Plan::build(&ir, files);
+            // Lowering checked every input, so a refusal here is sieve's own bug (exit 1).
+            let plan = Plan::build(&ir, files).map_err(CliError::failed)?;
             Ok(Compiled { ir, plan })
         }
         Err(d) => {
             print_diagnostics(&d, &sources);
-            Err(super::EXIT_INVALID)
+            Err(CliError::reported(EXIT_INVALID))
         }
     }
 }
@@ -223,10 +224,11 @@ pub fn store_dir_plain(dir: &Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".sieve"))
 }
 
-/// Opens a store, reporting failure as an invalid command line.
-pub fn open_store(dir: PathBuf) -> Result<Store, i32> {
+/// Opens a store; failure is an invalid command line.
+pub fn open_store(dir: PathBuf) -> Result<Store, CliError> {
     Store::open(&dir).map_err(|e| {
-        eprintln!("error: cannot open the artifact store {}: {e}", dir.display());
-        super::EXIT_INVALID
+        CliError::invalid(
+            anyhow::Error::new(e).context(format!("cannot open the artifact store {}", dir.display())),
+        )
     })
 }

@@ -1,12 +1,17 @@
 //! The command-line interface (DESIGN.md §5): argument parsing, compiling a pipeline file
-//! to a plan, and the `run` / `plan` / `check` / `graph` / `show` / `cache` commands.
+//! to a plan, and the `run` / `plan` / `check` / `graph` / `show` / `path` / `cache` commands.
 //!
 //! Exit codes: 0 success; 1 a stage failed (or `cache verify` / `plan --verify` found
-//! damage); 2 the pipeline or the command line is invalid; 130 interrupted.
+//! damage, `path` found no usable entry, or sieve itself failed); 2 the pipeline or the
+//! command line is invalid; 130 interrupted. Commands return them inside a [`CliError`],
+//! printed once by [`main`].
 
 mod commands;
 mod compile;
+mod error;
 mod overview;
+
+pub use error::CliError;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -108,6 +113,14 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         rows: usize,
     },
+    /// Print the folder of a stage's artifact, for scripts (a model's is the folder
+    /// `transformers` loads); exit 1 when the stage is not cached or its entry is damaged.
+    Path {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Instance name (`tuned[budget=256,band=hard]`).
+        stage: String,
+    },
     /// Inspect or clean the artifact store.
     Cache {
         #[command(subcommand)]
@@ -202,5 +215,8 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    commands::dispatch(cli.command)
+    match commands::dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(e) => e.report(),
+    }
 }

@@ -58,7 +58,7 @@ fn load_record(store: &Store, pipeline: &str) -> RunRecord {
 }
 
 /// Builds and writes the page; returns its path.
-pub fn write(c: &Compiled, store: &Store) -> std::io::Result<PathBuf> {
+pub fn write(c: &Compiled, store: &Store) -> anyhow::Result<PathBuf> {
     let rec = load_record(store, &c.ir.name);
     let ran: HashSet<&str> = rec.executed.iter().map(String::as_str).collect();
     let failed: HashMap<&str, &str> = rec.failed.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -67,7 +67,7 @@ pub fn write(c: &Compiled, store: &Store) -> std::io::Result<PathBuf> {
         title: c.ir.name.clone(),
         stages: Vec::new(),
     };
-    for s in exec::assess(&c.plan, store, &HashSet::new()) {
+    for s in exec::assess(&c.plan, store, &HashSet::new())? {
         let inst = s.instance.as_str();
         let mut record = match &s.status {
             Status::Cached { key, .. } => {

@@ -17,7 +17,7 @@
 use super::{DataError, Result};
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
@@ -101,11 +101,16 @@ impl KeyOrder {
         }
     }
 
-    fn position(&self, name: &str) -> usize {
-        self.names.iter().position(|n| n == name).unwrap_or(usize::MAX)
-    }
-
     fn order_fields(&self, fields: &Fields) -> Fields {
+        // Looked up, not searched: a line of 50,000 keys took 13 s in a linear search per
+        // comparison of the sort.
+        let rank: HashMap<&str, usize> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let position = |name: &str| rank.get(name).copied().unwrap_or(usize::MAX);
         let mut out: Vec<Field> = fields
             .iter()
             .map(|f| {
@@ -116,7 +121,7 @@ impl KeyOrder {
                 f.as_ref().clone().with_data_type(t)
             })
             .collect();
-        out.sort_by_key(|f| (self.position(f.name()), f.name().clone()));
+        out.sort_by_key(|f| (position(f.name()), f.name().clone()));
         Fields::from(out)
     }
 
@@ -241,6 +246,24 @@ mod tests {
         // Starting after the failing row, nothing fails: the batch's own error is kept.
         let msg = locate_decode_error(&p, &schema, 3, "batch failed");
         assert_eq!(msg, "in the rows after row 3: batch failed");
+    }
+
+    #[test]
+    fn fifty_thousand_keys_are_ordered_without_a_search_per_comparison() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = (0..50_000).rev().map(|i| format!("\"k{i}\": {i}")).collect();
+        let p = write(dir.path(), &format!("{{{}}}\n", keys.join(", ")));
+        let start = std::time::Instant::now();
+        let s = infer_schema(&p).unwrap();
+        // Was 13 s in a release build (a linear search inside the sort).
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(s.fields().len(), 50_000);
+        assert_eq!(s.field(0).name(), "k49999");
+        assert_eq!(s.field(49_999).name(), "k0");
     }
 
     #[test]

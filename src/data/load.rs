@@ -21,6 +21,11 @@
 //! (rendered as a JSON array). Difficulty may be integer (→ int64), floating (→ float64)
 //! or text, whose first number is used (`"Level 5"` → 5.0).
 //!
+//! Types: auto-detection skips a candidate whose type cannot be read in its role (an
+//! `output` column of numbers is not a response), except a column that bears the
+//! canonical name itself (`prompt`, `response`, `answer`, `difficulty`): that one is an
+//! error naming the file, the column and its type. A non-integer `id` means row numbers.
+//!
 //! Nulls: a null `prompt` (or a chat list that is null) is an error naming the row; null
 //! `response` / `answer` / `difficulty` stay null (a null struct parent makes its field
 //! null; null message contents count as empty). Ids: an integer id column must be non-null
@@ -392,6 +397,15 @@ fn resolve(path: &Path, schema: &Schema, role: Role, explicit: Option<&str>) -> 
                     how: How::RowNumber,
                     ..null
                 }),
+                // A column that bears the canonical name itself is meant as that column:
+                // one whose type cannot be read as it is an error, not a silent null (an
+                // alias such as `output` or `level` may well mean something else).
+                (_, Some((c, t))) if c == role.name() => Err(DataError::ColumnType {
+                    path: path.to_path_buf(),
+                    column: c,
+                    expected: role.expected().into(),
+                    found: describe(&t),
+                }),
                 _ => Ok(null),
             }
         }
@@ -585,7 +599,8 @@ pub fn load(
         } else {
             f.name().clone()
         };
-        if schema.index_of(&name).is_ok() && name != *f.name() {
+        // (Only a renamed column is looked up: `index_of` scans the schema.)
+        if name != *f.name() && schema.index_of(&name).is_ok() {
             continue; // `source_x` already exists in the source; keep that one.
         }
         extras.push((i, f.as_ref().clone().with_name(name).with_nullable(true)));
@@ -955,6 +970,32 @@ mod tests {
         let b = read_all(&dst);
         assert_eq!(col_str(&b, "answer"), [Some("5".into()), Some("6".into())]);
         assert_eq!(b.num_columns(), 6);
+    }
+
+    #[test]
+    fn a_canonical_column_of_the_wrong_type_is_an_error_an_alias_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = dir.path().join("o.parquet");
+        let src = dir.path().join("x.jsonl");
+        // `difficulty` of lists: meant as the difficulty, and unreadable as one.
+        std::fs::write(&src, "{\"prompt\": \"q\", \"difficulty\": [1, 2]}\n").unwrap();
+        let e = load(&src, &dst, &LoadOptions::default(), || Ok(())).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("x.jsonl") && text.contains("`difficulty`") && text.contains("a numeric column"),
+            "{text}"
+        );
+        // `answer` as a struct, likewise.
+        std::fs::write(&src, "{\"prompt\": \"q\", \"answer\": {\"k\": 1}}\n").unwrap();
+        let e = load(&src, &dst, &LoadOptions::default(), || Ok(())).unwrap_err();
+        assert!(e.to_string().contains("`answer`"), "{e}");
+        // An alias of another type is not the column: `level` of lists leaves the
+        // difficulty null and is kept under its name.
+        std::fs::write(&src, "{\"prompt\": \"q\", \"level\": [1, 2]}\n").unwrap();
+        load(&src, &dst, &LoadOptions::default(), || Ok(())).unwrap();
+        let b = read_all(&dst);
+        assert!(b.column_by_name("level").is_some());
+        assert_eq!(b.column_by_name("difficulty").unwrap().null_count(), 1);
     }
 
     #[test]

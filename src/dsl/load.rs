@@ -18,7 +18,9 @@
 //!   is reported with the whole chain;
 //! - problems accumulate: a missing import does not stop the other imports from loading;
 //! - only regular files of at most [`MAX_FILE_BYTES`] are read (a FIFO, device or directory
-//!   is refused by name without being read, so nothing can make loading hang).
+//!   is refused by name without being read, so nothing can make loading hang), and only
+//!   UTF-8 text is parsed (a file that is not is registered with its invalid bytes
+//!   replaced, so the diagnostic points at the first one).
 
 use super::ast::{self, Item};
 use super::{parser, yaml};
@@ -71,12 +73,16 @@ pub fn load_pipeline(
     let Some(syntax) = Syntax::of_path(path) else {
         return Err(unknown_syntax(&display, None).into());
     };
-    let text = read_source(path).map_err(|e| {
-        Diagnostics::from(Diagnostic::error(match e {
-            ReadError::Io(e) => format!("cannot read `{display}`: {e}"),
-            other => format!("`{display}` {other}"),
-        }))
-    })?;
+    let text = match read_source(path) {
+        Ok(text) => text,
+        Err(ReadError::NotUtf8 { text, at }) => {
+            return Err(not_utf8(sources, &display, path, text, at).into());
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(Diagnostic::error(format!("cannot read `{display}`: {e}")).into());
+        }
+        Err(other) => return Err(Diagnostic::error(format!("`{display}` {other}")).into()),
+    };
     let mut loader = Loader::new(sources, files);
     loader.root(&display, path, text, syntax)
 }
@@ -105,6 +111,12 @@ enum ReadError {
     NotAFile(&'static str),
     /// Its size in bytes, over [`MAX_FILE_BYTES`].
     TooLarge(u64),
+    /// Not UTF-8: the text with each invalid sequence replaced by U+FFFD, and the byte
+    /// offset of the first one (the same in the replaced text: only what follows moves).
+    NotUtf8 {
+        text: String,
+        at: usize,
+    },
     Io(std::io::Error),
 }
 
@@ -117,6 +129,7 @@ impl std::fmt::Display for ReadError {
                 "is {n} bytes long; pipeline files are at most {} MiB ({MAX_FILE_BYTES} bytes)",
                 MAX_FILE_BYTES >> 20
             ),
+            ReadError::NotUtf8 { .. } => write!(f, "is not UTF-8 text"),
             ReadError::Io(e) => write!(f, "cannot be read: {e}"),
         }
     }
@@ -160,15 +173,31 @@ fn read_source(path: &Path) -> Result<String, ReadError> {
         .open(path)
         .map_err(ReadError::Io)?;
     check(file.metadata().map_err(ReadError::Io)?)?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     // A file growing while it is read still stops at the bound.
     file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(ReadError::Io)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge(text.len() as u64));
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
     }
+    let text = String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
+        at: e.utf8_error().valid_up_to(),
+        text: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })?;
     Ok(text)
+}
+
+/// The diagnostic of a file that is not UTF-8, at its first invalid byte: the file is
+/// registered (invalid sequences shown as U+FFFD) so it renders with file:line:col.
+fn not_utf8(sources: &mut SourceMap, display: &str, path: &Path, text: String, at: usize) -> Diagnostic {
+    let id = sources.add(display, Some(path), text);
+    Diagnostic::error(format!("`{display}` is not UTF-8 text"))
+        .at(
+            Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
+            "this byte is not UTF-8",
+        )
+        .with_note("pipeline files are UTF-8 text")
 }
 
 fn unknown_syntax(display: &str, at: Option<Span>) -> Diagnostic {
@@ -301,6 +330,12 @@ impl<'s> Loader<'s> {
         };
         let text = match read_source(&resolved) {
             Ok(t) => t,
+            Err(ReadError::NotUtf8 { text, at }) => {
+                let d = not_utf8(self.sources, &display, &resolved, text, at)
+                    .with_secondary(imp.span, "imported here");
+                self.diags.push(d);
+                return Vec::new();
+            }
             Err(e) => {
                 let what = match e {
                     ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -557,6 +592,35 @@ mod tests {
         assert!(
             sm.files().iter().all(|f| f.text.len() < 1000),
             "nothing big was read"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_where_they_are() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("main.sieve");
+        std::fs::write(
+            &root,
+            b"import \"lib.yaml\"\npipeline p {\n  let s = \"\xff\xfe\"\n}\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("lib.yaml"), b"let:\n  x: caf\xe9\n").expect("write");
+        let mut sm = SourceMap::new();
+        let out = load_pipeline(&root, &confined(&root), &mut sm)
+            .expect_err("not UTF-8")
+            .render(&sm);
+        assert!(out.contains("main.sieve` is not UTF-8 text"), "{out}");
+        assert!(out.contains("main.sieve:3:12"), "{out}");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let root = write(dir2.path(), "main.sieve", "import \"lib.yaml\"\npipeline p { }\n");
+        std::fs::copy(dir.path().join("lib.yaml"), dir2.path().join("lib.yaml")).expect("copy");
+        let out = load_pipeline(&root, &confined(&root), &mut sm)
+            .expect_err("import not UTF-8")
+            .render(&sm);
+        assert!(out.contains("lib.yaml` is not UTF-8 text"), "{out}");
+        assert!(
+            out.contains("lib.yaml:2:9") && out.contains("main.sieve:1:1"),
+            "{out}"
         );
     }
 

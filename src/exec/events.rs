@@ -2,8 +2,10 @@
 //! otherwise, or one JSON object per line with `--json`.
 //!
 //! Invariant: every renderer receives the same [`Event`] stream; JSON lines always carry
-//! `event`, `stage` and `key` (null when not known yet), so scripts can rely on them.
+//! `event`, `stage` and `key` (null when not known yet), so scripts can rely on them;
+//! stale reasons appear as their text and, in JSON, also as `reasons` (tagged objects).
 
+use super::reason::{StaleReason, join, to_json};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::collections::HashMap;
@@ -52,9 +54,19 @@ pub enum Event<'a> {
         key: Option<&'a str>,
         error: &'a str,
         log: Option<&'a Path>,
+        /// Why `--locked` refused the stage (its key differs from the lock's), which
+        /// `error` words; empty for every other failure.
+        reasons: &'a [StaleReason],
+    },
+    /// `--locked`, before anything runs: the stage differs from the lock file.
+    Refused {
+        stage: &'a str,
+        key: Option<&'a str>,
+        reasons: &'a [StaleReason],
     },
     /// A stage's committed entry was found damaged (or gone) when another stage came to
-    /// read it; it was moved to `quarantined` (when there was a folder to move) and is
+    /// read it, or its folder has no readable manifest when the stage itself is about to
+    /// compute; it was moved to `quarantined` (when there was a folder to move) and is
     /// recomputed next. Nothing read it.
     Damaged {
         stage: &'a str,
@@ -146,8 +158,18 @@ pub fn event_json(e: &Event) -> serde_json::Value {
             key,
             error,
             log,
-        } => json!({
-            "event": "failed", "stage": stage, "key": key, "error": error, "log": log.map(|p| p.display().to_string()),
+            reasons,
+        } => {
+            let mut line = json!({
+                "event": "failed", "stage": stage, "key": key, "error": error, "log": log.map(|p| p.display().to_string()),
+            });
+            if !reasons.is_empty() {
+                line["reasons"] = to_json(reasons);
+            }
+            line
+        }
+        Event::Refused { stage, key, reasons } => json!({
+            "event": "refused", "stage": stage, "key": key, "reason": join(reasons), "reasons": to_json(reasons),
         }),
         Event::Damaged {
             stage,
@@ -275,6 +297,7 @@ impl Reporter for PlainReporter {
                 None => format!("FAILED    {stage}: {error}"),
             },
             Event::Damaged { .. } => damaged_line(e),
+            Event::Refused { stage, reasons, .. } => format!("refused   {stage}: {}", join(reasons)),
             Event::Skipped { stage, reason } => format!("skipped   {stage}: {reason}"),
             Event::End {
                 executed,
@@ -415,6 +438,11 @@ impl Reporter for BarsReporter {
                 self.overall
                     .set_position(self.overall.position().saturating_sub(1));
                 let _ = self.multi.println(damaged_line(e));
+            }
+            Event::Refused { stage, reasons, .. } => {
+                let _ = self
+                    .multi
+                    .println(format!("refused   {stage}: {}", join(reasons)));
             }
             Event::Skipped { stage, reason } => {
                 self.overall.inc(1);

@@ -2,13 +2,16 @@
 //! reason of every stage before a run (`sieve plan`; with `--verify`, cached entries are
 //! also re-digested and damaged ones reported).
 //!
-//! Invariant: reasons come from the refs of the plan's own pipeline file ([`ref_scope`]),
-//! never from another file that happens to declare the same pipeline name.
+//! Invariants: reasons come from the refs of the plan's own pipeline file ([`ref_scope`]),
+//! never from another file that happens to declare the same pipeline name; they are
+//! [`StaleReason`] values, worded only by their `Display`; a stage whose key cannot be
+//! computed makes the whole assessment an error ([`UnkeyedStage`]), never a made-up key.
 
-use crate::cache::{KeyInput, KeyMaterial, KeyMember, RefScope, Store};
+use super::reason::{StaleReason, join, material_changes};
+use crate::cache::{KeyError, KeyInput, KeyMaterial, KeyMember, RefScope, Store};
 use crate::confine::Access;
 use crate::plan::{NodeId, Plan};
-use crate::stages::{ParamType, file_params, registry};
+use crate::stages::{file_params, registry};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -21,11 +24,13 @@ pub enum Status {
     },
     Stale {
         key: String,
-        reasons: Vec<String>,
+        reasons: Vec<StaleReason>,
     },
+    /// An input must be computed first; `reasons` are the stage's own changes that are
+    /// known already (its parameters).
     Blocked {
         waits_on: Vec<String>,
-        reasons: Vec<String>,
+        reasons: Vec<StaleReason>,
     },
     /// Cached, but the entry's files no longer match its manifest (only found by
     /// [`assess_verified`]). Downstream stages are assessed with the manifest's digest,
@@ -33,7 +38,7 @@ pub enum Status {
     Damaged {
         key: String,
         digest: String,
-        reason: String,
+        problem: String,
     },
 }
 
@@ -54,31 +59,49 @@ impl Status {
         }
     }
 
+    /// Every reason, in the order they are shown (a blocked stage's inputs first); none
+    /// for a cached stage.
+    pub fn reasons(&self) -> Vec<StaleReason> {
+        match self {
+            Status::Cached { .. } => Vec::new(),
+            Status::Stale { reasons, .. } => reasons.clone(),
+            Status::Damaged { problem, .. } => vec![StaleReason::Damaged {
+                problem: problem.clone(),
+            }],
+            Status::Blocked { waits_on, reasons } => {
+                let waits = (!waits_on.is_empty()).then(|| StaleReason::WaitsOn {
+                    stages: waits_on.clone(),
+                });
+                waits.into_iter().chain(reasons.iter().cloned()).collect()
+            }
+        }
+    }
+
     /// One-line reason.
     pub fn reason(&self) -> String {
         match self {
             Status::Cached { .. } => "up to date".into(),
-            Status::Stale { reasons, .. } => reasons.join("; "),
-            Status::Damaged { reason, .. } => reason.clone(),
-            Status::Blocked { waits_on, reasons } => {
-                let mut r = format!("waits on {}", quote_list(waits_on));
-                if !reasons.is_empty() {
-                    r.push_str("; ");
-                    r.push_str(&reasons.join("; "));
-                }
-                r
-            }
+            _ => join(&self.reasons()),
         }
     }
 }
 
-fn quote_list(names: &[String]) -> String {
-    let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
-    if names.len() > 3 {
-        format!("{} and {} more", shown.join(", "), names.len() - 3)
-    } else {
-        shown.join(", ")
-    }
+/// A stage whose cache key cannot be computed: its key material holds something a key
+/// cannot represent (see [`KeyError`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compute the cache key of stage `{instance}`")]
+pub struct UnkeyedStage {
+    pub instance: String,
+    #[source]
+    pub source: KeyError,
+}
+
+/// The key of `km`, the key material of stage `instance`.
+pub(crate) fn key_of(instance: &str, km: &KeyMaterial) -> Result<String, UnkeyedStage> {
+    km.key().map_err(|source| UnkeyedStage {
+        instance: instance.to_string(),
+        source,
+    })
 }
 
 /// The status of one plan node.
@@ -109,10 +132,11 @@ pub fn key_material(
     for inp in &st.inputs {
         let mut members = Vec::with_capacity(inp.sources.len());
         for src in &inp.sources {
-            let producer = plan.find(src).map(|id| &plan.node(id).stage);
+            // Every source is a node of the plan (`Plan::build` checks it).
+            let producer = &plan.node(plan.find(src)?).stage;
             members.push(KeyMember {
                 instance: src.clone(),
-                coords: producer.map(|p| p.coords.clone()).unwrap_or_default(),
+                coords: producer.coords.clone(),
                 digest: digests.get(src)?.clone(),
             });
         }
@@ -146,12 +170,7 @@ pub fn key_material(
         let digest = match plan.files.stage_file(f.written, Access::Read) {
             // A tokenizer folder counts by its tokenizer files: a model folder's weights
             // are large and do not change how text is tokenized.
-            Ok(path) => match f.spec.ty {
-                ParamType::TokenizerFile(_) => {
-                    file_digest(store, &path, Some(crate::model::tokenizer::TOKENIZER_FILES))
-                }
-                _ => file_digest(store, &path, None),
-            },
+            Ok(path) => file_digest(store, &path, f.spec.ty.digested_files()),
             // The stage then fails with the refusal when it is about to run.
             Err(_) => "refused: outside the folders stages may read".to_string(),
         };
@@ -188,23 +207,19 @@ pub(crate) fn stale_reasons(
     instance: &str,
     km: &KeyMaterial,
     key: &str,
-) -> Vec<String> {
+) -> Vec<StaleReason> {
+    if store.has_entry_folder(key) {
+        return vec![StaleReason::ManifestUnreadable];
+    }
     let Some(old_key) = store.read_ref(scope, instance) else {
-        return vec!["never run".into()];
+        return vec![StaleReason::NeverRun];
     };
     if old_key == key {
-        return vec!["cache entry missing (removed by `sieve cache gc`?)".into()];
+        return vec![StaleReason::EntryMissing];
     }
     match store.get(&old_key) {
-        Some(old) => {
-            let why = km.explain_change(&old.manifest.material);
-            if why.is_empty() {
-                vec!["key material changed".into()]
-            } else {
-                why
-            }
-        }
-        None => vec!["changed since the last run (its previous result is no longer in the store)".into()],
+        Some(old) => material_changes(km, &old.manifest.material),
+        None => vec![StaleReason::PreviousResultGone],
     }
 }
 
@@ -214,22 +229,23 @@ fn param_reasons(
     scope: &RefScope,
     instance: &str,
     km_params: &BTreeMap<String, Value>,
-) -> Vec<String> {
+) -> Vec<StaleReason> {
     let Some(old) = store.read_ref(scope, instance).and_then(|k| store.get(&k)) else {
         return Vec::new();
     };
     let partial = KeyMaterial {
-        inputs: old.manifest.material.inputs.clone(),
-        env: old.manifest.material.env.clone(),
-        files: old.manifest.material.files.clone(),
         params: km_params.clone(),
         ..old.manifest.material.clone()
     };
-    partial.explain_change(&old.manifest.material)
+    partial
+        .changes_since(&old.manifest.material)
+        .into_iter()
+        .map(StaleReason::Changed)
+        .collect()
 }
 
 /// Statuses of every node, in plan order. `force` nodes are stale regardless.
-pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageStatus> {
+pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Result<Vec<StageStatus>, UnkeyedStage> {
     let scope = ref_scope(plan);
     let mut digests: HashMap<String, String> = HashMap::new();
     let mut not_ready: HashSet<String> = HashSet::new();
@@ -254,10 +270,12 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
             match key_material(plan, store, id, &digests) {
                 None => Status::Blocked {
                     waits_on: vec![],
-                    reasons: vec!["unknown stage kind".into()],
+                    reasons: vec![StaleReason::UnknownKind {
+                        stage_kind: st.kind.clone(),
+                    }],
                 },
                 Some(km) => {
-                    let key = km.key();
+                    let key = key_of(&st.instance, &km)?;
                     match (force.contains(&id), store.get(&key)) {
                         (false, Some(entry)) => Status::Cached {
                             key,
@@ -265,7 +283,7 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
                         },
                         (true, _) => Status::Stale {
                             key,
-                            reasons: vec!["forced with --force".into()],
+                            reasons: vec![StaleReason::Forced],
                         },
                         (false, None) => {
                             let reasons = stale_reasons(store, &scope, &st.instance, &km, &key);
@@ -290,28 +308,31 @@ pub fn assess(plan: &Plan, store: &Store, force: &HashSet<NodeId>) -> Vec<StageS
             status,
         });
     }
-    out
+    Ok(out)
 }
 
 /// [`assess`], and every entry the plan would use (each cached stage's) re-digested
 /// against its manifest: a damaged one turns its stage's status into `damaged`.
-pub fn assess_verified(plan: &Plan, store: &Store) -> Vec<StageStatus> {
-    let mut statuses = assess(plan, store, &HashSet::new());
+pub fn assess_verified(plan: &Plan, store: &Store) -> Result<Vec<StageStatus>, UnkeyedStage> {
+    let mut statuses = assess(plan, store, &HashSet::new())?;
     for s in &mut statuses {
-        let Status::Cached { key, digest } = &s.status else {
-            continue;
-        };
-        if let Err(damage) = store.verified(key) {
-            s.status = Status::Damaged {
-                key: key.clone(),
-                digest: digest.clone(),
-                reason: format!(
-                    "entry damaged: {}; the next run that reads it moves it to quarantine and \
-                     recomputes it first (`--force` recomputes it now)",
-                    damage.problem
-                ),
-            };
-        }
+        verify_cached(&mut s.status, store);
     }
-    statuses
+    Ok(statuses)
+}
+
+/// Re-digests the entry of a `cached` status against its manifest and turns the status
+/// into `damaged` (with the problem) when its files no longer match; other statuses are
+/// left as they are.
+pub fn verify_cached(status: &mut Status, store: &Store) {
+    let Status::Cached { key, digest } = status else {
+        return;
+    };
+    if let Err(damage) = store.verified(key) {
+        *status = Status::Damaged {
+            key: key.clone(),
+            digest: digest.clone(),
+            problem: damage.problem,
+        };
+    }
 }

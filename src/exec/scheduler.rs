@@ -18,11 +18,14 @@
 
 use super::events::{Event, Reporter};
 use super::freshness::{key_material, ref_scope};
+use super::locked::lock_mismatch;
+use super::reason::{StaleReason, join};
 use crate::cache::digest::short;
 use crate::cache::lockfile::LockFile;
 use crate::cache::store::{KeyLock, Manifest, now_unix};
-use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store};
+use crate::cache::{Damage, Entry, KeyMaterial, RefScope, Store, UNREADABLE_MANIFEST};
 use crate::plan::{NodeId, Plan};
+use crate::stages::artifact::METRICS_FILE;
 use crate::stages::{
     InputArtifact, InputSlot, Params, Progress, StageContext, StageError, StageKind, file_params, registry,
 };
@@ -119,10 +122,8 @@ enum Outcome {
         ran: bool,
         material: KeyMaterial,
     },
-    Failed {
-        key: Option<String>,
-        error: String,
-    },
+    /// The failure was reported (a `Failed` event) where it happened.
+    Failed { error: String },
 }
 
 /// What a worker reports back.
@@ -179,7 +180,7 @@ pub fn run(
                     None if opts.force.contains(&id) => Mode::Force,
                     None => Mode::Normal,
                 };
-                match prepare(plan, store, opts, id, &l.digests, &mode) {
+                match prepare(plan, store, opts, id, &l.digests, &l.dirs, &mode) {
                     Prepared::Cached(o) => {
                         let Outcome::Done { key, .. } = &o else {
                             unreachable!("prepare only returns Done as cached")
@@ -190,21 +191,20 @@ pub fn run(
                         });
                         l.settle(id, o);
                     }
-                    Prepared::Fail(o) => {
-                        if let Outcome::Failed { key, error } = &o {
-                            reporter.event(&Event::Failed {
-                                stage: &st.instance,
-                                key: key.as_deref(),
-                                error,
-                                log: None,
-                            });
-                        }
-                        l.settle(id, o);
+                    Prepared::Fail { key, error, reasons } => {
+                        reporter.event(&Event::Failed {
+                            stage: &st.instance,
+                            key: key.as_deref(),
+                            error: &error,
+                            log: None,
+                            reasons: &reasons,
+                        });
+                        l.settle(id, Outcome::Failed { error });
                         if !opts.keep_going {
                             stop = true;
                         }
                     }
-                    Prepared::Run(km) => {
+                    Prepared::Run { km, key, slots } => {
                         if let Some(g) = gpu {
                             *gpu_busy.entry(g).or_default() += 1;
                         }
@@ -212,8 +212,9 @@ pub fn run(
                         let job = Job {
                             id,
                             km,
+                            key,
                             mode,
-                            slots: input_slots(plan, id, &l.dirs),
+                            slots,
                             entries: l.input_entries(id),
                         };
                         let tx = tx.clone();
@@ -285,37 +286,54 @@ pub fn run(
 
 enum Prepared {
     Cached(Outcome),
-    Fail(Outcome),
-    Run(KeyMaterial),
+    /// Fails before it starts; `reasons` when `--locked` refused it.
+    Fail {
+        key: Option<String>,
+        error: String,
+        reasons: Vec<StaleReason>,
+    },
+    Run {
+        km: KeyMaterial,
+        key: String,
+        slots: Vec<InputSlot>,
+    },
 }
 
-/// Computes a ready node's key and decides: cached, run, or fail (lock mismatch).
+/// Computes a ready node's key and decides: cached, run (with its inputs' folders), or
+/// fail (no key, lock mismatch, an input without a folder).
 fn prepare(
     plan: &Plan,
     store: &Store,
     opts: &RunOptions,
     id: NodeId,
     digests: &HashMap<String, String>,
+    dirs: &HashMap<String, PathBuf>,
     mode: &Mode,
 ) -> Prepared {
     let st = &plan.node(id).stage;
-    let Some(km) = key_material(plan, store, id, digests) else {
-        return Prepared::Fail(Outcome::Failed {
-            key: None,
-            error: format!("unknown stage kind `{}`", st.kind),
-        });
+    let fail = |key: Option<String>, error: String| Prepared::Fail {
+        key,
+        error,
+        reasons: Vec::new(),
     };
-    let key = km.key();
+    let Some(km) = key_material(plan, store, id, digests) else {
+        return fail(None, format!("unknown stage kind `{}`", st.kind));
+    };
+    let key = match km.key() {
+        Ok(key) => key,
+        Err(e) => return fail(None, format!("cannot compute its cache key: {e}")),
+    };
     if let Some(lock) = &opts.locked {
         let why = match lock.stages.get(&st.instance) {
-            Some(locked) => locked.mismatch(&km, &key),
-            None => Some("not in the lock file".into()),
+            Some(locked) => lock_mismatch(locked, &km, &key),
+            None => Some(vec![StaleReason::NotInLock]),
         };
-        if let Some(why) = why {
-            return Prepared::Fail(Outcome::Failed {
+        if let Some(reasons) = why {
+            return Prepared::Fail {
+                error: format!("--locked: {}", join(&reasons)),
                 key: Some(key),
-                error: format!("--locked: {why}"),
-            });
+                reasons,
+            };
         }
     }
     if matches!(mode, Mode::Normal)
@@ -329,7 +347,10 @@ fn prepare(
             material: km,
         });
     }
-    Prepared::Run(km)
+    match input_slots(plan, id, dirs) {
+        Ok(slots) => Prepared::Run { km, key, slots },
+        Err(error) => fail(Some(key), error),
+    }
 }
 
 /// The CUDA device a stage will occupy, if any: only stages that run libtorch code
@@ -460,7 +481,7 @@ impl<'a> Ledger<'a> {
                     self.release(d);
                 }
             }
-            Outcome::Failed { error, .. } => {
+            Outcome::Failed { error } => {
                 self.summary.failed.push((st.instance.clone(), error));
                 // Skip everything downstream.
                 let mut stack: Vec<NodeId> = plan.dependents(id).collect();
@@ -509,8 +530,9 @@ impl<'a> Ledger<'a> {
                     key: None,
                     error: &error,
                     log: None,
+                    reasons: &[],
                 });
-                self.settle(reader, Outcome::Failed { key: None, error });
+                self.settle(reader, Outcome::Failed { error });
                 return true;
             }
             self.unsettle(producer);
@@ -539,28 +561,42 @@ impl<'a> Ledger<'a> {
     }
 }
 
-/// Input slots of a node with the committed folders of its producers.
-fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<InputSlot> {
+/// Input slots of a node with the committed folders of its producers. A node starts
+/// only when every producer is done, so a producer without a folder is a scheduler bug:
+/// the stage fails with an internal error rather than read from a wrong folder.
+pub(super) fn input_slots(
+    plan: &Plan,
+    id: NodeId,
+    dirs: &HashMap<String, PathBuf>,
+) -> Result<Vec<InputSlot>, String> {
     let st = &plan.node(id).stage;
+    let artifact = |slot: &str, src: &String| {
+        let internal = |what: &str| format!("internal error: input `{slot}` reads `{src}`, {what}");
+        let producer = plan
+            .find(src)
+            .map(|p| &plan.node(p).stage)
+            .ok_or_else(|| internal("which is not a stage of the plan"))?;
+        let dir = dirs
+            .get(src)
+            .ok_or_else(|| internal("whose result is not committed"))?;
+        Ok(InputArtifact {
+            instance: src.clone(),
+            coords: producer.coords.clone(),
+            kind: producer.output,
+            dir: dir.clone(),
+        })
+    };
     st.inputs
         .iter()
-        .map(|inp| InputSlot {
-            name: inp.slot.clone(),
-            members: inp
-                .sources
-                .iter()
-                .map(|src| {
-                    let producer = plan.find(src).map(|p| &plan.node(p).stage);
-                    InputArtifact {
-                        instance: src.clone(),
-                        coords: producer.map(|p| p.coords.clone()).unwrap_or_default(),
-                        kind: producer
-                            .map(|p| p.output)
-                            .unwrap_or(crate::stages::ArtifactKind::Dataset),
-                        dir: dirs.get(src).cloned().unwrap_or_default(),
-                    }
-                })
-                .collect(),
+        .map(|inp| {
+            Ok(InputSlot {
+                name: inp.slot.clone(),
+                members: inp
+                    .sources
+                    .iter()
+                    .map(|src| artifact(&inp.slot, src))
+                    .collect::<Result<_, String>>()?,
+            })
         })
         .collect()
 }
@@ -569,6 +605,8 @@ fn input_slots(plan: &Plan, id: NodeId, dirs: &HashMap<String, PathBuf>) -> Vec<
 struct Job {
     id: NodeId,
     km: KeyMaterial,
+    /// `km`'s key.
+    key: String,
     mode: Mode,
     slots: Vec<InputSlot>,
     /// The entries `slots` point into: (producer, key).
@@ -626,7 +664,7 @@ fn recheck_damaged(
         },
         None => reported.problem.clone(),
     };
-    let quarantined = if store.root().join("entries").join(key).exists() {
+    let quarantined = if store.has_entry_folder(key) {
         Some(
             store
                 .quarantine(key)
@@ -655,18 +693,16 @@ fn execute(
     cancel: &AtomicBool,
 ) -> Attempt {
     let st = &plan.node(job.id).stage;
-    let key = job.km.key();
+    let key = job.key.clone();
     let fail = |error: String| {
         reporter.event(&Event::Failed {
             stage: &st.instance,
             key: Some(&key),
             error: &error,
             log: None,
+            reasons: &[],
         });
-        Attempt::Settled(Outcome::Failed {
-            key: Some(key.clone()),
-            error,
-        })
+        Attempt::Settled(Outcome::Failed { error })
     };
     let _lock = match store.lock(&key) {
         Ok(l) => l,
@@ -690,6 +726,17 @@ fn execute(
         Mode::Normal => {
             if let Some(e) = store.get(&key) {
                 return cached(e, job.km);
+            }
+            // A folder without a readable manifest is a damaged entry, not an absent one:
+            // say so and move it aside now (the commit would do it silently).
+            if store.has_entry_folder(&key) {
+                let damage = Damage {
+                    key: key.clone(),
+                    problem: UNREADABLE_MANIFEST.into(),
+                };
+                if let Err(error) = recheck_damaged(store, &st.instance, &key, &damage, reporter) {
+                    return fail(error);
+                }
             }
         }
         Mode::Force => {}
@@ -726,21 +773,23 @@ fn compute(
     cancel: &AtomicBool,
 ) -> Outcome {
     let Job {
-        id, km, mode, slots, ..
+        id,
+        km,
+        key,
+        mode,
+        slots,
+        ..
     } = job;
     let st = &plan.node(id).stage;
-    let key = km.key();
     let fail = |error: String, log: Option<PathBuf>| {
         reporter.event(&Event::Failed {
             stage: &st.instance,
             key: Some(&key),
             error: &error,
             log: log.as_deref(),
+            reasons: &[],
         });
-        Outcome::Failed {
-            key: Some(key.clone()),
-            error,
-        }
+        Outcome::Failed { error }
     };
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
@@ -826,7 +875,10 @@ fn compute(
         started_at,
         finished_at: now_unix(),
         log: Some("log.txt".into()),
-        metrics: None,
+        // The manifest keeps a copy of the metrics, when the stage wrote any.
+        metrics: std::fs::read(pending.out_dir().join(METRICS_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok()),
     };
     match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
         Ok(entry) => {

@@ -2,10 +2,11 @@
 
 use super::events;
 use super::*;
-use crate::cache::Store;
+use crate::cache::{KeyChange, Store};
 use crate::confine::Confinement;
 use crate::diag::SourceMap;
 use crate::plan::Plan;
+use crate::value::Value;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -23,7 +24,7 @@ fn plan_in(file: &Path, text: &str) -> Plan {
     let ir = crate::ir::lower(&file_ast, &[])
         .and_then(|ir| crate::ir::check_files(&ir, &files).map(|()| ir))
         .unwrap_or_else(|d| panic!("{}", d.render(&sm)));
-    Plan::build(&ir, files)
+    Plan::build(&ir, files).expect("a lowered pipeline plans")
 }
 
 fn run_plan(plan: &Plan, store: &Store, opts: &RunOptions) -> RunSummary {
@@ -52,6 +53,7 @@ fn second_run_is_fully_cached() {
     assert_eq!((s2.executed.len(), s2.cached.len()), (0, plan.len()));
     assert!(
         assess(&plan, &store, &HashSet::new())
+            .unwrap()
             .iter()
             .all(|s| s.status.name() == "cached")
     );
@@ -63,14 +65,19 @@ fn changed_parameter_reruns_only_downstream_and_is_explained() {
     let store = Store::open(dir.path()).unwrap();
     run_plan(&plan_of(PIPE), &store, &RunOptions::default());
     let changed = plan_of(&PIPE.replace("[1e-3, 1e-4]", "[1e-3, 3e-4]"));
-    let st = assess(&changed, &store, &HashSet::new());
+    let st = assess(&changed, &store, &HashSet::new()).unwrap();
     let by = |name: &str| st.iter().find(|s| s.instance == name).unwrap().status.clone();
     assert_eq!(by("tr[lr=1e-3]").name(), "cached");
     match by("tr[lr=3e-4]") {
-        Status::Stale { reasons, .. } => assert_eq!(reasons, vec!["never run"]),
+        Status::Stale { reasons, .. } => assert_eq!(reasons, vec![StaleReason::NeverRun]),
         other => panic!("{other:?}"),
     }
-    assert_eq!(by("all").name(), "blocked");
+    assert_eq!(
+        by("all").reasons(),
+        vec![StaleReason::WaitsOn {
+            stages: vec!["ev[lr=3e-4]".into()]
+        }]
+    );
     let s = run_plan(&changed, &store, &RunOptions::default());
     let mut ran = s.executed.clone();
     ran.sort();
@@ -83,9 +90,39 @@ fn explains_a_changed_parameter_of_the_same_instance() {
     let store = Store::open(dir.path()).unwrap();
     run_plan(&plan_of(PIPE), &store, &RunOptions::default());
     let changed = plan_of(&PIPE.replace("seed = 1", "seed = 2"));
-    let st = assess(&changed, &store, &HashSet::new());
+    let st = assess(&changed, &store, &HashSet::new()).unwrap();
     let m = st.iter().find(|s| s.instance == "m").unwrap();
+    assert_eq!(m.status.reasons(), vec![seed_changed(1, 2)]);
     assert_eq!(m.status.reason(), "parameter seed changed 1 → 2");
+    // A blocked consumer shows what it waits on, then its own known changes.
+    let changed = plan_of(
+        &PIPE
+            .replace("seed = 1", "seed = 2")
+            .replace("lr = lr)", "lr = lr, steps = 3)"),
+    );
+    let st = assess(&changed, &store, &HashSet::new()).unwrap();
+    let tr = st.iter().find(|s| s.instance == "tr[lr=1e-3]").unwrap();
+    assert_eq!(
+        tr.status.reasons(),
+        vec![
+            StaleReason::WaitsOn {
+                stages: vec!["m".into()]
+            },
+            StaleReason::Changed(KeyChange::ParamChanged {
+                param: "steps".into(),
+                from: Value::Int(10),
+                to: Value::Int(3)
+            }),
+        ]
+    );
+}
+
+fn seed_changed(from: i64, to: i64) -> StaleReason {
+    StaleReason::Changed(KeyChange::ParamChanged {
+        param: "seed".into(),
+        from: Value::Int(from),
+        to: Value::Int(to),
+    })
 }
 
 #[test]
@@ -127,7 +164,8 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
     // The failure's log is kept.
     let key = crate::exec::key_material(&plan, &store, plan.find("bad").unwrap(), &Default::default())
         .unwrap()
-        .key();
+        .key()
+        .unwrap();
     let log = std::fs::read_to_string(dir.path().join("failed").join(&key).join("log.txt")).unwrap();
     assert!(log.contains("failing on purpose"), "{log}");
 }
@@ -163,6 +201,124 @@ fn forced_stage_reruns() {
     );
     // m reproduces the same bytes, so its consumers stay cached.
     assert_eq!(s.executed, vec!["m"]);
+    let forced = plan.select("m").into_iter().collect();
+    let st = assess(&plan, &store, &forced).unwrap();
+    assert_eq!(
+        st.iter().find(|s| s.instance == "m").unwrap().status.reasons(),
+        vec![StaleReason::Forced]
+    );
+}
+
+/// The plan of `PIPE` with a parameter of `m` that no key can hold (lowering refuses
+/// such a value; a plan built in memory may still carry one).
+fn plan_with_unkeyable_param() -> Plan {
+    let mut plan_ir = {
+        let mut sm = SourceMap::new();
+        let f = sm.add("t.sieve", None, PIPE);
+        let file_ast = crate::dsl::parser::parse_file(PIPE, f).expect("parse");
+        crate::ir::lower(&file_ast, &[]).unwrap_or_else(|d| panic!("{}", d.render(&sm)))
+    };
+    let m = plan_ir.stages.get_mut("m").unwrap();
+    m.params.0.insert("seed".into(), Value::Float(f64::INFINITY));
+    let files = Confinement::of_pipeline(Path::new("t.sieve")).expect("confinement");
+    Plan::build(&plan_ir, files).unwrap()
+}
+
+#[test]
+fn a_stage_without_a_key_is_an_error_never_a_shared_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let plan = plan_with_unkeyable_param();
+    let err = assess(&plan, &store, &HashSet::new()).unwrap_err();
+    assert_eq!(err.instance, "m");
+    assert!(
+        matches!(&err.source, crate::cache::KeyError::NotFinite { field, .. } if field == "parameter `seed`"),
+        "{err:?}"
+    );
+    // A run fails that stage (and skips its dependents) and runs the rest.
+    let s = run_plan(
+        &plan,
+        &store,
+        &RunOptions {
+            keep_going: true,
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(s.failed.len(), 1);
+    assert_eq!(s.failed[0].0, "m");
+    assert!(
+        s.failed[0]
+            .1
+            .starts_with("cannot compute its cache key: parameter `seed` is not a finite number (inf)"),
+        "{:?}",
+        s.failed
+    );
+    assert!(s.results.contains_key("src"), "{s:?}");
+    assert!(s.skipped.contains(&"all".to_string()), "{s:?}");
+}
+
+#[test]
+fn an_input_without_a_committed_folder_is_an_internal_error_not_the_cwd() {
+    let plan = plan_of(PIPE);
+    let tr = plan.find("tr[lr=1e-3]").unwrap();
+    let err = scheduler::input_slots(&plan, tr, &Default::default()).unwrap_err();
+    assert_eq!(
+        err,
+        "internal error: input `model` reads `m`, whose result is not committed"
+    );
+    let dirs = [("m", "/e/m"), ("src", "/e/src")]
+        .map(|(k, v)| (k.to_string(), std::path::PathBuf::from(v)))
+        .into();
+    let slots = scheduler::input_slots(&plan, tr, &dirs).unwrap();
+    assert_eq!(slots[1].members[0].dir, Path::new("/e/src"));
+}
+
+#[test]
+fn locked_refusals_during_a_run_carry_their_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let plan = plan_of(PIPE);
+    let s = run_plan(&plan, &store, &RunOptions::default());
+    let mut lock = crate::cache::lockfile::LockFile {
+        pipeline: "p".into(),
+        ..Default::default()
+    };
+    for (inst, r) in &s.results {
+        lock.stages.insert(
+            inst.clone(),
+            crate::cache::lockfile::LockedStage {
+                kind: r.kind.clone(),
+                key: r.key.clone(),
+                digest: r.digest.clone(),
+                material: Some(r.material.clone()),
+            },
+        );
+    }
+    let changed = plan_of(&PIPE.replace("seed = 1", "seed = 2"));
+    let differences = lock_differences(&changed, &store, &lock).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].instance, "m");
+    assert_eq!(differences[0].reasons, vec![seed_changed(1, 2)]);
+    assert_eq!(differences[0].to_string(), "m: parameter seed changed 1 → 2");
+    // The scheduler refuses the stage too (a run that skipped the up-front comparison).
+    let rec = Recorder::new(|_: &str| {});
+    let opts = RunOptions {
+        locked: Some(lock),
+        ..RunOptions::default()
+    };
+    let s = run(&changed, &store, &opts, &rec, &AtomicBool::new(false));
+    assert_eq!(
+        s.failed,
+        vec![(
+            "m".to_string(),
+            "--locked: parameter seed changed 1 → 2".to_string()
+        )]
+    );
+    let failed = rec.of("failed");
+    assert_eq!(
+        failed[0]["reasons"],
+        serde_json::json!([{"kind": "param_changed", "param": "seed", "from": 1, "to": 2}])
+    );
 }
 
 #[test]
@@ -396,6 +552,7 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
     for plan in [&a, &b] {
         assert!(
             assess(plan, &store, &HashSet::new())
+                .unwrap()
                 .iter()
                 .all(|s| s.status.name() == "cached")
         );
@@ -406,9 +563,9 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
         p.file = a.file.clone();
         p
     };
-    let st = assess(&a2, &store, &HashSet::new());
+    let st = assess(&a2, &store, &HashSet::new()).unwrap();
     let m = st.iter().find(|s| s.instance == "m").unwrap();
-    assert_eq!(m.status.reason(), "parameter seed changed 1 → 2");
+    assert_eq!(m.status.reasons(), vec![seed_changed(1, 2)]);
 }
 
 #[test]
@@ -420,16 +577,15 @@ fn plan_verify_reports_damaged_entries_it_would_use() {
     let key = s.results["m"].key.clone();
     std::fs::write(dir.path().join("entries").join(&key).join("out/out.txt"), "x").unwrap();
     let fresh = Store::open(dir.path()).unwrap();
-    let st = assess_verified(&plan, &fresh);
+    let st = assess_verified(&plan, &fresh).unwrap();
     let damaged: Vec<_> = st.iter().filter(|s| s.status.name() == "damaged").collect();
     assert_eq!(damaged.len(), 1);
     assert_eq!(damaged[0].instance, "m");
     assert_eq!(damaged[0].status.key(), Some(key.as_str()));
-    assert!(
-        damaged[0].status.reason().contains("out.txt"),
-        "{}",
-        damaged[0].status.reason()
-    );
+    match &damaged[0].status.reasons()[..] {
+        [StaleReason::Damaged { problem }] => assert!(problem.contains("out.txt"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
     // Stages downstream keep their status (assessed with the manifest's digest).
     assert!(
         st.iter()

@@ -388,12 +388,19 @@ fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, String> {
         },
         (op, x @ (Int(_) | Float(_)), y @ (Int(_) | Float(_))) => {
             let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            Ok(Float(match op {
+            let r = match op {
                 BinOp::Add => x + y,
                 BinOp::Sub => x - y,
                 BinOp::Mul => x * y,
                 BinOp::Div => x / y,
-            }))
+            };
+            // Literals are finite, so only arithmetic can leave the floats; a cache key
+            // could not tell inf from -inf or NaN (`cache::key`).
+            if r.is_finite() {
+                Ok(Float(r))
+            } else {
+                Err(format!("float overflow in `{sym}` (the result is {r})"))
+            }
         }
         (BinOp::Add, Str(x), Str(y)) if x.len() + y.len() > MAX_STR_BYTES => Err(format!(
             "the joined string would be {} bytes long, over the limit of {MAX_STR_BYTES} bytes (1 MiB)",

@@ -7,7 +7,9 @@
 //!
 //! Invariant: lowering's memory is bounded before it is spent: a sweep's cells are counted
 //! from its lists' lengths (ranges unexpanded) and refused over
-//! [`LowerOptions::max_instances`] before any is built, and the values copied into
+//! [`LowerOptions::max_instances`] before any is built (a stage's own sweep also when its
+//! cells would cross what is left of the limit), nothing is instantiated once the
+//! pipeline is over the limit, and the values copied into
 //! variables and instances are refused over [`MAX_VALUE_BYTES`] in total.
 
 use super::eval::{EvalError, Scope, StageNames, Words, eval_value};
@@ -17,6 +19,7 @@ use crate::dsl::ast::{self, Expr, ExprKind, Item};
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
 use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 /// Stage instances a pipeline may expand to unless told otherwise (`--max-instances`).
 pub const DEFAULT_MAX_INSTANCES: usize = 100_000;
@@ -83,6 +86,13 @@ struct Binding {
     scope: Scope,
 }
 
+/// What expanding a sweep gave: its cells, or only their number when they would not fit
+/// in the instance budget it was given.
+enum Expansion {
+    Cells(Vec<Binding>),
+    OverBudget(u64),
+}
+
 /// The values of one sweep variable, before expansion: a range stays a range, so a sweep
 /// is measured without building its cells.
 enum SweepValues {
@@ -115,7 +125,7 @@ struct Lowerer<'a> {
     decls: Vec<Decl<'a>>,
     by_name: HashMap<String, usize>,
     /// Bindings of each decl's instances, in declaration (product) order.
-    bindings: Vec<Vec<Binding>>,
+    bindings: Vec<Rc<Vec<Binding>>>,
     /// Sweeps whose local `let`s were checked already.
     checked_sweeps: HashSet<*const ast::Sweep>,
     /// [`LowerOptions::max_instances`].
@@ -203,6 +213,11 @@ pub fn lower_with(
         .collect();
     let globals = l.eval_globals(&file.items, &var_overrides);
     l.expand_sweeps(&globals);
+    // Over the instance limit nothing more is built: instantiating the families that did
+    // fit could take as much memory as the limit is there to prevent.
+    if l.instances > l.max_instances {
+        return Err(Diagnostics(l.diags));
+    }
     let stages = l.instantiate(&param_overrides);
     let at = |st: &Stage, param: &str| l.param_span(st, param, &param_overrides);
     let problems = super::checks::check(&stages, &at);
@@ -385,27 +400,43 @@ impl<'a> Lowerer<'a> {
 
     /// Computes the bindings of every declaration (one per instance).
     fn expand_sweeps(&mut self, globals: &Scope) {
-        // Bindings per sweep, keyed by the sweep's address: each sweep is expanded once.
-        let mut memo: HashMap<*const ast::Sweep, Vec<Binding>> = HashMap::new();
-        let root = vec![Binding {
+        // Bindings per sweep, keyed by the sweep's address: each sweep is expanded once,
+        // and its cells are shared (not copied) by every declaration inside it.
+        let mut memo: HashMap<*const ast::Sweep, Rc<Vec<Binding>>> = HashMap::new();
+        let root = Rc::new(vec![Binding {
             coords: Vec::new(),
             scope: globals.clone(),
-        }];
+        }]);
         for i in 0..self.decls.len() {
             let sweeps = self.decls[i].sweeps.clone();
             let mut current = root.clone();
-            for sw in &sweeps {
+            // The cells of the declaration's own (innermost) sweep are its instances: that
+            // sweep is not built when they would not fit in what is left of the limit.
+            let mut counted = None;
+            for (depth, sw) in sweeps.iter().enumerate() {
                 let key = *sw as *const ast::Sweep;
                 current = match memo.get(&key) {
                     Some(b) => b.clone(),
                     None => {
-                        let b = self.expand_one(sw, &current);
+                        let budget = if depth + 1 == sweeps.len() {
+                            self.max_instances.saturating_sub(self.instances) as u64
+                        } else {
+                            u64::MAX
+                        };
+                        let b = match self.expand_one(sw, &current, budget) {
+                            Expansion::Cells(cells) => Rc::new(cells),
+                            Expansion::OverBudget(n) => {
+                                counted = Some(n);
+                                Rc::default()
+                            }
+                        };
                         memo.insert(key, b.clone());
                         b
                     }
                 };
             }
-            let total = self.instances.saturating_add(current.len());
+            let instances = counted.map_or(current.len(), |n| usize::try_from(n).unwrap_or(usize::MAX));
+            let total = self.instances.saturating_add(instances);
             if total > self.max_instances {
                 if self.instances <= self.max_instances {
                     let stage = self.decls[i].stage;
@@ -416,14 +447,14 @@ impl<'a> Lowerer<'a> {
                         ))
                         .at(
                             stage.name.span,
-                            format!("`{}` alone has {} instances", stage.name.name, current.len()),
+                            format!("`{}` alone has {instances} instances", stage.name.name),
                         )
                         .with_note(raise_the_limit()),
                     );
                 }
                 // Counted as over: later declarations add nothing and report nothing more.
                 self.instances = total;
-                current = Vec::new();
+                current = Rc::default();
             } else {
                 self.instances = total;
             }
@@ -431,8 +462,9 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Expands one sweep inside each binding of its parent.
-    fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding]) -> Vec<Binding> {
+    /// Expands one sweep inside each binding of its parent, unless it has more than
+    /// `budget` cells (then only counted).
+    fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding], budget: u64) -> Expansion {
         let mut names = HashSet::new();
         for v in &sw.vars {
             if !names.insert(v.name.name.as_str()) {
@@ -443,7 +475,7 @@ impl<'a> Lowerer<'a> {
                     ))
                     .at(v.name.span, "repeated here"),
                 );
-                return Vec::new();
+                return Expansion::Cells(Vec::new());
             }
             if self.by_name.contains_key(&v.name.name) {
                 self.error(
@@ -453,7 +485,7 @@ impl<'a> Lowerer<'a> {
                     ))
                     .at(v.name.span, "rename this variable"),
                 );
-                return Vec::new();
+                return Expansion::Cells(Vec::new());
             }
         }
         // First every cell is counted, from the lists' lengths, and the sweep refused when
@@ -473,12 +505,12 @@ impl<'a> Lowerer<'a> {
                     ))
                     .at(v.name.span, "shadows the outer sweep variable"),
                 );
-                return Vec::new();
+                return Expansion::Cells(Vec::new());
             }
             let mut values = Vec::with_capacity(sw.vars.len());
             for var in &sw.vars {
                 let Some(v) = self.sweep_values(var, &parent.scope) else {
-                    return Vec::new();
+                    return Expansion::Cells(Vec::new());
                 };
                 values.push(v);
             }
@@ -506,12 +538,15 @@ impl<'a> Lowerer<'a> {
                     ));
                 }
                 self.error(d.with_note(raise_the_limit()));
-                return Vec::new();
+                return Expansion::Cells(Vec::new());
             }
             axes.push(values);
         }
+        if cells_total > budget {
+            return Expansion::OverBudget(cells_total);
+        }
         if !parents.is_empty() && !self.check_sweep_lets(sw, &parents[0]) {
-            return Vec::new();
+            return Expansion::Cells(Vec::new());
         }
         let mut out = Vec::with_capacity(cells_total as usize);
         for (parent, values) in parents.iter().zip(&axes) {
@@ -540,7 +575,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        out
+        Expansion::Cells(out)
     }
 
     /// Sweep-local `let`s may not redefine a sweep variable, a stage, or each other; they

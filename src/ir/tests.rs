@@ -366,6 +366,20 @@ fn sweeps_are_counted_before_they_are_expanded() {
             && out.contains("`u` alone has 60000"),
         "{out}"
     );
+    // A sweep whose cells would cross what is left of the limit is counted, not built,
+    // and nothing is instantiated past the limit (a type error in a family that fit is
+    // not even looked at).
+    let small = LowerOptions { max_instances: 10 };
+    let out = errors_with(
+        "pipeline p { sweep a in 1..8 { stage s = t.source(n = \"x\") }\n sweep b in 1..5 { stage u = t.source(n = b) } }",
+        &small,
+    );
+    assert!(
+        out.contains("the pipeline expands to at least 13 stage instances")
+            && out.contains("`u` alone has 5 instances"),
+        "{out}"
+    );
+    assert_eq!(out.matches("error:").count(), 1, "{out}");
     // The limit is an option.
     let small = LowerOptions { max_instances: 3 };
     let out = errors_with(
@@ -505,4 +519,22 @@ fn problems_with_set_values_point_at_the_set_argument() {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
     assert_eq!(out.matches("error: --set `seed`").count(), 1, "{out}");
+}
+
+#[test]
+fn float_arithmetic_that_overflows_is_an_error_at_the_expression() {
+    let pipe = |lr: &str| {
+        format!(
+            "pipeline p {{\n  let big = -1e308\n  stage m = t.model()\n  stage src = t.source(n = 1)\n  stage tr = t.train(m, src, lr = {lr})\n}}"
+        )
+    };
+    let e = errors(&pipe("1e300 * 1e300"));
+    assert!(e.contains("float overflow in `*` (the result is inf)"), "{e}");
+    assert!(e.contains("t.sieve:5:35"), "{e}");
+    let e = errors(&pipe("big - 1e308"));
+    assert!(e.contains("float overflow in `-` (the result is -inf)"), "{e}");
+    assert_eq!(
+        ok(&pipe("big + 1e308")).stages["tr"].params.get("lr"),
+        Some(&Value::Float(0.0))
+    );
 }

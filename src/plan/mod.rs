@@ -4,7 +4,8 @@
 //! Invariants: a `Plan` can only be built from an `ir::Pipeline` (which is acyclic) and
 //! the confinement its file parameters were checked against, is never mutated
 //! afterwards, and exposes nodes in a deterministic topological order (ties broken by
-//! instance name) so runs, logs and lock files are stable.
+//! instance name) so runs, logs and lock files are stable; every input of every node
+//! names a node of the plan (an IR that breaks this is refused, [`PlanError`]).
 
 use crate::confine::Confinement;
 use crate::ir;
@@ -22,6 +23,20 @@ pub struct Node {
     pub stage: ir::Stage,
 }
 
+/// Why an IR cannot become a plan. Lowering checks every input, so this is an internal
+/// error of sieve, not a mistake in the pipeline file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "internal error: input `{slot}` of stage `{consumer}` reads `{missing}`, which is not a stage of the pipeline"
+    )]
+    MissingProducer {
+        consumer: String,
+        slot: String,
+        missing: String,
+    },
+}
+
 /// The sealed DAG.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -37,9 +52,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Builds the DAG, confined to `files`. The IR is acyclic by construction, so this
-    /// cannot fail.
-    pub fn build(p: &ir::Pipeline, files: Confinement) -> Plan {
+    /// Builds the DAG, confined to `files`. The IR is acyclic by construction; an input
+    /// naming an instance the IR does not have is refused (lowering never produces one).
+    pub fn build(p: &ir::Pipeline, files: Confinement) -> Result<Plan, PlanError> {
         let mut graph = DiGraph::new();
         let mut by_instance = HashMap::new();
         for st in p.stages.values() {
@@ -50,21 +65,26 @@ impl Plan {
             let to = by_instance[&st.instance];
             for inp in &st.inputs {
                 for src in &inp.sources {
-                    if let Some(&from) = by_instance.get(src) {
-                        graph.update_edge(from, to, ());
-                    }
+                    let Some(&from) = by_instance.get(src) else {
+                        return Err(PlanError::MissingProducer {
+                            consumer: st.instance.clone(),
+                            slot: inp.slot.clone(),
+                            missing: src.clone(),
+                        });
+                    };
+                    graph.update_edge(from, to, ());
                 }
             }
         }
         let order = stable_topo(&graph);
-        Plan {
+        Ok(Plan {
             pipeline: p.name.clone(),
             files,
             file: p.file.clone(),
             graph,
             order,
             by_instance,
-        }
+        })
     }
 
     /// Nodes in deterministic topological order.
@@ -199,4 +219,39 @@ fn stable_topo(g: &DiGraph<Node, ()>) -> Vec<NodeId> {
         }
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lowered(text: &str) -> ir::Pipeline {
+        let file = crate::dsl::parser::parse_file(text, 0).expect("parse");
+        crate::ir::lower(&file, &[]).unwrap_or_else(|d| panic!("{d:?}"))
+    }
+
+    fn confinement() -> Confinement {
+        Confinement::of_pipeline(std::path::Path::new("t.sieve")).expect("confinement")
+    }
+
+    #[test]
+    fn an_input_without_its_producer_is_an_error_naming_both() {
+        let text = "pipeline p {\n  stage src = t.source(n = 1)\n  stage m = t.model()\n  stage tr = t.train(m, src)\n}";
+        let mut ir = lowered(text);
+        let plan = Plan::build(&ir, confinement()).expect("a lowered pipeline plans");
+        assert_eq!(plan.deps(plan.find("tr").unwrap()).count(), 2);
+        // An IR whose input names no stage (lowering never makes one) is refused, not
+        // planned without that edge.
+        let tr = ir.stages.get_mut("tr").unwrap();
+        let slot = tr.inputs[1].slot.clone();
+        tr.inputs[1].sources = vec!["ghost".into()];
+        assert_eq!(
+            Plan::build(&ir, confinement()).unwrap_err(),
+            PlanError::MissingProducer {
+                consumer: "tr".into(),
+                slot,
+                missing: "ghost".into()
+            }
+        );
+    }
 }

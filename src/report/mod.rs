@@ -1,9 +1,13 @@
-//! The reporting library: pivoting labelled numbers into grids, tables (Markdown, CSV),
-//! charts (line, heatmap, bar; PNG and SVG through plotters with an embedded font) and
-//! the self-contained HTML overview of a run.
+//! The reporting library: whole reports over metrics documents ([`spec`] says what to
+//! show, [`pivot`] arranges the inputs as a grid, [`render`] makes the page, table,
+//! `metrics.json` and chart), and the pieces they are made of — pivoting labelled
+//! numbers into grids, tables (Markdown, CSV), charts (line, heatmap, bar; PNG and SVG
+//! through plotters with an embedded font) — plus the self-contained HTML overview of a
+//! run.
 //!
 //! Invariants: this is a leaf library — it knows nothing about stages, the cache or the
-//! DSL (the `report` stage in `stages::report` and the CLI fill its plain structs);
+//! DSL (the `report` stage in `stages::report` and the CLI fill its plain structs and
+//! write what it renders);
 //! every output is a pure function of its inputs (no timestamps, no absolute paths, no
 //! system fonts, no hash-map iteration order), so identical inputs give identical bytes
 //! and the cache's early cutoff works on reports too.
@@ -13,10 +17,18 @@ pub mod font;
 pub mod grid;
 pub mod lookup;
 pub mod overview;
+pub mod pivot;
+pub mod render;
+pub mod spec;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use chart::{BarChart, Heatmap, LineChart, Scale};
 pub use grid::{Aggregate, Best, Grid, Observation, PivotSpec};
+pub use pivot::MetricsInput;
+pub use render::{Rendered, render};
+pub use spec::{ReportKind, ReportSpec};
 pub use table::Table;
 
 use std::fmt;

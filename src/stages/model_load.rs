@@ -55,7 +55,14 @@ impl Stage for ModelLoad {
                 src.display()
             )));
         }
-        let (cfg, tok) = check_folder(src)?;
+        // Which folder is broken: the library names the file (`config.json`), and a
+        // pipeline may load several models.
+        let (cfg, tok) = check_folder(src).map_err(|e| match StageError::from(e) {
+            StageError::Input(m) if !m.contains(&src.display().to_string()) => {
+                StageError::Input(format!("model folder {}: {m}", src.display()))
+            }
+            other => other,
+        })?;
         for entry in std::fs::read_dir(src)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -58,8 +58,9 @@ pub enum ParamType {
 }
 
 /// The pseudo-variable an [`ParamType::Axis`] may always name: the instance name of each
-/// input artifact.
-pub const INSTANCE_AXIS: &str = "instance";
+/// input artifact (the report library's own name for it, so lowering checks exactly what
+/// a report resolves).
+pub const INSTANCE_AXIS: &str = crate::report::pivot::INSTANCE;
 
 impl ParamType {
     /// Whether a bare word that is not a variable may stand for the string it spells
@@ -122,6 +123,16 @@ impl ParamType {
             ParamType::Axis => "variable name".into(),
             ParamType::Metric => "metric name".into(),
             ParamType::Any => "any value".into(),
+        }
+    }
+
+    /// The files of a folder named by this parameter that its content digest covers
+    /// (`None`: every file). A tokenizer folder counts by its tokenizer files: a model
+    /// folder's weights are large and do not change how text is tokenized.
+    pub fn digested_files(&self) -> Option<&'static [&'static str]> {
+        match self {
+            ParamType::TokenizerFile(_) => Some(crate::model::tokenizer::TOKENIZER_FILES),
+            _ => None,
         }
     }
 

@@ -116,6 +116,11 @@ mod tests {
             matches!(&e, Err(StageError::Input(m)) if m.contains("num_hidden_layers = 1000000000 is above")),
             "{e:?}"
         );
+        // The message names the folder, not only the file inside it.
+        assert!(
+            matches!(&e, Err(StageError::Input(m)) if m.starts_with(&format!("model folder {}: model config:", huge.display()))),
+            "{e:?}"
+        );
         // A truncated weights file: an error at model.load naming the file.
         let cut = dir.path().join("cut");
         edited_copy(&a, &cut, |d| {

@@ -1,0 +1,4 @@
+# fault: loading a system file
+pipeline p {
+  stage a = load(path = "/etc/passwd")
+}

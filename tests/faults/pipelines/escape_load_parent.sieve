@@ -1,0 +1,4 @@
+# fault: loading a file above the project folder
+pipeline p {
+  stage a = load(path = "../../../../../../etc/hostname")
+}

@@ -1,0 +1,4 @@
+# fault: loading the whole file system as a model
+pipeline p {
+  stage m = model.load(path = "/")
+}

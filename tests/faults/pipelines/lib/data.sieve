@@ -1,0 +1,2 @@
+# helper: bare items to import
+stage train = synth.arith(n = 10)

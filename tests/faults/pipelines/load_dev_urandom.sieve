@@ -1,0 +1,4 @@
+# fault: loading an endless device
+pipeline p {
+  stage a = load(path = "/dev/urandom")
+}

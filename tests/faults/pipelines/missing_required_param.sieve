@@ -1,0 +1,4 @@
+# fault: `load` without its required `path`
+pipeline p {
+  stage a = load()
+}

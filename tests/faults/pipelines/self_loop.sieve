@@ -1,0 +1,4 @@
+# fault: a stage that consumes itself
+pipeline p {
+  stage a = concat(a)
+}

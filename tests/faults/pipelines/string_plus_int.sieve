@@ -1,0 +1,4 @@
+# fault: adding a number to a string
+pipeline p {
+  stage a = synth.arith(n = 10, op = "add" + 1)
+}

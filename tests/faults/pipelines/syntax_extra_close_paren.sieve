@@ -1,0 +1,4 @@
+# fault: one `)` too many
+pipeline p {
+  stage a = synth.arith(n = (10)))
+}

@@ -1,0 +1,4 @@
+# fault: `=` missing after the stage name
+pipeline p {
+  stage a synth.arith(n = 10)
+}

@@ -1,0 +1,4 @@
+# fault: `pipeline` without a name
+pipeline {
+  stage a = synth.arith(n = 10)
+}

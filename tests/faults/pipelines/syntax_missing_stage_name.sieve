@@ -1,0 +1,4 @@
+# fault: `stage =` without a name
+pipeline p {
+  stage = synth.arith(n = 10)
+}

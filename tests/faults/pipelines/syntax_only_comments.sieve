@@ -1,0 +1,2 @@
+# fault: a pipeline file with no pipeline in it
+# (only comments)

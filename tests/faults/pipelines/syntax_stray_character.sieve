@@ -1,0 +1,4 @@
+# fault: a character the language does not have
+pipeline p {
+  stage a = synth.arith(n = 10) @
+}

@@ -1,0 +1,4 @@
+# fault: deep nesting that never closes
+pipeline p {
+  let x = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
+}

@@ -1,0 +1,4 @@
+# fault: a string where an int is expected
+pipeline p {
+  stage a = synth.arith(n = "ten")
+}
