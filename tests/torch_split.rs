@@ -24,7 +24,12 @@ fn lock_closure(lock: &toml::Table, root: &str) -> std::collections::BTreeSet<St
         packages
             .iter()
             .filter(|p| p["name"].as_str() == Some(name))
-            .flat_map(|p| p.get("dependencies").and_then(|d| d.as_array()).cloned().unwrap_or_default())
+            .flat_map(|p| {
+                p.get("dependencies")
+                    .and_then(|d| d.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            })
             // An entry is `name` or `name version` when several versions are locked.
             .filter_map(|d| d.as_str().and_then(|d| d.split(' ').next()).map(str::to_string))
             .collect()

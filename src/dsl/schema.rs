@@ -305,7 +305,9 @@ fn param_schema(p: &ParamSpec) -> Json {
 fn type_schema(t: &ParamType) -> Option<Json> {
     Some(match t {
         ParamType::Int => json!({"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/int_literal"}]}),
-        ParamType::Count => json!({"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/int_literal"}]}),
+        ParamType::Count => {
+            json!({"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/int_literal"}]})
+        }
         ParamType::Float => json!({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/number_literal"}]}),
         ParamType::Str
         | ParamType::InputFile

@@ -765,11 +765,7 @@ fn compute(
     let progress = StageProgress::new(reporter, &st.instance, &key, &log_path);
     let device = kind
         .device(&st.params)
-        .map(|d| {
-            crate::device::resolve(&d)
-                .map(|d| d.to_string())
-                .unwrap_or(d)
-        })
+        .map(|d| crate::device::resolve(&d).map(|d| d.to_string()).unwrap_or(d))
         .unwrap_or_else(|| "cpu".to_string());
     let result = StageContext::new(
         st.instance.clone(),

@@ -49,4 +49,3 @@ impl ModelError {
         ModelError::Torch(e.to_string())
     }
 }
-

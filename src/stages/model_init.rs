@@ -109,8 +109,8 @@ const TYPICAL_VOCAB: usize = 128;
 impl ModelInitParams {
     /// The family and sizes the parameters describe (the preset, then the overrides).
     pub fn sizes(&self) -> Result<(Family, Sizes), StageError> {
-        let mut sizes =
-            Sizes::preset(&self.arch.0).ok_or_else(|| StageError::Input(format!("unknown arch `{}`", self.arch.0)))?;
+        let mut sizes = Sizes::preset(&self.arch.0)
+            .ok_or_else(|| StageError::Input(format!("unknown arch `{}`", self.arch.0)))?;
         let over = |v: Option<u64>, into: &mut usize| {
             if let Some(v) = v {
                 *into = v as usize;
@@ -163,11 +163,19 @@ impl Stage for ModelInit {
     fn validate(p: &ModelInitParams, problems: &mut Problems) {
         let bounded = [
             (ModelInitParams::hidden_size, p.hidden_size, limits::HIDDEN_SIZE),
-            (ModelInitParams::intermediate_size, p.intermediate_size, limits::INTERMEDIATE_SIZE),
+            (
+                ModelInitParams::intermediate_size,
+                p.intermediate_size,
+                limits::INTERMEDIATE_SIZE,
+            ),
             (ModelInitParams::layers, p.layers, limits::LAYERS),
             (ModelInitParams::heads, p.heads, limits::HEADS),
             (ModelInitParams::kv_heads, p.kv_heads, limits::HEADS),
-            (ModelInitParams::max_positions, Some(p.max_positions), limits::POSITIONS),
+            (
+                ModelInitParams::max_positions,
+                Some(p.max_positions),
+                limits::POSITIONS,
+            ),
         ];
         let mut ok = true;
         for (field, value, max) in bounded {
@@ -216,7 +224,10 @@ mod tests {
             problems(&[("layers", Value::Int(1_000_000_000))]),
             vec![(Some("layers"), "at most 1024, got 1000000000".to_string())]
         );
-        assert_eq!(problems(&[("hidden_size", Value::Int(-1))])[0].0, Some("hidden_size"));
+        assert_eq!(
+            problems(&[("hidden_size", Value::Int(-1))])[0].0,
+            Some("hidden_size")
+        );
         // Each size within bounds, the model too big to draw.
         let e = problems(&[
             ("hidden_size", Value::Int(4_096)),
@@ -225,7 +236,10 @@ mod tests {
             ("heads", Value::Int(32)),
             ("kv_heads", Value::Int(8)),
         ]);
-        assert!(e.len() == 1 && e[0].1.contains("model.init draws at most"), "{e:?}");
+        assert!(
+            e.len() == 1 && e[0].1.contains("model.init draws at most"),
+            "{e:?}"
+        );
         // Shapes the transformer cannot build are refused at lowering too.
         let e = problems(&[("hidden_size", Value::Int(100)), ("heads", Value::Int(3))]);
         assert!(e.len() == 1 && e[0].1.contains("not divisible"), "{e:?}");

@@ -42,8 +42,7 @@ fn is_model_file(name: &str) -> bool {
 impl Stage for ModelLoad {
     const NAME: &'static str = "model.load";
     const VERSION: u32 = 1;
-    const DOC: &'static str =
-        "A local Hugging Face model folder (config.json, safetensors, tokenizer.json), checked and copied into the cache";
+    const DOC: &'static str = "A local Hugging Face model folder (config.json, safetensors, tokenizer.json), checked and copied into the cache";
     const INPUTS: &'static [InputSpec] = &[];
     const OUTPUT: ArtifactKind = ArtifactKind::Model;
     type Params = ModelLoadParams;

@@ -84,8 +84,16 @@ impl Stage for Sft {
     const DOC: &'static str = "Supervised fine-tuning on prompt → response (completion-only loss, optional packing and DFT weighting), AdamW, warmup + cosine/constant, checkpoints + resume";
     const INPUTS: &'static [InputSpec] = &[
         InputSpec::one("model", ArtifactKind::Model, "the model to fine-tune"),
-        InputSpec::one("data", ArtifactKind::Dataset, "training rows (`prompt`, `response`)"),
-        InputSpec::optional("eval", ArtifactKind::Dataset, "held-out rows for the periodic eval loss"),
+        InputSpec::one(
+            "data",
+            ArtifactKind::Dataset,
+            "training rows (`prompt`, `response`)",
+        ),
+        InputSpec::optional(
+            "eval",
+            ArtifactKind::Dataset,
+            "held-out rows for the periodic eval loss",
+        ),
     ];
     const OUTPUT: ArtifactKind = ArtifactKind::Model;
     const TORCH: Torch = Torch::Always;
@@ -110,7 +118,10 @@ impl Stage for Sft {
                 problems.at(field, "must be ≥ 1");
             }
         }
-        for (field, v) in [(SftParams::eval_every, p.eval_every), (SftParams::save_every, p.save_every)] {
+        for (field, v) in [
+            (SftParams::eval_every, p.eval_every),
+            (SftParams::save_every, p.save_every),
+        ] {
             if v == Some(0) {
                 problems.at(field, "must be ≥ 1 (leave it out for the default)");
             }

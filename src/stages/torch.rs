@@ -55,6 +55,8 @@ pub fn run(kind: &str, ctx: &StageContext) -> StageResult {
         .iter()
         .find(|(name, _)| *name == kind)
         .map(|(_, body)| *body)
-        .ok_or_else(|| super::StageError::Failed(format!("internal: no libtorch body for stage kind `{kind}`")))?;
+        .ok_or_else(|| {
+            super::StageError::Failed(format!("internal: no libtorch body for stage kind `{kind}`"))
+        })?;
     body(ctx)
 }

@@ -15,9 +15,9 @@
 //! the response; a sample's seed depends only on (seed, row, sample index), never on the
 //! batch it is drawn in, so pass rates are reproducible.
 
-use sieve::eval::Metric;
 use crate::model::logprobs::{Example, SeqBatch, token_stats};
 use crate::model::{GenerateOptions, ModelError, Tok, Transformer, catch_torch, generate_with_seeds};
+use sieve::eval::Metric;
 use tch::Kind;
 
 /// Mean response-token cross-entropy of each example of one batch (NaN when an example
@@ -39,7 +39,10 @@ pub fn batch_losses(model: &Transformer, examples: &[&Example], pad: i64) -> Res
             )
         })
     })?;
-    let (sums, counts) = (sums.map_err(ModelError::torch)?, counts.map_err(ModelError::torch)?);
+    let (sums, counts) = (
+        sums.map_err(ModelError::torch)?,
+        counts.map_err(ModelError::torch)?,
+    );
     Ok(sums
         .iter()
         .zip(&counts)

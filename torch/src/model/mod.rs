@@ -22,8 +22,8 @@ mod parity_tests;
 mod cuda_tests;
 
 pub use config::{Family, ModelConfig, Sizes};
-pub use generate::{Finish, GenerateOptions, Generation, generate, generate_with_seeds};
 pub use folder::check_folder;
+pub use generate::{Finish, GenerateOptions, Generation, generate, generate_with_seeds};
 pub use hf::{LoadedModel, load_model, load_pretrained, save_pretrained};
 pub use logprobs::{Example, SeqBatch, TokenStats, token_stats};
 pub use tokenizer::Tok;

@@ -63,7 +63,11 @@ pub fn encode_prompt(tok: &Tok, prompt: &str, chat: bool) -> Result<Vec<i64>, St
 }
 
 /// Tokenises prompt/response rows into training examples (rows without both skipped).
-pub fn examples_from(cols: &Columns, tok: &Tok, chat: bool) -> Result<Vec<crate::model::Example>, StageError> {
+pub fn examples_from(
+    cols: &Columns,
+    tok: &Tok,
+    chat: bool,
+) -> Result<Vec<crate::model::Example>, StageError> {
     let eos = tok.eos_id();
     let mut out = Vec::with_capacity(cols.len());
     for (p, r) in cols.get("prompt").iter().zip(cols.get("response")) {

@@ -72,6 +72,9 @@ mod tests {
         let bodies: Vec<&str> = super::bodies().iter().map(|(n, _)| *n).collect();
         let unique: BTreeSet<&str> = bodies.iter().copied().collect();
         assert_eq!(unique.len(), bodies.len(), "a kind has two bodies: {bodies:?}");
-        assert_eq!(needing, unique, "kinds that can need libtorch vs registered bodies");
+        assert_eq!(
+            needing, unique,
+            "kinds that can need libtorch vs registered bodies"
+        );
     }
 }

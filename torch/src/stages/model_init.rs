@@ -86,7 +86,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = dir.path().join("w");
         let a = dir.path().join("a");
-        run_kind(kind("model.init"), &[("arch", Value::Str("nano".into()))], &[], &a, &w).unwrap();
+        run_kind(
+            kind("model.init"),
+            &[("arch", Value::Str("nano".into()))],
+            &[],
+            &a,
+            &w,
+        )
+        .unwrap();
         let load = |src: &Path| {
             run_kind(
                 kind("model.load"),

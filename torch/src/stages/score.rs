@@ -35,14 +35,7 @@ pub fn run(p: &ScoreParams, ctx: &StageContext) -> StageResult {
         ScoreBy::PassRate(_) => "could not be judged",
         _ => "leave no room for a response token within max_seq_len or score a non-finite loss",
     };
-    check_unscorable(
-        p,
-        &method,
-        &data,
-        scores.len(),
-        missing,
-        Some((failed, why)),
-    )?;
+    check_unscorable(p, &method, &data, scores.len(), missing, Some((failed, why)))?;
     write_scores(ctx.out_dir(), &data, &ids, &scores, &method, bands(p)).map_err(data_err)?;
     let present: Vec<f64> = scores.iter().flatten().copied().collect();
     ctx.log(&format!(
@@ -107,10 +100,25 @@ fn score_with_model(
         .collect::<Result<_, _>>()?;
     let batch = (p.batch_size as usize).max(1);
     let scores = match by {
-        ScoreBy::PassRate(k) => {
-            pass_rate_scores(p, ctx, &loaded, &prompts, &cols.ids, cols.get(ANSWER), *k as usize, batch)?
-        }
-        _ => loss_scores(p, ctx, &loaded, &prompts, cols.get(RESPONSE), *by == ScoreBy::Ifd, batch)?,
+        ScoreBy::PassRate(k) => pass_rate_scores(
+            p,
+            ctx,
+            &loaded,
+            &prompts,
+            &cols.ids,
+            cols.get(ANSWER),
+            *k as usize,
+            batch,
+        )?,
+        _ => loss_scores(
+            p,
+            ctx,
+            &loaded,
+            &prompts,
+            cols.get(RESPONSE),
+            *by == ScoreBy::Ifd,
+            batch,
+        )?,
     };
     Ok(ModelScores {
         ids: cols.ids,
@@ -241,9 +249,9 @@ fn pass_rate_scores(
 mod tests {
     use crate::stages::testutil::{kind, run_kind};
     use sieve::data::score::read_scores;
-    use sieve::stages::columns::read_columns;
     use sieve::stages::StageError;
     use sieve::stages::artifact::DATASET_FILE;
+    use sieve::stages::columns::read_columns;
     use sieve::value::{CallValue, Value};
     use std::path::Path;
 
@@ -324,14 +332,26 @@ mod tests {
             ("device", Value::Str("cpu".into())),
             ("max_seq_len", Value::Int(2)),
         ];
-        let e = run_kind(kind("score"), &params, &inputs, &dir.path().join("loss_short_err"), &w);
+        let e = run_kind(
+            kind("score"),
+            &params,
+            &inputs,
+            &dir.path().join("loss_short_err"),
+            &w,
+        );
         assert!(
             matches!(&e, Err(StageError::Input(m)) if m.contains("20 of 20 rows cannot be scored")
                 && m.contains("20 rows leave no room for a response token")),
             "{e:?}"
         );
         params.push(("max_unscorable", Value::Float(0.5)));
-        let e = run_kind(kind("score"), &params, &inputs, &dir.path().join("loss_short_err2"), &w);
+        let e = run_kind(
+            kind("score"),
+            &params,
+            &inputs,
+            &dir.path().join("loss_short_err2"),
+            &w,
+        );
         assert!(
             matches!(&e, Err(StageError::Input(m)) if m.contains("max_unscorable = 0.5")),
             "{e:?}"
@@ -415,9 +435,9 @@ mod tests {
 
     #[test]
     fn null_responses_and_missing_answers() {
-        use sieve::data::io::ParquetSink;
         use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
         use arrow::datatypes::{DataType, Field, Schema};
+        use sieve::data::io::ParquetSink;
         use std::sync::Arc;
         tch::set_num_threads(1);
         let dir = tempfile::tempdir().unwrap();
@@ -505,8 +525,8 @@ mod tests {
 
     /// The 20-row addition dataset with its `answer` column all null.
     fn init_data_without_answers(dir: &Path) -> std::path::PathBuf {
-        use sieve::data::io::ParquetSink;
         use arrow::array::{Array, RecordBatch, new_null_array};
+        use sieve::data::io::ParquetSink;
         let src = dir.join("data").join(DATASET_FILE);
         let (schema, batches) = sieve::data::io::read_parquet(&src, None).unwrap();
         let out = dir.join("no_answers");

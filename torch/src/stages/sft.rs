@@ -119,13 +119,13 @@ pub fn run(p: &SftParams, ctx: &StageContext) -> StageResult {
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::stages::testutil::{kind, run_kind};
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
     use sieve::data::io::ParquetSink;
     use sieve::stages::StageError;
     use sieve::stages::artifact::DATASET_FILE;
     use sieve::value::Value;
-    use arrow::array::{ArrayRef, Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use arrow::record_batch::RecordBatch;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -180,7 +180,14 @@ pub(crate) mod tests {
         ];
         let out = dir.path().join("out");
         let work = dir.path().join("work");
-        run_kind(kind("sft"), &params, &[("model", &init), ("data", &data)], &out, &work).unwrap();
+        run_kind(
+            kind("sft"),
+            &params,
+            &[("model", &init), ("data", &data)],
+            &out,
+            &work,
+        )
+        .unwrap();
         let log = std::fs::read_to_string(out.join("training_metrics.jsonl")).unwrap();
         assert_eq!(log.lines().count(), 12);
         assert!(out.join("training_metrics.parquet").is_file() && out.join("tokenizer.json").is_file());
@@ -190,7 +197,14 @@ pub(crate) mod tests {
         // throughput or times, and the resumed rows round-trip exactly.
         assert!(!log.contains("tok/s"), "{log}");
         let out2 = dir.path().join("out2");
-        run_kind(kind("sft"), &params, &[("model", &init), ("data", &data)], &out2, &work).unwrap();
+        run_kind(
+            kind("sft"),
+            &params,
+            &[("model", &init), ("data", &data)],
+            &out2,
+            &work,
+        )
+        .unwrap();
         for f in [
             "model.safetensors",
             "config.json",
@@ -203,7 +217,13 @@ pub(crate) mod tests {
                 "{f} differs after a resume"
             );
         }
-        let bad = run_kind(kind("sft"), &params, &[("model", &init), ("data", &init)], &out2, &work);
+        let bad = run_kind(
+            kind("sft"),
+            &params,
+            &[("model", &init), ("data", &init)],
+            &out2,
+            &work,
+        );
         assert!(matches!(bad, Err(StageError::Input(_))), "{bad:?}");
     }
 }

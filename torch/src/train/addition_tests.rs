@@ -3,7 +3,6 @@
 //! under greedy decoding, on average over three seeds.
 
 use super::sft::{NoHooks, SftConfig, train_sft};
-use sieve::eval::Metric;
 use crate::model::config::{Family, ModelConfig, Sizes};
 use crate::model::generate::{GenerateOptions, generate};
 use crate::model::logprobs::Example;
@@ -11,6 +10,7 @@ use crate::model::tokenizer::Tok;
 use crate::model::transformer::Transformer;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use sieve::eval::Metric;
 use std::time::Instant;
 use tch::{Device, Kind};
 
