@@ -39,7 +39,7 @@ pub fn run(p: &EvaluateParams, ctx: &StageContext) -> StageResult {
         &["prompt", "answer"],
         &optional,
     )?;
-    if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && cols.len() > 0 {
+    if !slice_by.is_empty() && cols.get(&slice_by).is_empty() && !cols.is_empty() {
         return Err(StageError::Input(format!(
             "slice_by: the test data has no column `{slice_by}`"
         )));
