@@ -57,6 +57,18 @@ pub enum ArithDifficulty {
 }
 
 impl ArithDifficulty {
+    /// The names accepted by [`ArithDifficulty::parse`].
+    pub const NAMES: &'static [&'static str] = &["digits", "carries", "steps"];
+
+    /// The name of this choice.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArithDifficulty::Digits => "digits",
+            ArithDifficulty::Carries => "carries",
+            ArithDifficulty::Steps => "steps",
+        }
+    }
+
     /// Parses `digits` / `carries` / `steps`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
