@@ -4,8 +4,9 @@
 //!
 //! Invariants: the two parts of one split (same mode, parameters and seed) partition the
 //! input's rows; each mode's own parameters are checked at lowering (`values` needs the
-//! key column and a non-empty list, `holdout` a range with lo ≤ hi), the others'
-//! defaults leave the key as before.
+//! key column and a non-empty list, `holdout` a range with lo ≤ hi). A mode's parameters
+//! that are not given keep their empty defaults (`""`, `[]`), which are key material
+//! like any default.
 
 use super::data::{checker, data_err, dataset_input, dataset_output};
 use super::declare::{ParamValue, Problems, Seed, Stage};

@@ -126,12 +126,16 @@ impl Stage for Igsm {
             && modulus_ok
             && let Err(e) = p.generator().check()
         {
+            // The generator's message names the parameter at fault in backquotes.
             let e = e.to_string();
-            let field = if e.contains("`vocab`") {
-                IgsmStageParams::vocab
-            } else {
-                IgsmStageParams::ops
-            };
+            let field = [
+                IgsmStageParams::vocab,
+                IgsmStageParams::distractors,
+                IgsmStageParams::modulus,
+            ]
+            .into_iter()
+            .find(|f| e.contains(&format!("`{}`", f.0)))
+            .unwrap_or(IgsmStageParams::ops);
             problems.at(field, e);
         }
     }
@@ -480,6 +484,11 @@ mod tests {
             e.iter().any(|(p, _)| *p == Some("n")) && e.iter().any(|(p, _)| *p == Some("vocab")),
             "{e:?}"
         );
+        let e = problems(
+            "synth.igsm",
+            &[("n", V::Int(5)), ("distractors", V::List(vec![]))],
+        );
+        assert!(e.len() == 1 && e[0].0 == Some("distractors"), "{e:?}");
         let e = problems("synth.igsm", &[("n", V::Int(5)), ("modulus", V::Int(1))]);
         assert_eq!(e, vec![(Some("modulus"), "must be ≥ 2, got 1".to_string())]);
         let e = problems(
