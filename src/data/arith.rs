@@ -25,19 +25,6 @@ pub enum ArithOp {
 }
 
 impl ArithOp {
-    /// Parses `add`, `sub`, `mul` or `mixed` (all three).
-    pub fn parse_set(s: &str) -> Result<Vec<ArithOp>> {
-        match s {
-            "add" | "+" => Ok(vec![ArithOp::Add]),
-            "sub" | "-" => Ok(vec![ArithOp::Sub]),
-            "mul" | "*" => Ok(vec![ArithOp::Mul]),
-            "mixed" => Ok(vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul]),
-            o => Err(DataError::Param(format!(
-                "unknown op `{o}` (expected add | sub | mul | mixed)"
-            ))),
-        }
-    }
-
     fn symbol(self) -> char {
         match self {
             ArithOp::Add => '+',
@@ -57,6 +44,18 @@ pub enum ArithDifficulty {
 }
 
 impl ArithDifficulty {
+    /// The names accepted by [`ArithDifficulty::parse`].
+    pub const NAMES: &'static [&'static str] = &["digits", "carries", "steps"];
+
+    /// The name of this choice.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArithDifficulty::Digits => "digits",
+            ArithDifficulty::Carries => "carries",
+            ArithDifficulty::Steps => "steps",
+        }
+    }
+
     /// Parses `digits` / `carries` / `steps`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
@@ -273,7 +272,7 @@ mod tests {
         let p = ArithParams {
             n: 3000,
             digits: vec![1, 2, 3, 4, 5, 6],
-            ops: ArithOp::parse_set("mixed").unwrap(),
+            ops: vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul],
             difficulty: ArithDifficulty::Digits,
             seed: 3,
         };

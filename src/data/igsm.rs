@@ -33,6 +33,9 @@ pub enum Style {
 }
 
 impl Style {
+    /// The style names accepted by [`Style::parse`].
+    pub const NAMES: &'static [&'static str] = &["text", "compact"];
+
     /// Parses `text` / `compact`.
     pub fn parse(s: &str) -> Result<Style> {
         match s {
@@ -41,6 +44,14 @@ impl Style {
             o => Err(DataError::Param(format!(
                 "unknown iGSM style `{o}` (expected text or compact)"
             ))),
+        }
+    }
+
+    /// The style's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Text => "text",
+            Style::Compact => "compact",
         }
     }
 }

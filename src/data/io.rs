@@ -32,18 +32,6 @@ pub enum Format {
 }
 
 impl Format {
-    /// Parses `parquet` / `jsonl` (`json`, `ndjson` accepted); `auto` → `None`.
-    pub fn parse(s: &str) -> Result<Option<Format>> {
-        match s {
-            "auto" | "" => Ok(None),
-            "parquet" | "pq" => Ok(Some(Format::Parquet)),
-            "jsonl" | "json" | "ndjson" => Ok(Some(Format::Jsonl)),
-            other => Err(DataError::Param(format!(
-                "unknown format `{other}` (expected auto, parquet or jsonl)"
-            ))),
-        }
-    }
-
     /// The format named by `explicit`, else guessed from the extension (Parquet when
     /// unknown; a Parquet reader then reports a clear error if it is not Parquet).
     pub fn resolve(path: &Path, explicit: Option<Format>) -> Format {

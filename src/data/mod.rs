@@ -1,7 +1,8 @@
 //! The plain data library: Parquet/JSONL IO, mapping foreign schemas into sieve's
 //! canonical dataset schema, synthetic generators, split/concat/export, difficulty
 //! scores, budgeted selection and dataset summaries. It knows nothing about stages;
-//! `stages::data`, `stages::score` and `stages::select` call it.
+//! the data stage kinds (`stages::load`, `synth`, `split`, `concat`, `export`, `score`,
+//! `select`) call it.
 //!
 //! # Canonical dataset schema
 //!

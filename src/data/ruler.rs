@@ -82,7 +82,8 @@ impl Task {
         })
     }
 
-    fn name(self) -> &'static str {
+    /// The task's name.
+    pub fn name(self) -> &'static str {
         match self {
             Task::NiahSingle => "niah_single",
             Task::NiahMultikey => "niah_multikey",
@@ -104,6 +105,18 @@ pub enum Haystack {
 }
 
 impl Haystack {
+    /// The names accepted by [`Haystack::parse`] (besides the alias `noise`).
+    pub const NAMES: &'static [&'static str] = &["essay", "repeat", "needles"];
+
+    /// The filler's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Haystack::Essay => "essay",
+            Haystack::Repeat => "repeat",
+            Haystack::Needles => "needles",
+        }
+    }
+
     /// Parses `repeat` / `essay` / `needles`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
@@ -126,6 +139,9 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// The names accepted by [`ValueType::parse`].
+    pub const NAMES: &'static [&'static str] = &["numbers", "words", "uuids"];
+
     /// Parses `numbers` / `words` / `uuids`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
@@ -138,7 +154,9 @@ impl ValueType {
         }
     }
 
-    fn plural(self) -> &'static str {
+    /// The value type's name, a plural that the prompts use as is ("the special magic
+    /// numbers").
+    pub fn name(self) -> &'static str {
         match self {
             ValueType::Numbers => "numbers",
             ValueType::Words => "words",
@@ -345,10 +363,7 @@ fn niah(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
             while !used_values.insert(v.clone()) {
                 v = value(rng, vt);
             }
-            needles.push(format!(
-                "One of the special magic {} for {k} is: {v}.",
-                vt.plural()
-            ));
+            needles.push(format!("One of the special magic {} for {k} is: {v}.", vt.name()));
             golds.entry(k.clone()).or_default().push(v);
         }
     }
@@ -365,12 +380,12 @@ fn niah(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
     let question = match asked.len() {
         1 => format!(
             "What are all the special magic {} for {} mentioned in the provided text?",
-            vt.plural(),
+            vt.name(),
             asked[0]
         ),
         _ => format!(
             "What are all the special magic {} for {} and {} mentioned in the provided text?",
-            vt.plural(),
+            vt.name(),
             asked[..asked.len() - 1].join(", "),
             asked[asked.len() - 1]
         ),
@@ -378,7 +393,7 @@ fn niah(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
     let header = format!(
         "Some special magic {t} are hidden within the following text. Make sure to memorize it. \
          I will quiz you about the {t} afterwards.\n",
-        t = vt.plural()
+        t = vt.name()
     );
     let build = move |k: usize| {
         let distract = |r: &mut ChaCha8Rng| loop {
@@ -386,7 +401,7 @@ fn niah(p: &RulerParams, rng: &mut ChaCha8Rng) -> Sample {
             if !real.contains(&key) {
                 return format!(
                     "One of the special magic {} for {key} is: {}.",
-                    vt.plural(),
+                    vt.name(),
                     value(r, vt)
                 );
             }

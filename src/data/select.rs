@@ -49,6 +49,16 @@ impl Strategy {
     /// The strategy names accepted by [`Strategy::parse`].
     pub const NAMES: &'static [&'static str] = &["random", "easiest", "hardest", "stratified"];
 
+    /// The strategy's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Easiest => "easiest",
+            Strategy::Hardest => "hardest",
+            Strategy::Stratified => "stratified",
+        }
+    }
+
     /// Parses a strategy name.
     pub fn parse(s: &str) -> Result<Strategy> {
         match s {

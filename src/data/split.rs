@@ -50,6 +50,17 @@ pub enum Part {
 }
 
 impl Part {
+    /// The names accepted by [`Part::parse`].
+    pub const NAMES: &'static [&'static str] = &["train", "test"];
+
+    /// The part's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Train => "train",
+            Part::Test => "test",
+        }
+    }
+
     /// Parses `train` / `test`.
     pub fn parse(s: &str) -> Result<Part> {
         match s {

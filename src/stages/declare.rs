@@ -595,11 +595,32 @@ impl ParamValue for OutputFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntSet(pub Vec<i64>);
 
+impl IntSet {
+    /// The set of `lo..=hi`.
+    pub fn range(lo: i64, hi: i64) -> Self {
+        IntSet((lo..=hi).collect())
+    }
+
+    /// The smallest and the largest value (`None` for the empty set).
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        Some((*self.0.first()?, *self.0.last()?))
+    }
+}
+
 impl ParamValue for IntSet {
     fn param_type() -> ParamType {
         ParamType::IntSet
     }
     fn from_value(v: &Value) -> Result<Self, String> {
+        // Lowering refuses longer ranges; the check keeps a stray one from being listed.
+        if let Value::Range(r) = v
+            && r.count() > crate::value::MAX_LIST_LEN as u64
+        {
+            return Err(format!(
+                "range {v} holds more than {} integers",
+                crate::value::MAX_LIST_LEN
+            ));
+        }
         let mut xs = v
             .as_int_list()
             .ok_or_else(|| format!("expected an int, a range or a list of ints, found `{v}`"))?;
@@ -607,8 +628,16 @@ impl ParamValue for IntSet {
         xs.dedup();
         Ok(IntSet(xs))
     }
+    /// The shortest spelling, as a pipeline writes it (a declared default enters the key
+    /// as this value): one int, a range `a..b` of consecutive ints, else the list.
     fn to_value(&self) -> Option<Value> {
-        Some(Value::List(self.0.iter().map(|&i| Value::Int(i)).collect()))
+        Some(match self.0.as_slice() {
+            [one] => Value::Int(*one),
+            [lo, .., hi] if hi.checked_sub(*lo) == i64::try_from(self.0.len() - 1).ok() => {
+                Value::Range(crate::value::RangeValue { start: *lo, end: *hi })
+            }
+            xs => Value::List(xs.iter().map(|&i| Value::Int(i)).collect()),
+        })
     }
 }
 
@@ -660,6 +689,9 @@ impl ParamValue for TokenizerSpec {
     }
     fn to_value(&self) -> Option<Value> {
         Some(Value::Str(self.0.clone()))
+    }
+    fn standard_doc() -> &'static str {
+        "how tokens are counted: chars (= the built-in char tokenizer), words, bytes, or a path to a tokenizer.json / model folder (its contents are part of the cache key); a bound `model` input's tokenizer wins"
     }
 }
 
@@ -743,6 +775,28 @@ mod tests {
         assert_eq!(p.order, Order::Lifo);
         assert_eq!(p.seed, Seed(7));
         assert_eq!(p.device(), Some("auto"));
+    }
+
+    #[test]
+    fn int_sets_are_written_as_pipelines_spell_them() {
+        use crate::value::RangeValue;
+        let range = |start, end| Some(Value::Range(RangeValue { start, end }));
+        assert_eq!(IntSet::range(2, 12).to_value(), range(2, 12));
+        assert_eq!(IntSet(vec![4096]).to_value(), Some(Value::Int(4096)));
+        let list = |xs: &[i64]| Some(Value::List(xs.iter().map(|&i| Value::Int(i)).collect()));
+        assert_eq!(IntSet(vec![1, 3]).to_value(), list(&[1, 3]));
+        assert_eq!(
+            IntSet(vec![i64::MIN, i64::MAX]).to_value(),
+            list(&[i64::MIN, i64::MAX])
+        );
+        let read = IntSet::from_value(&Value::List(vec![Value::Int(3), Value::Int(1), Value::Int(3)]));
+        assert_eq!(read, Ok(IntSet(vec![1, 3])));
+        // A range too long to list is refused, not listed.
+        let huge = Value::Range(RangeValue {
+            start: 1,
+            end: 1 << 40,
+        });
+        assert!(IntSet::from_value(&huge).is_err());
     }
 
     #[test]

@@ -215,19 +215,26 @@ pub fn registry() -> &'static Registry {
     REG.get_or_init(Registry::build)
 }
 
-/// Every built-in kind: one line per kind declared with [`declare::Stage`] (the kinds
-/// not yet converted to it contribute their own lists).
+/// Every built-in kind: one line per kind declared with [`declare::Stage`] (`report`,
+/// not yet converted to it, contributes its own list).
 fn all_kinds() -> Vec<Box<dyn StageKind>> {
     use declare::Kind;
     let mut v: Vec<Box<dyn StageKind>> = vec![
+        Kind::<concat::Concat>::boxed(),
         Kind::<evaluate::Evaluate>::boxed(),
+        Kind::<export::Export>::boxed(),
+        Kind::<load::Load>::boxed(),
         Kind::<model_init::ModelInit>::boxed(),
         Kind::<model_load::ModelLoad>::boxed(),
         Kind::<score::Score>::boxed(),
+        Kind::<select::Select>::boxed(),
         Kind::<sft::Sft>::boxed(),
+        Kind::<split::Split>::boxed(),
+        Kind::<synth::Arith>::boxed(),
+        Kind::<synth::HaystackQa>::boxed(),
+        Kind::<synth::Igsm>::boxed(),
+        Kind::<synth::Ruler>::boxed(),
     ];
-    v.extend(data::kinds());
-    v.extend(select::kinds());
     v.extend(report::kinds());
     #[cfg(test)]
     v.extend(testing::kinds());
@@ -235,14 +242,19 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
 }
 
 pub mod columns;
+pub mod concat;
 pub mod data;
 pub mod evaluate;
+pub mod export;
+pub mod load;
 pub mod model_init;
 pub mod model_load;
 pub mod report;
 pub mod score;
 pub mod select;
 pub mod sft;
+pub mod split;
+pub mod synth;
 #[cfg(test)]
 mod testing;
 #[doc(hidden)]

@@ -1,8 +1,10 @@
 //! Parameter schemas of stage kinds and the resolved parameter map handed to a stage.
 //!
 //! Invariant: after lowering, a [`Params`] holds exactly the kind's declared parameters
-//! (defaults filled in), each already checked against its [`ParamType`]; the typed
-//! getters therefore only fail on a programming error, reported as a stage error.
+//! (defaults filled in), each already checked against its [`ParamType`]; the getters by
+//! name therefore only fail on a programming error, reported as a stage error. Kinds
+//! declared with `declare::Stage` read a typed struct instead; the getters serve the
+//! `report` kind, not yet declared that way.
 
 use super::{StageError, StageKind};
 use crate::confine::Access;
@@ -293,21 +295,6 @@ impl ParamSpec {
         }
     }
 
-    /// The conventional `chat` parameter of kinds that feed prompts to a model.
-    pub fn chat() -> Self {
-        Self::optional(
-            "chat",
-            ParamType::Bool,
-            Value::Bool(false),
-            "wrap each prompt in the model's chat template (one user turn)",
-        )
-    }
-
-    /// The same parameter with another description (e.g. "model-based: …").
-    pub fn described(self, doc: &'static str) -> Self {
-        ParamSpec { doc, ..self }
-    }
-
     /// The conventional `device` parameter: defaults to the pipeline's `device` variable
     /// when one is defined, else `auto` (CUDA when available).
     pub fn device() -> Self {
@@ -382,30 +369,9 @@ impl Params {
         usize::try_from(i).map_err(|_| StageError::Input(format!("parameter `{name}` must be ≥ 0, got {i}")))
     }
 
-    pub fn f64(&self, name: &str) -> Result<f64, StageError> {
-        let v = self.need(name)?;
-        v.as_f64().ok_or_else(|| Self::wrong(name, "a number", v))
-    }
-
     pub fn str(&self, name: &str) -> Result<&str, StageError> {
         let v = self.need(name)?;
         v.as_str().ok_or_else(|| Self::wrong(name, "a string", v))
-    }
-
-    pub fn bool(&self, name: &str) -> Result<bool, StageError> {
-        let v = self.need(name)?;
-        v.as_bool().ok_or_else(|| Self::wrong(name, "a bool", v))
-    }
-
-    /// An int set (int, range or list) as its sorted, de-duplicated integers.
-    pub fn int_set(&self, name: &str) -> Result<Vec<i64>, StageError> {
-        let v = self.need(name)?;
-        let mut xs = v
-            .as_int_list()
-            .ok_or_else(|| Self::wrong(name, "an int set", v))?;
-        xs.sort_unstable();
-        xs.dedup();
-        Ok(xs)
     }
 }
 

@@ -18,7 +18,7 @@
 //! (seed, row id, sample index), so a rerun writes byte-identical files.
 
 use super::artifact::DATASET_FILE;
-use super::data::{checker, data_err};
+use super::data::{checker, data_err, model_input, token_counter};
 use super::declare::{DeviceSpec, ParamValue, Problems, Seed, Stage, TokenizerSpec, Torch};
 use super::{ArtifactKind, InputSpec, ParamType, StageContext, StageError, StageResult};
 use crate::data::schema::{ANSWER, RESPONSE};
@@ -179,7 +179,6 @@ crate::stage_params! {
     pub struct ScoreParams {
         /// column("name") | length(unit) | cot_length(unit) with unit chars | words | bytes | tokens (default tokens) | model-based: loss (response NLL) | ifd (loss with / without the prompt) | pass_rate(k) (1 − pass rate over k samples, default 8)
         by: ScoreBy = ScoreBy::CotLength(None),
-        /// how tokens are counted: chars (= the built-in char tokenizer), words, bytes, or a path to a tokenizer.json / model folder (its contents are part of the cache key); a bound `model` input's tokenizer wins
         tokenizer: TokenizerSpec = TokenizerSpec::default(),
         /// also store this many quantile bands in the `bucket` column; select(bands = 0) uses them
         bands: Option<u64>,
@@ -219,11 +218,7 @@ impl Stage for Score {
     const DOC: &'static str = "Per-row difficulty scores (higher = harder) by a column, the example or CoT length, or a reference model's loss, IFD or 1 − pass rate; a scores artifact reused by every selection";
     const INPUTS: &'static [InputSpec] = &[
         InputSpec::one("data", ArtifactKind::Dataset, "the dataset to score"),
-        InputSpec::optional(
-            "model",
-            ArtifactKind::Model,
-            "reference model: its tokenizer for token lengths; required by loss / pass_rate / ifd",
-        ),
+        model_input("reference model: its tokenizer for token lengths; required by loss / pass_rate / ifd"),
     ];
     const OUTPUT: ArtifactKind = ArtifactKind::Scores;
     /// Only the model-based methods (`loss`, `ifd`, `pass_rate`) run libtorch; the plain
@@ -325,15 +320,6 @@ fn missing_model(by: &ScoreBy) -> String {
 /// The number of quantile bands to store (0 = none, as `data::score` takes it).
 pub fn bands(p: &ScoreParams) -> usize {
     p.bands.unwrap_or(0) as usize
-}
-
-/// The token counter of a stage: the tokenizer of its optional `model` input when one
-/// is bound, else its `tokenizer` parameter.
-pub fn token_counter(ctx: &StageContext, tokenizer: &TokenizerSpec) -> Result<TokenCounter, StageError> {
-    if let Some(m) = ctx.slot("model").first() {
-        return TokenCounter::from_path(&m.dir).map_err(data_err);
-    }
-    TokenCounter::from_spec(&tokenizer.0).map_err(data_err)
 }
 
 /// "a" or "an" before a column name.
