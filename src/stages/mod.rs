@@ -223,12 +223,12 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
         Kind::<evaluate::Evaluate>::boxed(),
         Kind::<model_init::ModelInit>::boxed(),
         Kind::<model_load::ModelLoad>::boxed(),
+        Kind::<report::Report>::boxed(),
         Kind::<score::Score>::boxed(),
         Kind::<sft::Sft>::boxed(),
     ];
     v.extend(data::kinds());
     v.extend(select::kinds());
-    v.extend(report::kinds());
     #[cfg(test)]
     v.extend(testing::kinds());
     v
