@@ -7,7 +7,7 @@
 //! two observations — that takes an explicit [`Aggregate`], and the error otherwise
 //! names the sources and the variables in which they differ.
 
-use super::{Label, ReportError};
+use super::{Label, ReportError, UnknownWord};
 use serde_json::json;
 
 /// One number with the labels that place it: sweep coordinates, a slice key, …
@@ -38,15 +38,34 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
-    /// Parses `none | mean | min | max`.
-    pub fn parse(s: &str) -> Option<Aggregate> {
-        Some(match s {
+    /// The names [`Aggregate::parse`] accepts.
+    pub const NAMES: &'static [&'static str] = &["none", "mean", "min", "max"];
+
+    /// Parses one of [`Aggregate::NAMES`].
+    pub fn parse(s: &str) -> Result<Aggregate, UnknownWord> {
+        Ok(match s {
             "none" => Aggregate::None,
             "mean" => Aggregate::Mean,
             "min" => Aggregate::Min,
             "max" => Aggregate::Max,
-            _ => return None,
+            _ => {
+                return Err(UnknownWord {
+                    what: "aggregate",
+                    word: s.to_string(),
+                    expected: Self::NAMES,
+                });
+            }
         })
+    }
+
+    /// The aggregate's name (one of [`Aggregate::NAMES`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::None => "none",
+            Aggregate::Mean => "mean",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
     }
 }
 
@@ -62,14 +81,32 @@ pub enum Best {
 }
 
 impl Best {
-    /// Parses `max | min | none`.
-    pub fn parse(s: &str) -> Option<Best> {
-        Some(match s {
+    /// The names [`Best::parse`] accepts.
+    pub const NAMES: &'static [&'static str] = &["max", "min", "none"];
+
+    /// Parses one of [`Best::NAMES`].
+    pub fn parse(s: &str) -> Result<Best, UnknownWord> {
+        Ok(match s {
             "max" => Best::Max,
             "min" => Best::Min,
             "none" => Best::None,
-            _ => return None,
+            _ => {
+                return Err(UnknownWord {
+                    what: "best-cell rule",
+                    word: s.to_string(),
+                    expected: Self::NAMES,
+                });
+            }
         })
+    }
+
+    /// The rule's name (one of [`Best::NAMES`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Best::Max => "max",
+            Best::Min => "min",
+            Best::None => "none",
+        }
     }
 }
 

@@ -49,6 +49,16 @@ pub enum ReportError {
     Io(#[from] std::io::Error),
 }
 
+/// A word outside one of the library's closed sets (a report kind, an aggregate, a
+/// best-cell rule), with the words that would do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{word}` (expected {})", .expected.join(" | "))]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub word: String,
+    pub expected: &'static [&'static str],
+}
+
 /// A value on an axis or in a row key: a sweep coordinate or a slice key.
 ///
 /// Numbers compare numerically (so `ops` 2, 3, …, 10 sort as numbers, not as text);

@@ -249,7 +249,7 @@ fn metrics_json(
 ) -> Json {
     let grid = &pivoted.grid;
     let mut metrics = json!({
-        "kind": spec.kind.as_str(),
+        "kind": spec.kind.name(),
         "value": spec.value,
         "relative_to": if spec.relative { json!("baseline") } else { Json::Null },
         "x": spec.x,

@@ -6,6 +6,7 @@
 //! from it is a function of the spec and the inputs alone. An axis is either a variable
 //! name or absent (`None`), never an empty string.
 
+use super::UnknownWord;
 use super::chart::Scale;
 use super::grid::{Aggregate, Best};
 
@@ -23,19 +24,28 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
-    /// Parses `table | line | heatmap | bar`.
-    pub fn parse(s: &str) -> Option<ReportKind> {
-        Some(match s {
+    /// The kinds' names, as pipelines write them and `metrics.json` records them.
+    pub const NAMES: &'static [&'static str] = &["table", "line", "heatmap", "bar"];
+
+    /// Parses one of [`ReportKind::NAMES`].
+    pub fn parse(s: &str) -> Result<ReportKind, UnknownWord> {
+        Ok(match s {
             "table" => ReportKind::Table,
             "line" => ReportKind::Line,
             "heatmap" => ReportKind::Heatmap,
             "bar" => ReportKind::Bar,
-            _ => return None,
+            _ => {
+                return Err(UnknownWord {
+                    what: "report kind",
+                    word: s.to_string(),
+                    expected: Self::NAMES,
+                });
+            }
         })
     }
 
-    /// The kind's name, as pipelines write it and `metrics.json` records it.
-    pub fn as_str(self) -> &'static str {
+    /// The kind's name (one of [`ReportKind::NAMES`]).
+    pub fn name(self) -> &'static str {
         match self {
             ReportKind::Table => "table",
             ReportKind::Line => "line",
@@ -88,5 +98,41 @@ impl ReportSpec {
         } else {
             self.value.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each closed set's `NAMES`, `parse` and `name` agree word for word, so the words a
+    /// pipeline may write are exactly the ones the library reads.
+    #[test]
+    fn every_word_parses_and_names_itself() {
+        for &w in ReportKind::NAMES {
+            assert_eq!(ReportKind::parse(w).map(ReportKind::name), Ok(w));
+        }
+        for &w in Aggregate::NAMES {
+            assert_eq!(Aggregate::parse(w).map(Aggregate::name), Ok(w));
+        }
+        for &w in Best::NAMES {
+            assert_eq!(Best::parse(w).map(Best::name), Ok(w));
+        }
+        assert_eq!(
+            ReportKind::parse("pie").unwrap_err().to_string(),
+            "unknown report kind `pie` (expected table | line | heatmap | bar)"
+        );
+        assert!(
+            Aggregate::parse("median")
+                .unwrap_err()
+                .to_string()
+                .contains("none | mean")
+        );
+        assert!(
+            Best::parse("top")
+                .unwrap_err()
+                .to_string()
+                .contains("max | min | none")
+        );
     }
 }

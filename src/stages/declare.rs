@@ -641,6 +641,49 @@ impl ParamValue for IntSet {
     }
 }
 
+/// A variable of the artifacts in the kind's first input slot (`x = band`; see
+/// [`ParamType::Axis`]), trimmed. Lowering checks that the inputs have it; a kind whose
+/// axis may be left unset declares it `Option<Axis>`, so an empty name is an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axis(pub String);
+
+impl ParamValue for Axis {
+    fn param_type() -> ParamType {
+        ParamType::Axis
+    }
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let s = String::from_value(v)?;
+        match s.trim() {
+            "" => Err("names no variable (leave the parameter out for none)".to_string()),
+            name => Ok(Axis(name.to_string())),
+        }
+    }
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::Str(self.0.clone()))
+    }
+}
+
+/// The name of a metric in a metrics document (`accuracy`, `pass@4`, dotted for nested
+/// values: `slices.7.accuracy`; see [`ParamType::Metric`]), trimmed and never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricName(pub String);
+
+impl ParamValue for MetricName {
+    fn param_type() -> ParamType {
+        ParamType::Metric
+    }
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let s = String::from_value(v)?;
+        match s.trim() {
+            "" => Err("must name a metric, e.g. `accuracy`".to_string()),
+            name => Ok(MetricName(name.to_string())),
+        }
+    }
+    fn to_value(&self) -> Option<Value> {
+        Some(Value::Str(self.0.clone()))
+    }
+}
+
 /// Makes a library's closed set of words a parameter type. The enum provides
 /// `NAMES: &[&str]`, `fn name(self) -> &'static str` and `fn parse(&str) -> Result<Self, _>`
 /// (libraries never depend on stages, so the impl lives with the kind that uses it).

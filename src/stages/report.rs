@@ -15,233 +15,215 @@
 //! tables, charts, the page) and writes what it renders.
 
 use super::artifact::{METRICS_FILE, REPORT_FILE};
-use super::{
-    ArtifactKind, InputArtifact, InputSpec, ParamSpec, ParamType, Params, StageContext, StageError,
-    StageKind, StageResult,
-};
+use super::declare::{Axis, MetricName, Problems, Stage};
+use super::{ArtifactKind, InputArtifact, InputSpec, StageContext, StageError, StageResult};
 use crate::report::render::{CHART_PNG, CHART_SVG, TABLE_CSV, render};
 use crate::report::{Aggregate, Best, Label, MetricsInput, ReportError, ReportKind, ReportSpec, Scale};
 use crate::value::Value;
 use serde_json::Value as Json;
 
-/// The reporting stage kinds.
-pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![Box::new(Report)]
+crate::word_param!(ReportKind);
+crate::word_param!(Aggregate);
+crate::word_param!(Best);
+
+crate::param_enum! {
+    /// What the numbers are: raw values or gains over the baseline input.
+    pub enum RelativeTo {
+        /// raw values (a bound baseline is shown beside them)
+        None = "none",
+        /// value − the baseline's value
+        Baseline = "baseline",
+    }
 }
 
-const KINDS: &[&str] = &["table", "line", "heatmap", "bar"];
-const RELATIVE: &[&str] = &["none", "baseline"];
-const AGGREGATES: &[&str] = &["none", "mean", "min", "max"];
-const BESTS: &[&str] = &["max", "min", "none"];
-const SCALES: &[&str] = &["auto", "linear", "log", "category"];
+crate::param_enum! {
+    /// A line chart's x axis: the library's [`Scale`], or chosen from the data.
+    pub enum XScale {
+        /// linear for numbers, else categorical
+        Auto = "auto",
+        Linear = "linear",
+        Log = "log",
+        Category = "category",
+    }
+}
+
+impl XScale {
+    /// The scale the library draws with; `None` lets it choose from the data.
+    pub fn scale(self) -> Option<Scale> {
+        match self {
+            XScale::Auto => None,
+            XScale::Linear => Some(Scale::Linear),
+            XScale::Log => Some(Scale::Log),
+            XScale::Category => Some(Scale::Category),
+        }
+    }
+}
+
+crate::stage_params! {
+    /// Parameters of [`Report`].
+    pub struct ReportParams {
+        /// what to draw: `table` (no chart), `line` (value against x, one line per series), `heatmap` (y rows × x columns, best cell of each row marked), `bar` (groups by x, one bar per series)
+        kind: ReportKind = ReportKind::Table,
+        /// the metric: a key of each metrics.json, dotted for nested values (`pass@4`, `slices.7.accuracy`); read per slice when an axis is the slice variable
+        value: MetricName = MetricName("accuracy".into()),
+        /// the columns / x axis: a sweep variable (`band`), the evaluations' `slice_by` column (`ops`), or `instance`; required for line, heatmap and bar
+        x: Option<Axis>,
+        /// the rows of a heatmap (required) or of a table (default: every other varying variable)
+        y: Option<Axis>,
+        /// line / bar: one line or bar per value of this variable (default: one per combination of the other varying variables)
+        series: Option<Axis>,
+        /// `baseline`: report value − the baseline input's value (a gain); `none`: raw values, the baseline (if bound) shown as a reference
+        relative_to: RelativeTo = RelativeTo::None,
+        /// how artifacts that fall into one cell combine (e.g. seeds): `none` makes that an error; with mean/min/max, variables not on an axis are aggregated over
+        aggregate: Aggregate = Aggregate::None,
+        /// which cell of each row is best (bold in the table, framed on a heatmap): `max` for accuracy, `min` for losses, `none`
+        best: Best = Best::Max,
+        /// line charts: `linear` / `log` (numeric x), `category` (evenly spaced), `auto` (linear for numbers, else category)
+        x_scale: XScale = XScale::Auto,
+        /// chart and page title (default: derived from value and axes)
+        title: Option<String>,
+        /// digits after the decimal point in tables and on heatmaps
+        precision: u64 = 3,
+        /// chart width in pixels
+        width: u64 = 800,
+        /// chart height in pixels
+        height: u64 = 500,
+    }
+}
+
+/// The range `validate` allows for `width` and `height`.
+const PIXELS: std::ops::RangeInclusive<u64> = 200..=4000;
+/// The most digits `validate` allows for `precision`.
+const MAX_PRECISION: u64 = 10;
+
+impl ReportParams {
+    /// What the reporting library is asked to show.
+    pub fn spec(&self) -> ReportSpec {
+        let axis = |a: &Option<Axis>| a.as_ref().map(|a| a.0.clone());
+        // `validate` keeps these in range at lowering; clamping keeps a body reached
+        // without lowering (a unit test) from drawing absurd sizes.
+        let px = |n: u64| n.clamp(*PIXELS.start(), *PIXELS.end()) as u32;
+        ReportSpec {
+            kind: self.kind,
+            value: self.value.0.clone(),
+            x: axis(&self.x),
+            y: axis(&self.y),
+            series: axis(&self.series),
+            relative: self.relative_to == RelativeTo::Baseline,
+            aggregate: self.aggregate,
+            best: self.best,
+            x_scale: self.x_scale.scale(),
+            title: self.title.clone().unwrap_or_default(),
+            precision: self.precision.min(MAX_PRECISION) as usize,
+            width: px(self.width),
+            height: px(self.height),
+        }
+    }
+}
+
 /// Why `relative_to = baseline` cannot work (checked at lowering, and again at run time).
 const NEEDS_BASELINE: &str = "`relative_to = baseline` needs a baseline input: `report(acc, base_acc, …)`";
 
-struct Report;
+/// `report(results, baseline?, …)`.
+pub struct Report;
 
-impl StageKind for Report {
-    fn name(&self) -> &'static str {
-        "report"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn doc(&self) -> &'static str {
-        "Tables (Markdown + CSV) and charts (line, heatmap, bar; PNG + SVG) over a family of metrics, addressed by their sweep variables"
-    }
-    fn inputs(&self) -> Vec<InputSpec> {
-        vec![
-            InputSpec::many(
-                "results",
-                ArtifactKind::Metrics,
-                "the metrics to report: a sweep family (`acc`), a sub-family (`acc[band=hard]`) or one artifact",
-            ),
-            InputSpec::optional(
-                "baseline",
-                ArtifactKind::Metrics,
-                "a reference evaluation (e.g. of the base model): subtracted with `relative_to = baseline`, else shown beside the results",
-            ),
-        ]
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        use ParamSpec as P;
-        use ParamType as T;
-        let s = |v: &str| Value::Str(v.into());
-        vec![
-            P::optional(
-                "kind",
-                T::Enum(KINDS),
-                s("table"),
-                "what to draw: `table` (no chart), `line` (value against x, one line per series), `heatmap` (y rows × x columns, best cell of each row marked), `bar` (groups by x, one bar per series)",
-            ),
-            P::optional(
-                "value",
-                T::Metric,
-                s("accuracy"),
-                "the metric: a key of each metrics.json, dotted for nested values (`pass@4`, `slices.7.accuracy`); read per slice when an axis is the slice variable",
-            ),
-            P::optional(
-                "x",
-                T::Axis,
-                s(""),
-                "the columns / x axis: a sweep variable (`band`), the evaluations' `slice_by` column (`ops`), or `instance`; required for line, heatmap and bar",
-            ),
-            P::optional(
-                "y",
-                T::Axis,
-                s(""),
-                "the rows of a heatmap (required) or of a table (default: every other varying variable)",
-            ),
-            P::optional(
-                "series",
-                T::Axis,
-                s(""),
-                "line / bar: one line or bar per value of this variable (default: one per combination of the other varying variables)",
-            ),
-            P::optional(
-                "relative_to",
-                T::Enum(RELATIVE),
-                s("none"),
-                "`baseline`: report value − the baseline input's value (a gain); `none`: raw values, the baseline (if bound) shown as a reference",
-            ),
-            P::optional(
-                "aggregate",
-                T::Enum(AGGREGATES),
-                s("none"),
-                "how artifacts that fall into one cell combine (e.g. seeds): `none` makes that an error; with mean/min/max, variables not on an axis are aggregated over",
-            ),
-            P::optional(
-                "best",
-                T::Enum(BESTS),
-                s("max"),
-                "which cell of each row is best (bold in the table, framed on a heatmap): `max` for accuracy, `min` for losses, `none`",
-            ),
-            P::optional(
-                "x_scale",
-                T::Enum(SCALES),
-                s("auto"),
-                "line charts: `linear` / `log` (numeric x), `category` (evenly spaced), `auto` (linear for numbers, else category)",
-            ),
-            P::optional(
-                "title",
-                T::Str,
-                s(""),
-                "chart and page title (default: derived from value and axes)",
-            ),
-            P::optional(
-                "precision",
-                T::Int,
-                Value::Int(3),
-                "digits after the decimal point in tables and on heatmaps",
-            ),
-            P::optional("width", T::Int, Value::Int(800), "chart width in pixels"),
-            P::optional("height", T::Int, Value::Int(500), "chart height in pixels"),
-        ]
-    }
-    fn output(&self) -> ArtifactKind {
-        ArtifactKind::Report
-    }
+impl Stage for Report {
+    const NAME: &'static str = "report";
+    const VERSION: u32 = 1;
+    const DOC: &'static str = "Tables (Markdown + CSV) and charts (line, heatmap, bar; PNG + SVG) over a family of metrics, addressed by their sweep variables";
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::many(
+            "results",
+            ArtifactKind::Metrics,
+            "the metrics to report: a sweep family (`acc`), a sub-family (`acc[band=hard]`) or one artifact",
+        ),
+        InputSpec::optional(
+            "baseline",
+            ArtifactKind::Metrics,
+            "a reference evaluation (e.g. of the base model): subtracted with `relative_to = baseline`, else shown beside the results",
+        ),
+    ];
+    const OUTPUT: ArtifactKind = ArtifactKind::Report;
+    type Params = ReportParams;
+
     /// Tables, titles and `metrics.json` name the inputs (the `instance` axis, the
     /// baseline).
-    fn reads_input_names(&self, _params: &Params) -> bool {
+    fn reads_input_names(_p: &ReportParams) -> bool {
         true
     }
-    fn validate(&self, p: &Params) -> Vec<(Option<&'static str>, String)> {
-        let mut errs = Vec::new();
-        let st = |n: &str| p.get(n).and_then(Value::as_str).unwrap_or("").to_string();
-        let (kind, x, y, series) = (st("kind"), st("x"), st("y"), st("series"));
-        match kind.as_str() {
-            "heatmap" => {
-                if x.is_empty() {
-                    errs.push((
-                        Some("x"),
-                        "a heatmap needs `x` (its columns), e.g. `x = band`".to_string(),
-                    ));
+
+    fn validate(p: &ReportParams, problems: &mut Problems) {
+        use ReportParams as P;
+        let kind = p.kind;
+        let name = kind.name();
+        match kind {
+            ReportKind::Heatmap => {
+                if p.x.is_none() {
+                    problems.at(P::x, "a heatmap needs `x` (its columns), e.g. `x = band`");
                 }
-                if y.is_empty() {
-                    errs.push((
-                        Some("y"),
-                        "a heatmap needs `y` (its rows), e.g. `y = budget`".to_string(),
-                    ));
+                if p.y.is_none() {
+                    problems.at(P::y, "a heatmap needs `y` (its rows), e.g. `y = budget`");
                 }
-                if !series.is_empty() {
-                    errs.push((
-                        Some("series"),
-                        "a heatmap has no series: its rows are `y`".to_string(),
-                    ));
+                if p.series.is_some() {
+                    problems.at(P::series, "a heatmap has no series: its rows are `y`");
                 }
             }
-            "line" | "bar" => {
-                if x.is_empty() {
-                    errs.push((
-                        Some("x"),
-                        format!("a {kind} chart needs `x`, e.g. `x = budget` or `x = ops`"),
-                    ));
+            ReportKind::Line | ReportKind::Bar => {
+                if p.x.is_none() {
+                    problems.at(
+                        P::x,
+                        format!("a {name} chart needs `x`, e.g. `x = budget` or `x = ops`"),
+                    );
                 }
-                if !y.is_empty() {
-                    errs.push((
-                        Some("y"),
+                if let Some(Axis(y)) = &p.y {
+                    problems.at(
+                        P::y,
                         format!(
-                            "a {kind} chart plots `value` against `x`; name the lines with `series = {y}`"
+                            "a {name} chart plots `value` against `x`; name the lines with `series = {y}`"
                         ),
-                    ));
+                    );
                 }
             }
-            "table" if !series.is_empty() => {
-                errs.push((
-                    Some("series"),
-                    format!("a table has rows, not series: write `y = {series}`"),
-                ));
+            ReportKind::Table => {
+                if let Some(Axis(series)) = &p.series {
+                    problems.at(
+                        P::series,
+                        format!("a table has rows, not series: write `y = {series}`"),
+                    );
+                }
             }
-            _ => {}
         }
-        let axes = [("x", &x), ("y", &y), ("series", &series)];
+        let axes = [("x", &p.x), ("y", &p.y), ("series", &p.series)];
         for (i, (a, va)) in axes.iter().enumerate() {
             for (b, vb) in &axes[i + 1..] {
-                if !va.is_empty() && va == vb {
-                    errs.push((None, format!("`{a}` and `{b}` both name `{va}`")));
+                if let (Some(Axis(va)), Some(Axis(vb))) = (va, vb)
+                    && va == vb
+                {
+                    problems.general(format!("`{a}` and `{b}` both name `{va}`"));
                 }
             }
         }
-        if st("value").trim().is_empty() {
-            errs.push((
-                Some("value"),
-                "must name a metric, e.g. `value = accuracy`".to_string(),
-            ));
+        if p.x_scale != XScale::Auto && kind != ReportKind::Line {
+            problems.at(P::x_scale, "only line charts have a numeric x axis");
         }
-        if st("x_scale") != "auto" && !st("x_scale").is_empty() && kind != "line" {
-            errs.push((
-                Some("x_scale"),
-                "only line charts have a numeric x axis".to_string(),
-            ));
-        }
-        let int = |n: &str| p.get(n).and_then(Value::as_i64);
-        for n in ["width", "height"] {
-            if int(n).is_some_and(|v| !(200..=4000).contains(&v)) {
-                errs.push((
-                    if n == "width" {
-                        Some("width")
-                    } else {
-                        Some("height")
-                    },
-                    "must be in 200..=4000".into(),
-                ));
+        for (field, px) in [(P::width, p.width), (P::height, p.height)] {
+            if !PIXELS.contains(&px) {
+                problems.at(field, format!("must be in {}..={}", PIXELS.start(), PIXELS.end()));
             }
         }
-        if int("precision").is_some_and(|v| !(0..=10).contains(&v)) {
-            errs.push((Some("precision"), "must be in 0..=10".into()));
-        }
-        errs
-    }
-    fn validate_inputs(&self, p: &Params, bound: &[&str]) -> Vec<(&'static str, String)> {
-        let relative = p.get("relative_to").and_then(Value::as_str) == Some("baseline");
-        match relative && !bound.contains(&"baseline") {
-            true => vec![("relative_to", NEEDS_BASELINE.to_string())],
-            false => Vec::new(),
+        if p.precision > MAX_PRECISION {
+            problems.at(P::precision, format!("must be in 0..={MAX_PRECISION}"));
         }
     }
-    fn run(&self, ctx: &StageContext) -> StageResult {
-        let spec = spec_from_params(ctx.params())?;
+
+    fn validate_inputs(p: &ReportParams, bound: &[&str], problems: &mut Problems) {
+        if p.relative_to == RelativeTo::Baseline && !bound.contains(&"baseline") {
+            problems.at(ReportParams::relative_to, NEEDS_BASELINE);
+        }
+    }
+
+    fn run(p: &ReportParams, ctx: &StageContext) -> StageResult {
+        let spec = p.spec();
         let results: Vec<MetricsInput> = ctx
             .slot("results")
             .iter()
@@ -270,7 +252,7 @@ impl StageKind for Report {
         }
         ctx.log(&format!(
             "report: {} of `{}` over {} input(s), {} × {} grid",
-            spec.kind.as_str(),
+            spec.kind.name(),
             spec.value,
             results.len(),
             rendered.rows,
@@ -287,44 +269,6 @@ fn report_err(e: ReportError) -> StageError {
         ReportError::Chart(m) => StageError::Failed(format!("drawing the chart: {m}")),
         ReportError::Io(e) => StageError::Io(e),
     }
-}
-
-/// The parameters, read once (lowering has checked them; an unknown word here is a
-/// parameter that bypassed lowering).
-fn spec_from_params(p: &Params) -> Result<ReportSpec, StageError> {
-    let opt = |n: &str| -> Result<Option<String>, StageError> {
-        let s = p.str(n)?.trim();
-        Ok(if s.is_empty() { None } else { Some(s.to_string()) })
-    };
-    let word = |n: &str| -> Result<String, StageError> { Ok(p.str(n)?.to_string()) };
-    let bad = |n: &str, v: &str| StageError::Input(format!("parameter `{n}`: unknown value `{v}`"));
-    let px = |n: &str| -> Result<u32, StageError> {
-        u32::try_from(p.i64(n)?.clamp(1, 8000))
-            .map_err(|_| StageError::Input(format!("parameter `{n}` is out of range")))
-    };
-    let (kind, aggregate, best, x_scale) =
-        (word("kind")?, word("aggregate")?, word("best")?, word("x_scale")?);
-    Ok(ReportSpec {
-        kind: ReportKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
-        value: p.str("value")?.trim().to_string(),
-        x: opt("x")?,
-        y: opt("y")?,
-        series: opt("series")?,
-        relative: p.str("relative_to")? == "baseline",
-        aggregate: Aggregate::parse(&aggregate).ok_or_else(|| bad("aggregate", &aggregate))?,
-        best: Best::parse(&best).ok_or_else(|| bad("best", &best))?,
-        x_scale: match x_scale.as_str() {
-            "auto" | "" => None,
-            "linear" => Some(Scale::Linear),
-            "log" => Some(Scale::Log),
-            "category" => Some(Scale::Category),
-            other => return Err(bad("x_scale", other)),
-        },
-        title: p.str("title")?.to_string(),
-        precision: p.usize("precision")?.min(10),
-        width: px("width")?,
-        height: px("height")?,
-    })
 }
 
 /// Reads one input artifact's metrics document.
@@ -359,8 +303,9 @@ fn coord_label(v: &Value) -> Label {
 
 #[cfg(test)]
 mod tests {
-    use super::super::InputSlot;
     use super::super::context::NoProgress;
+    use super::super::declare::{Kind, ParamStruct};
+    use super::super::{InputSlot, Params, StageKind};
     use super::*;
     use crate::report::testutil::{spec, sweep};
     use std::path::Path;
@@ -391,19 +336,28 @@ mod tests {
         (fam.iter().map(write).collect(), write(&base))
     }
 
-    /// The kind's parameters: its defaults, then `params`.
-    fn params(params: &[(&str, Value)]) -> Params {
+    /// The parameters as lowering hands them over: the declared defaults, then `given`
+    /// (absent optionals stay absent).
+    fn params(given: &[(&str, Value)]) -> Params {
         let mut p = Params::default();
-        for spec in Report.params() {
-            p.0.insert(
-                spec.name.to_string(),
-                spec.default.unwrap_or(Value::Str(String::new())),
-            );
+        for spec in ReportParams::specs() {
+            if let Some(d) = spec.default {
+                p.0.insert(spec.name.to_string(), d);
+            }
         }
-        for (k, v) in params {
+        for (k, v) in given {
             p.0.insert(k.to_string(), v.clone());
         }
         p
+    }
+
+    /// The typed parameters of `given`.
+    fn typed(given: &[(&str, Value)]) -> ReportParams {
+        ReportParams::from_params(&params(given)).unwrap()
+    }
+
+    fn kind() -> Box<dyn StageKind> {
+        Kind::<Report>::boxed()
     }
 
     fn run_report(
@@ -413,7 +367,7 @@ mod tests {
         out: &Path,
     ) -> StageResult {
         let p = self::params(params);
-        let errs = Report.validate(&p);
+        let errs = kind().validate(&p);
         assert!(errs.is_empty(), "validate: {errs:?}");
         let inputs = vec![
             InputSlot {
@@ -438,7 +392,7 @@ mod tests {
             &cancel,
         )
         .unwrap();
-        Report.run(&ctx)
+        kind().run(&ctx)
     }
 
     fn s(v: &str) -> Value {
@@ -447,12 +401,8 @@ mod tests {
 
     #[test]
     fn parameters_become_the_libraries_spec() {
-        assert_eq!(
-            spec_from_params(&params(&[])).unwrap(),
-            spec(ReportKind::Table),
-            "the defaults"
-        );
-        let p = params(&[
+        assert_eq!(typed(&[]).spec(), spec(ReportKind::Table), "the defaults");
+        let p = typed(&[
             ("kind", s("line")),
             ("x", s(" budget ")),
             ("series", s("band")),
@@ -478,7 +428,38 @@ mod tests {
             width: 640,
             ..spec(ReportKind::Line)
         };
-        assert_eq!(spec_from_params(&p).unwrap(), want);
+        assert_eq!(p.spec(), want);
+    }
+
+    /// The key material of a report with every parameter left out: the declared defaults
+    /// are the words and numbers the kind always had; the axes and the title, whose old
+    /// default was the empty string, are now absent.
+    #[test]
+    fn declared_defaults_are_the_kinds_key_material() {
+        let defaults: Vec<(&str, Option<Value>)> = ReportParams::specs()
+            .into_iter()
+            .map(|p| (p.name, p.default))
+            .collect();
+        let word = |w: &str| Some(s(w));
+        let want = [
+            ("kind", word("table")),
+            ("value", word("accuracy")),
+            ("x", None),
+            ("y", None),
+            ("series", None),
+            ("relative_to", word("none")),
+            ("aggregate", word("none")),
+            ("best", word("max")),
+            ("x_scale", word("auto")),
+            ("title", None),
+            ("precision", Some(Value::Int(3))),
+            ("width", Some(Value::Int(800))),
+            ("height", Some(Value::Int(500))),
+        ];
+        assert_eq!(defaults, want);
+        for p in ReportParams::specs() {
+            assert_eq!(p.optional, p.default.is_none(), "`{}`", p.name);
+        }
     }
 
     #[test]
@@ -496,12 +477,7 @@ mod tests {
         run_report(&params, &fam, Some(&base), &out).unwrap();
         let want = {
             let (fam, base) = sweep();
-            render(
-                &spec_from_params(&self::params(&params)).unwrap(),
-                &fam,
-                Some(&base),
-            )
-            .unwrap()
+            render(&typed(&params).spec(), &fam, Some(&base)).unwrap()
         };
         let read = |f: &str| std::fs::read(out.join(f)).unwrap();
         assert_eq!(read(REPORT_FILE), want.markdown.as_bytes());
@@ -575,7 +551,7 @@ mod tests {
     fn validate_catches_what_it_can() {
         let check = |p: &[(&str, &str)]| -> Vec<(Option<&'static str>, String)> {
             let p: Vec<(&str, Value)> = p.iter().map(|(k, v)| (*k, s(v))).collect();
-            Report.validate(&params(&p))
+            kind().validate(&params(&p))
         };
         assert!(check(&[]).is_empty());
         let e = check(&[("kind", "heatmap"), ("x", "band")]);
@@ -596,19 +572,52 @@ mod tests {
             check(&[("kind", "table"), ("series", "band")])[0].0,
             Some("series")
         );
-        assert_eq!(check(&[("value", " ")])[0].0, Some("value"));
+        assert_eq!(
+            check(&[("value", " ")]),
+            [(Some("value"), "must name a metric, e.g. `accuracy`".to_string())]
+        );
+        // An axis is left out for none: an empty one names nothing.
+        assert_eq!(
+            check(&[("kind", "line"), ("x", "")]),
+            [(
+                Some("x"),
+                "names no variable (leave the parameter out for none)".to_string()
+            )]
+        );
         assert_eq!(check(&[("x_scale", "log")])[0].0, Some("x_scale"));
         assert_eq!(
-            Report.validate(&params(&[("width", Value::Int(10))]))[0].0,
-            Some("width")
+            kind().validate(&params(&[("width", Value::Int(10))])),
+            [(Some("width"), "must be in 200..=4000".to_string())]
+        );
+        assert_eq!(
+            kind().validate(&params(&[("precision", Value::Int(11))]))[0].0,
+            Some("precision")
         );
         // The kind's enum rejects unknown kinds at lowering, with a suggestion.
-        let kind = Report.params().into_iter().find(|p| p.name == "kind").unwrap();
+        let spec = ReportParams::specs()
+            .into_iter()
+            .find(|p| p.name == "kind")
+            .unwrap();
         assert!(
-            kind.ty
+            spec.ty
                 .coerce(s("heatmpa"))
                 .unwrap_err()
                 .contains("did you mean `heatmap`")
         );
+    }
+
+    #[test]
+    fn a_gain_needs_the_baseline_input_bound() {
+        let relative = params(&[("relative_to", s("baseline"))]);
+        assert_eq!(
+            kind().validate_inputs(&relative, &["results"]),
+            [("relative_to", NEEDS_BASELINE.to_string())]
+        );
+        assert!(
+            kind()
+                .validate_inputs(&relative, &["results", "baseline"])
+                .is_empty()
+        );
+        assert!(kind().validate_inputs(&params(&[]), &["results"]).is_empty());
     }
 }
