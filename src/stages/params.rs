@@ -6,7 +6,7 @@
 //! declared with `declare::Stage` read a typed struct instead; the getters serve the
 //! `report` kind, not yet declared that way.
 
-use super::{StageError, StageKind};
+use super::StageKind;
 use crate::confine::Access;
 use crate::value::{MAX_LIST_LEN, Value};
 use std::collections::BTreeMap;
@@ -343,35 +343,6 @@ pub struct Params(pub BTreeMap<String, Value>);
 impl Params {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name)
-    }
-
-    fn need(&self, name: &str) -> Result<&Value, StageError> {
-        self.0
-            .get(name)
-            .ok_or_else(|| StageError::Failed(format!("internal: parameter `{name}` was not resolved")))
-    }
-
-    fn wrong(name: &str, want: &str, v: &Value) -> StageError {
-        StageError::Failed(format!(
-            "internal: parameter `{name}` should be {want}, is {} `{v}`",
-            v.type_name()
-        ))
-    }
-
-    pub fn i64(&self, name: &str) -> Result<i64, StageError> {
-        let v = self.need(name)?;
-        v.as_i64().ok_or_else(|| Self::wrong(name, "an int", v))
-    }
-
-    /// A non-negative int as usize, with a clear error if negative.
-    pub fn usize(&self, name: &str) -> Result<usize, StageError> {
-        let i = self.i64(name)?;
-        usize::try_from(i).map_err(|_| StageError::Input(format!("parameter `{name}` must be ≥ 0, got {i}")))
-    }
-
-    pub fn str(&self, name: &str) -> Result<&str, StageError> {
-        let v = self.need(name)?;
-        v.as_str().ok_or_else(|| Self::wrong(name, "a string", v))
     }
 }
 
