@@ -33,7 +33,7 @@ use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -682,6 +682,25 @@ fn recheck_damaged(
     Ok(None)
 }
 
+/// Reports that the stage `instance` failed computing `key` (its log, when it wrote one)
+/// and returns the failed outcome.
+fn report_failure(
+    reporter: &dyn Reporter,
+    instance: &str,
+    key: &str,
+    error: String,
+    log: Option<&Path>,
+) -> Outcome {
+    reporter.event(&Event::Failed {
+        stage: instance,
+        key: Some(key),
+        error: &error,
+        log,
+        reasons: &[],
+    });
+    Outcome::Failed { error }
+}
+
 /// Runs one stage under its key lock and commits the result (or finds it committed by
 /// another process meanwhile, or finds its inputs damaged).
 fn execute(
@@ -694,16 +713,7 @@ fn execute(
 ) -> Attempt {
     let st = &plan.node(job.id).stage;
     let key = job.key.clone();
-    let fail = |error: String| {
-        reporter.event(&Event::Failed {
-            stage: &st.instance,
-            key: Some(&key),
-            error: &error,
-            log: None,
-            reasons: &[],
-        });
-        Attempt::Settled(Outcome::Failed { error })
-    };
+    let fail = |error: String| Attempt::Settled(report_failure(reporter, &st.instance, &key, error, None));
     let _lock = match store.lock(&key) {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot lock the cache entry: {e}")),
@@ -782,14 +792,7 @@ fn compute(
     } = job;
     let st = &plan.node(id).stage;
     let fail = |error: String, log: Option<PathBuf>| {
-        reporter.event(&Event::Failed {
-            stage: &st.instance,
-            key: Some(&key),
-            error: &error,
-            log: log.as_deref(),
-            reasons: &[],
-        });
-        Outcome::Failed { error }
+        report_failure(reporter, &st.instance, &key, error, log.as_deref())
     };
     let Some(kind) = registry().get(&st.kind) else {
         return fail(format!("unknown stage kind `{}`", st.kind), None);
