@@ -547,7 +547,7 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
     assert!(report.removed.is_empty(), "{report:?}");
     for plan in [&a, &b] {
         assert!(
-            statuses(&plan, &store)
+            statuses(plan, &store)
                 .iter()
                 .all(|s| s.status.name() == "cached")
         );
