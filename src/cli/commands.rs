@@ -5,6 +5,8 @@ use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
 use super::{CacheAction, CliError, Command, EXIT_FAILED, EXIT_INTERRUPTED, GraphFormat, PipelineArgs};
 use crate::cache::digest::short;
 use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
+use crate::data::show::human_bytes;
+use crate::diag::did_you_mean_suffix;
 use crate::exec::events::{Event, event_json};
 use crate::exec::reason::to_json;
 use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
@@ -201,9 +203,7 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> Result<(), Cli
                 .iter()
                 .map(|&id| c.plan.node(id).stage.name.as_str())
                 .collect();
-            let hint = crate::diag::did_you_mean(f, names)
-                .map(|h| format!(" (did you mean `{h}`?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean_suffix(f, names);
             return Err(CliError::invalid(anyhow!(
                 "--force: no stage `{f}` in this pipeline{hint}"
             )));
@@ -454,9 +454,7 @@ fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, C
         .iter()
         .map(|&id| c.plan.node(id).stage.instance.as_str())
         .collect();
-    let hint = crate::diag::did_you_mean(stage, names)
-        .map(|h| format!(" (did you mean `{h}`?)"))
-        .unwrap_or_default();
+    let hint = did_you_mean_suffix(stage, names);
     Err(CliError::invalid(anyhow!(
         "no stage `{stage}` in this pipeline{hint}"
     )))
@@ -657,21 +655,6 @@ fn cache(action: CacheAction) -> Result<(), CliError> {
     }
 }
 
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// `sieve stages`: the catalogue, as text or Markdown.
 fn stages(kind: Option<&str>, markdown: bool) -> Result<(), CliError> {
     let reg = registry();
@@ -679,9 +662,7 @@ fn stages(kind: Option<&str>, markdown: bool) -> Result<(), CliError> {
         Some(k) => match reg.get(k) {
             Some(s) => vec![s],
             None => {
-                let hint = crate::diag::did_you_mean(k, reg.names())
-                    .map(|h| format!(" (did you mean `{h}`?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean_suffix(k, reg.names());
                 return Err(CliError::invalid(anyhow!("unknown stage kind `{k}`{hint}")));
             }
         },

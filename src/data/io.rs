@@ -7,7 +7,7 @@
 //! [`DataError`] naming the file.
 
 use super::schema::BATCH_ROWS;
-use super::{DataError, Result};
+use super::{DataError, Result, unknown_choice};
 use arrow::array::{RecordBatch, RecordBatchReader};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
@@ -38,9 +38,7 @@ impl Format {
             "auto" | "" => Ok(None),
             "parquet" | "pq" => Ok(Some(Format::Parquet)),
             "jsonl" | "json" | "ndjson" => Ok(Some(Format::Jsonl)),
-            other => Err(DataError::Param(format!(
-                "unknown format `{other}` (expected auto, parquet or jsonl)"
-            ))),
+            other => Err(unknown_choice("format", other, "auto, parquet or jsonl")),
         }
     }
 

@@ -328,13 +328,11 @@ pub fn method_name(method: &Method, counter: &TokenCounter) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::testutil::small_dataset;
+    use crate::data::testutil::small_dataset_in_temp_dir;
 
     #[test]
     fn scores_align_with_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("d.parquet");
-        small_dataset(&data, 100);
+        let (dir, data) = small_dataset_in_temp_dir(100);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         let m = score_dataset(&data, &out, &Method::Length, &TokenCounter::Chars, 0, || Ok(())).unwrap();

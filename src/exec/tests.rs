@@ -546,11 +546,7 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
     let report = store.gc(false, false).unwrap();
     assert!(report.removed.is_empty(), "{report:?}");
     for plan in [&a, &b] {
-        assert!(
-            statuses(plan, &store)
-                .iter()
-                .all(|s| s.status.name() == "cached")
-        );
+        assert!(statuses(plan, &store).iter().all(|s| s.status.name() == "cached"));
     }
     // Each file's reasons come from its own last run.
     let a2 = {

@@ -16,6 +16,7 @@ use super::eval::{EvalError, Scope, StageNames, Words, eval_value};
 use super::{Input, Pipeline, Stage, instance_name};
 use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::dsl::ast::{self, Expr, ExprKind, Item};
+use crate::dsl::schema::input_slot;
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
 use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1341,16 +1342,6 @@ fn input_signature(kind: &dyn StageKind) -> String {
     if specs.is_empty() {
         return format!("`{}` takes no inputs", kind.name());
     }
-    let parts: Vec<String> = specs
-        .iter()
-        .map(|s| {
-            let arity = match s.arity {
-                Arity::One => "",
-                Arity::Optional => ", optional",
-                Arity::Many => ", one or more",
-            };
-            format!("{} ({}{arity})", s.name, s.kind)
-        })
-        .collect();
+    let parts: Vec<String> = specs.iter().map(input_slot).collect();
     format!("`{}` takes inputs: {}", kind.name(), parts.join(", "))
 }
