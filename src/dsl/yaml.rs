@@ -35,7 +35,7 @@
 use super::ast::{self, Expr, ExprKind, Ident, Item};
 use super::{MAX_TOKENS, given_twice, parser};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode, Node};
 use marked_yaml::{LoadError, LoaderOptions};
 
 /// Deepest YAML nesting (mappings and lists inside each other) accepted.
@@ -539,38 +539,31 @@ impl<'t> Y<'t> {
         None
     }
 
-    fn expect_scalar<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedScalarNode> {
-        match node {
-            Node::Scalar(s) => Some(s),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
-        }
-    }
-
-    fn expect_mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
-        match node {
-            Node::Mapping(m) => Some(m),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
-        }
-    }
-
-    fn expect_sequence<'n>(
+    /// `node` as the type `as_type` reads (a scalar, a mapping, a list), or `None` after
+    /// reporting that `what` was expected there.
+    fn expect<'n, T>(
         &mut self,
         node: &'n Node,
         what: &str,
-    ) -> Option<&'n marked_yaml::types::MarkedSequenceNode> {
-        match node {
-            Node::Sequence(s) => Some(s),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
+        as_type: impl FnOnce(&'n Node) -> Option<&'n T>,
+    ) -> Option<&'n T> {
+        let found = as_type(node);
+        if found.is_none() {
+            self.wrong_type(node, what);
         }
+        found
+    }
+
+    fn expect_scalar<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedScalarNode> {
+        self.expect(node, what, Node::as_scalar)
+    }
+
+    fn expect_mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
+        self.expect(node, what, Node::as_mapping)
+    }
+
+    fn expect_sequence<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedSequenceNode> {
+        self.expect(node, what, Node::as_sequence)
     }
 
     fn wrong_type(&mut self, node: &Node, expected: &str) {
