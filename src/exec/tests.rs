@@ -2,6 +2,7 @@
 
 use super::events;
 use super::*;
+use crate::cache::store::tests::temp_store;
 use crate::cache::{KeyChange, Store};
 use crate::confine::Confinement;
 use crate::diag::SourceMap;
@@ -25,13 +26,6 @@ fn plan_in(file: &Path, text: &str) -> Plan {
         .and_then(|ir| crate::ir::check_files(&ir, &files).map(|()| ir))
         .unwrap_or_else(|d| panic!("{}", d.render(&sm)));
     Plan::build(&ir, files).expect("a lowered pipeline plans")
-}
-
-/// A store in a fresh temporary folder, which lasts as long as the returned guard.
-fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    (dir, store)
 }
 
 /// A store in which `PIPE` has run once (its folder lasts as long as the guard).
