@@ -197,16 +197,8 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> Result<(), Cli
     for f in force {
         let nodes = c.plan.select(f);
         if nodes.is_empty() {
-            let names: Vec<&str> = c
-                .plan
-                .order()
-                .iter()
-                .map(|&id| c.plan.node(id).stage.name.as_str())
-                .collect();
-            let hint = did_you_mean_suffix(f, names);
-            return Err(CliError::invalid(anyhow!(
-                "--force: no stage `{f}` in this pipeline{hint}"
-            )));
+            let unknown = no_such_stage(&c, f, |s| &s.name);
+            return Err(CliError::invalid(anyhow!("--force: {unknown}")));
         }
         opts.force.extend(nodes);
     }
@@ -448,16 +440,16 @@ fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, C
     if !nodes.is_empty() {
         return Ok(nodes);
     }
-    let names: Vec<&str> = c
-        .plan
-        .order()
-        .iter()
-        .map(|&id| c.plan.node(id).stage.instance.as_str())
-        .collect();
-    let hint = did_you_mean_suffix(stage, names);
-    Err(CliError::invalid(anyhow!(
-        "no stage `{stage}` in this pipeline{hint}"
-    )))
+    let unknown = no_such_stage(c, stage, |s| &s.instance);
+    Err(CliError::invalid(anyhow!("{unknown}")))
+}
+
+/// "no stage `given` in this pipeline", with the closest of the stages' names (as
+/// `name_of` gives them: family or instance names) as a suggestion.
+fn no_such_stage(c: &Compiled, given: &str, name_of: impl Fn(&crate::ir::Stage) -> &str) -> String {
+    let names = c.plan.order().iter().map(|&id| name_of(&c.plan.node(id).stage));
+    let hint = did_you_mean_suffix(given, names);
+    format!("no stage `{given}` in this pipeline{hint}")
 }
 
 /// `sieve path`: the output folder of one stage instance's committed entry, absolute, on
