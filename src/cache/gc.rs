@@ -170,12 +170,11 @@ impl Store {
 mod tests {
     use super::*;
     use crate::cache::refs::RefScope;
-    use crate::cache::store::tests::committed;
+    use crate::cache::store::tests::{committed, temp_store};
 
     #[test]
     fn removes_leftovers_and_unreferenced_entries_and_keeps_referenced_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let _left = store.begin("k2").unwrap(); // an interrupted attempt
         committed(&store, "k3", &[]);
         committed(&store, "k4", &[("a", b"1")]);
@@ -196,8 +195,7 @@ mod tests {
 
     #[test]
     fn an_entry_being_read_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         committed(&store, "k", &[("a", b"1")]);
         let reader = store.lock_shared("k").unwrap();
         let report = store.gc(false, false).unwrap();
@@ -210,8 +208,7 @@ mod tests {
 
     #[test]
     fn sweeps_folders_without_a_manifest_and_quarantine_even_when_keeping_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         committed(&store, "good", &[("a", b"1")]);
         fs::create_dir_all(dir.path().join("entries/broken/out")).unwrap();
         fs::create_dir_all(dir.path().join("quarantine/old.1.0/out")).unwrap();
@@ -222,8 +219,7 @@ mod tests {
 
     #[test]
     fn cleans_lock_files_of_free_keys_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         committed(&store, "done", &[("a", b"1")]);
         store
             .record_result(&RefScope::new("p", None), "a", "done")
@@ -251,8 +247,7 @@ mod tests {
 
     #[test]
     fn keeps_failure_logs_only_while_a_ref_records_them_and_no_entry_replaced_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         let scope = RefScope::new("p", None);
         for key in ["current", "superseded", "fixed"] {
             let p = store.begin(key).unwrap();

@@ -135,12 +135,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::store::tests::committed;
+    use crate::cache::store::tests::{committed, temp_store};
 
     #[test]
     fn every_kind_of_damage_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let e = committed(&store, "k", &[("a.bin", b"hello"), ("b.bin", b"world")]);
         assert_eq!(store.check(&e), Ok(()));
         let a = e.out_dir().join("a.bin");
@@ -163,8 +162,7 @@ mod tests {
 
     #[test]
     fn verdicts_are_memoised_until_replaced_and_quarantine_hides_the_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         let e = committed(&store, "k", &[("a.bin", b"hello")]);
         fs::write(e.out_dir().join("a.bin"), b"HELLO").unwrap();
         // The commit vouched for the bytes it wrote; a new handle (a new process) checks.
@@ -193,8 +191,7 @@ mod tests {
 
     #[test]
     fn verify_reports_folders_without_a_manifest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         committed(&store, "good", &[("a", b"1")]);
         fs::create_dir_all(dir.path().join("entries/broken/out")).unwrap();
         let (n, problems) = store.verify().unwrap();

@@ -35,30 +35,3 @@ pub use refs::RefScope;
 pub use store::{Entry, Manifest, Store};
 
 pub use durable::write_atomically;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn atomic_writes_replace_a_planted_link_instead_of_following_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious").unwrap();
-        let at = dir.path().join("store/runs/p.html");
-        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&victim, &at).unwrap();
-        write_atomically(&at, b"<html>").unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        assert!(!at.symlink_metadata().unwrap().file_type().is_symlink());
-        assert_eq!(std::fs::read_to_string(&at).unwrap(), "<html>");
-        // Only the file itself is left (no temp file), with the usual mode of a new file.
-        use std::os::unix::fs::PermissionsExt;
-        let plain = dir.path().join("store/runs/plain");
-        std::fs::write(&plain, "").unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
-        assert_eq!(mode(&at), mode(&plain));
-        assert_eq!(std::fs::read_dir(at.parent().unwrap()).unwrap().count(), 2);
-    }
-}

@@ -186,11 +186,11 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::store::tests::temp_store;
 
     #[test]
     fn files_sharing_a_pipeline_name_keep_their_own_refs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let a = RefScope::new("p", Some(Path::new("/x/a.sieve")));
         let b = RefScope::new("p", Some(Path::new("/y/a.sieve")));
         store.record_result(&a, "s", "ka").unwrap();
@@ -203,8 +203,7 @@ mod tests {
 
     #[test]
     fn failures_keep_the_last_result_and_are_cleared_by_the_next_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let s = RefScope::new("p", None);
         store.record_failure(&s, "x", "bad").unwrap();
         assert_eq!(store.read_ref(&s, "x"), None);
@@ -220,8 +219,7 @@ mod tests {
 
     #[test]
     fn legacy_refs_are_roots_and_explain_until_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         // The layout before refs were keyed by file: refs/<name>/<instance hash>.json.
         let legacy = dir.path().join("refs/p").join(instance_file("s"));
         fs::create_dir_all(legacy.parent().unwrap()).unwrap();

@@ -375,6 +375,13 @@ pub(crate) mod tests {
     }
 
     /// Commits an entry of `key` holding `files`.
+    /// A store in a fresh temporary folder, which lasts as long as the returned guard.
+    pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
     pub(crate) fn committed(store: &Store, key: &str, files: &[(&str, &[u8])]) -> Entry {
         let _lock = store.lock(key).unwrap();
         let p = store.begin(key).unwrap();
@@ -386,8 +393,7 @@ pub(crate) mod tests {
 
     #[test]
     fn commit_is_atomic_and_verifiable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         assert!(store.get("k1").is_none());
         let p = store.begin("k1").unwrap();
         fs::write(p.out_dir().join("data.bin"), b"hello").unwrap();
@@ -404,8 +410,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_folder_without_a_manifest_is_absent_and_moved_aside_by_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         // What a lost manifest (or a copy gone wrong) leaves behind.
         fs::create_dir_all(dir.path().join("entries/k/out")).unwrap();
         fs::write(dir.path().join("entries/k/out/stale.bin"), b"?").unwrap();
@@ -423,8 +428,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_lock_file_removed_while_held_is_not_trusted_by_the_next_locker() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let held = store.try_lock("k").unwrap().expect("free");
         // A second opener blocks on the old file; gc removes it while holding the lock.
         let store2 = store.clone();

@@ -5,6 +5,8 @@ use super::compile::{Compiled, compile, open_store, store_dir, store_dir_plain};
 use super::{CacheAction, CliError, Command, EXIT_FAILED, EXIT_INTERRUPTED, GraphFormat, PipelineArgs};
 use crate::cache::digest::short;
 use crate::cache::lockfile::{LockFile, LockedStage, lock_path};
+use crate::data::show::human_bytes;
+use crate::diag::did_you_mean_suffix;
 use crate::exec::events::{Event, event_json};
 use crate::exec::reason::to_json;
 use crate::exec::{self, BarsReporter, JsonReporter, PlainReporter, Reporter, RunOptions, Status};
@@ -195,18 +197,8 @@ fn run(args: &PipelineArgs, flags: RunFlags, force: &[String]) -> Result<(), Cli
     for f in force {
         let nodes = c.plan.select(f);
         if nodes.is_empty() {
-            let names: Vec<&str> = c
-                .plan
-                .order()
-                .iter()
-                .map(|&id| c.plan.node(id).stage.name.as_str())
-                .collect();
-            let hint = crate::diag::did_you_mean(f, names)
-                .map(|h| format!(" (did you mean `{h}`?)"))
-                .unwrap_or_default();
-            return Err(CliError::invalid(anyhow!(
-                "--force: no stage `{f}` in this pipeline{hint}"
-            )));
+            let unknown = no_such_stage(&c, f, |s| &s.name);
+            return Err(CliError::invalid(anyhow!("--force: {unknown}")));
         }
         opts.force.extend(nodes);
     }
@@ -448,18 +440,16 @@ fn select_stage(c: &Compiled, stage: &str) -> Result<Vec<crate::plan::NodeId>, C
     if !nodes.is_empty() {
         return Ok(nodes);
     }
-    let names: Vec<&str> = c
-        .plan
-        .order()
-        .iter()
-        .map(|&id| c.plan.node(id).stage.instance.as_str())
-        .collect();
-    let hint = crate::diag::did_you_mean(stage, names)
-        .map(|h| format!(" (did you mean `{h}`?)"))
-        .unwrap_or_default();
-    Err(CliError::invalid(anyhow!(
-        "no stage `{stage}` in this pipeline{hint}"
-    )))
+    let unknown = no_such_stage(c, stage, |s| &s.instance);
+    Err(CliError::invalid(anyhow!("{unknown}")))
+}
+
+/// "no stage `given` in this pipeline", with the closest of the stages' names (as
+/// `name_of` gives them: family or instance names) as a suggestion.
+fn no_such_stage(c: &Compiled, given: &str, name_of: impl Fn(&crate::ir::Stage) -> &str) -> String {
+    let names = c.plan.order().iter().map(|&id| name_of(&c.plan.node(id).stage));
+    let hint = did_you_mean_suffix(given, names);
+    format!("no stage `{given}` in this pipeline{hint}")
 }
 
 /// `sieve path`: the output folder of one stage instance's committed entry, absolute, on
@@ -657,21 +647,6 @@ fn cache(action: CacheAction) -> Result<(), CliError> {
     }
 }
 
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// `sieve stages`: the catalogue, as text or Markdown.
 fn stages(kind: Option<&str>, markdown: bool) -> Result<(), CliError> {
     let reg = registry();
@@ -679,9 +654,7 @@ fn stages(kind: Option<&str>, markdown: bool) -> Result<(), CliError> {
         Some(k) => match reg.get(k) {
             Some(s) => vec![s],
             None => {
-                let hint = crate::diag::did_you_mean(k, reg.names())
-                    .map(|h| format!(" (did you mean `{h}`?)"))
-                    .unwrap_or_default();
+                let hint = did_you_mean_suffix(k, reg.names());
                 return Err(CliError::invalid(anyhow!("unknown stage kind `{k}`{hint}")));
             }
         },

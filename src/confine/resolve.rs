@@ -89,6 +89,11 @@ mod tests {
         (dir, root)
     }
 
+    /// Panics unless `path` resolves to `resolved`, both relative to `root`.
+    fn assert_resolves(root: &Path, path: &str, resolved: &str) {
+        assert_eq!(resolve(&root.join(path)).unwrap(), root.join(resolved), "{path}");
+    }
+
     #[test]
     fn existing_paths_resolve_like_canonicalize() {
         let (_d, root) = tree();
@@ -117,47 +122,28 @@ mod tests {
         // project/jump → outside/deep, so project/jump/../secret is outside/secret (as the
         // kernel reads it), although collapsing `..` on the text would say project/secret.
         symlink(root.join("outside/deep"), root.join("project/jump")).unwrap();
-        let r = resolve(&root.join("project/jump/../secret")).unwrap();
-        assert_eq!(r, root.join("outside/secret"));
+        assert_resolves(&root, "project/jump/../secret", "outside/secret");
         assert_eq!(
             std::fs::read_to_string(root.join("project/jump/../secret")).unwrap(),
             "s"
         );
         // The same holds for a file that does not exist yet.
-        assert_eq!(
-            resolve(&root.join("project/jump/../new.parquet")).unwrap(),
-            root.join("outside/new.parquet")
-        );
+        assert_resolves(&root, "project/jump/../new.parquet", "outside/new.parquet");
     }
 
     #[test]
     fn missing_files_resolve_through_their_existing_parent() {
         let (_d, root) = tree();
         symlink(root.join("outside"), root.join("project/out_link")).unwrap();
-        assert_eq!(
-            resolve(&root.join("project/sub/new.parquet")).unwrap(),
-            root.join("project/sub/new.parquet")
-        );
+        assert_resolves(&root, "project/sub/new.parquet", "project/sub/new.parquet");
         // Missing folders are created where `..` says, lexically.
-        assert_eq!(
-            resolve(&root.join("project/a/b/../../sub/x")).unwrap(),
-            root.join("project/sub/x")
-        );
-        assert_eq!(
-            resolve(&root.join("project/a/../../outside/x")).unwrap(),
-            root.join("outside/x")
-        );
+        assert_resolves(&root, "project/a/b/../../sub/x", "project/sub/x");
+        assert_resolves(&root, "project/a/../../outside/x", "outside/x");
         // A link met after a missing part is still followed.
-        assert_eq!(
-            resolve(&root.join("project/nope/../out_link/new")).unwrap(),
-            root.join("outside/new")
-        );
+        assert_resolves(&root, "project/nope/../out_link/new", "outside/new");
         // A dangling link leads to where its target would be written.
         symlink(root.join("outside/not_yet"), root.join("project/dangling")).unwrap();
-        assert_eq!(
-            resolve(&root.join("project/dangling")).unwrap(),
-            root.join("outside/not_yet")
-        );
+        assert_resolves(&root, "project/dangling", "outside/not_yet");
     }
 
     #[test]

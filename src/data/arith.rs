@@ -11,7 +11,7 @@
 //! the right — `7+8+0=15, write 5 carry 1` … — then `Answer: 625`.
 
 use super::schema::{ColType, TableBuilder, int, text, write_generated};
-use super::{DataError, Result};
+use super::{DataError, Result, unknown_choice};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -62,9 +62,7 @@ impl ArithDifficulty {
             "digits" => Ok(ArithDifficulty::Digits),
             "carries" => Ok(ArithDifficulty::Carries),
             "steps" => Ok(ArithDifficulty::Steps),
-            o => Err(DataError::Param(format!(
-                "unknown difficulty `{o}` (expected digits | carries | steps)"
-            ))),
+            o => Err(unknown_choice("difficulty", o, "digits | carries | steps")),
         }
     }
 }

@@ -130,27 +130,11 @@ fn verl(dir: &Path, path: &Path) -> Result<usize> {
     let mut src = StringBuilder::new();
     let mut ability = StringBuilder::new();
     for (i, (ds, (p, a, d))) in rows.iter().enumerate() {
-        let s = prompt.values();
-        s.field_builder::<StringBuilder>(0)
-            .expect("role")
-            .append_value("system");
-        s.field_builder::<StringBuilder>(1)
-            .expect("content")
-            .append_value("Solve the problem. End with 'Answer: <n>'.");
-        s.append(true);
-        s.field_builder::<StringBuilder>(0)
-            .expect("role")
-            .append_value("user");
-        s.field_builder::<StringBuilder>(1)
-            .expect("content")
-            .append_value(p);
-        s.append(true);
+        let messages = prompt.values();
+        append_text_pair(messages, "system", "Solve the problem. End with 'Answer: <n>'.");
+        append_text_pair(messages, "user", p);
         prompt.append(true);
-        rm.field_builder::<StringBuilder>(0).expect("gt").append_value(a);
-        rm.field_builder::<StringBuilder>(1)
-            .expect("style")
-            .append_value("rule");
-        rm.append(true);
+        append_text_pair(&mut rm, a, "rule");
         ei.field_builder::<Int64Builder>(0)
             .expect("index")
             .append_value(i as i64);
@@ -170,6 +154,17 @@ fn verl(dir: &Path, path: &Path) -> Result<usize> {
     let mut sink = ParquetSink::create(path, batch.schema())?;
     sink.write(&batch)?;
     sink.finish()
+}
+
+/// Appends a struct of two text fields (a message's role and content, a reward model's
+/// ground truth and style) to `s`.
+fn append_text_pair(s: &mut StructBuilder, first: &str, second: &str) {
+    for (i, value) in [first, second].into_iter().enumerate() {
+        s.field_builder::<StringBuilder>(i)
+            .expect("a text field")
+            .append_value(value);
+    }
+    s.append(true);
 }
 
 /// An SFT JSONL file in the `messages` schema, from arithmetic rows.

@@ -17,7 +17,7 @@
 
 use super::schema::{Cell, ColType, TableBuilder, int, text, write_generated};
 use super::words;
-use super::{DataError, Result};
+use super::{DataError, Result, unknown_choice};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,9 +41,7 @@ impl Style {
         match s {
             "text" => Ok(Style::Text),
             "compact" => Ok(Style::Compact),
-            o => Err(DataError::Param(format!(
-                "unknown iGSM style `{o}` (expected text or compact)"
-            ))),
+            o => Err(unknown_choice("iGSM style", o, "text or compact")),
         }
     }
 
@@ -400,8 +398,9 @@ mod tests {
     use crate::data::testutil::{col_i64, col_str, read_all};
     use std::collections::HashMap;
 
-    /// Independent solver: parses the rendered prompt and evaluates the queried quantity.
-    fn solve(prompt: &str, modulus: i64) -> i64 {
+    /// Independent reading of a rendered prompt: each defined quantity's right-hand side
+    /// as words (`[value]` or `[a, op, b]`, op one of `+ - *`), and the queried quantity.
+    fn parse_prompt(prompt: &str) -> (HashMap<String, Vec<String>>, String) {
         let (body, question) = prompt.split_once("\nQuestion: ").unwrap();
         let mut defs: HashMap<String, Vec<String>> = HashMap::new();
         for sent in body.split(". ").map(|s| s.trim_end_matches('.')) {
@@ -416,6 +415,15 @@ mod tests {
                 .replace(" times ", " * ");
             defs.insert(lhs.to_string(), rhs.split(' ').map(str::to_string).collect());
         }
+        let query = question
+            .trim_start_matches("What is the number of ")
+            .trim_end_matches(" = ?")
+            .trim_end_matches('?');
+        (defs, query.to_string())
+    }
+
+    /// Independent solver: evaluates the queried quantity of the rendered prompt.
+    fn solve(prompt: &str, modulus: i64) -> i64 {
         fn eval(n: &str, defs: &HashMap<String, Vec<String>>, m: i64, depth: usize) -> i64 {
             assert!(depth < 200, "cycle");
             let d = &defs[n];
@@ -430,31 +438,15 @@ mod tests {
                 o => panic!("op {o}"),
             }
         }
-        let q = question
-            .trim_start_matches("What is the number of ")
-            .trim_end_matches(" = ?")
-            .trim_end_matches('?');
-        eval(q, &defs, modulus, 0)
+        let (defs, query) = parse_prompt(prompt);
+        eval(&query, &defs, modulus, 0)
     }
 
     /// Number of operations needed: distinct op nodes reachable from the query.
     fn needed_ops(prompt: &str) -> usize {
-        let (body, question) = prompt.split_once("\nQuestion: ").unwrap();
-        let mut defs: HashMap<String, Vec<String>> = HashMap::new();
-        for sent in body.split(". ").map(|s| s.trim_end_matches('.')) {
-            let sent = sent.replace("The number of ", "").replace("the number of ", "");
-            let (lhs, rhs) = sent
-                .split_once(" equals ")
-                .or_else(|| sent.split_once(" = "))
-                .unwrap();
-            defs.insert(lhs.to_string(), rhs.split(' ').map(str::to_string).collect());
-        }
-        let q = question
-            .trim_start_matches("What is the number of ")
-            .trim_end_matches(" = ?")
-            .trim_end_matches('?');
+        let (defs, query) = parse_prompt(prompt);
         let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![q.to_string()];
+        let mut stack = vec![query];
         while let Some(n) = stack.pop() {
             let d = &defs[&n];
             if d.len() == 3 && seen.insert(n.clone()) {

@@ -6,9 +6,9 @@
 //! strings and several row groups, plus the values the documented mapping rules must
 //! produce; sieve loads them and compares; then pyarrow reads what sieve wrote.
 
-use super::load::{LoadOptions, load};
+use super::load::{LoadOptions, LoadReport, load};
 use super::testutil::{col_f64, col_i64, col_str, read_all};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run_py(py: &str, script: &str, args: &[&Path]) -> String {
@@ -24,6 +24,14 @@ fn run_py(py: &str, script: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Loads `src` with the default options into `data.parquet` beside it; returns that
+/// file's path and what the load reported.
+fn load_beside(src: &Path) -> (PathBuf, LoadReport) {
+    let dst = src.with_file_name("data.parquet");
+    let report = load(src, &dst, &LoadOptions::default(), || Ok(())).unwrap();
+    (dst, report)
 }
 
 /// Writes `verl.parquet` (RL schema, 1000 rows in row groups of 97) and `expected.json`.
@@ -111,8 +119,7 @@ fn pyarrow_verl_schema_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let (src, exp) = (dir.path().join("verl.parquet"), dir.path().join("expected.json"));
     run_py(&py, WRITE_VERL, &[&src, &exp]);
-    let dst = dir.path().join("data.parquet");
-    let rep = load(&src, &dst, &LoadOptions::default(), || Ok(())).unwrap();
+    let (dst, rep) = load_beside(&src);
     assert_eq!(rep.rows, 1000);
     let expected: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&exp).unwrap()).unwrap();
@@ -169,8 +176,7 @@ fn pyarrow_sft_large_strings_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("sft.parquet");
     run_py(&py, WRITE_SFT, &[&src]);
-    let dst = dir.path().join("data.parquet");
-    load(&src, &dst, &LoadOptions::default(), || Ok(())).unwrap();
+    let (dst, _) = load_beside(&src);
     let b = read_all(&dst);
     assert_eq!(b.num_rows(), 300);
     let resp = col_str(&b, "response");

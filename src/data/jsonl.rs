@@ -200,43 +200,40 @@ pub fn locate_decode_error(path: &Path, schema: &Arc<Schema>, rows_before: usize
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, text: &str) -> std::path::PathBuf {
-        let p = dir.join("x.jsonl");
+    /// `text` as the file `x.jsonl` of a fresh temporary folder; returns the folder's guard
+    /// (the folder lasts as long as it) and the file's path.
+    fn jsonl_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
         std::fs::write(&p, text).unwrap();
-        p
+        (dir, p)
+    }
+
+    /// The error of inferring the schema of the JSONL `text`.
+    fn schema_error(text: &str) -> String {
+        let (_dir, p) = jsonl_file(text);
+        infer_schema(&p).unwrap_err().to_string()
     }
 
     #[test]
     fn errors_name_the_files_own_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
+        let e = schema_error(
             "{\"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n\n{\"prompt\": \"c\"}\n{\"prompt\": \"d\", oops}\n",
         );
-        let e = infer_schema(&p).unwrap_err().to_string();
         assert!(e.contains("line 5, column 17: key must be a string"), "{e}");
-        let p = write(dir.path(), "{\"a\": 1}\n[1, 2]\n");
-        let e = infer_schema(&p).unwrap_err().to_string();
+        let e = schema_error("{\"a\": 1}\n[1, 2]\n");
         assert!(
             e.contains("line 2: expected a JSON object, found an array"),
             "{e}"
         );
         // A type the inference cannot reconcile (an object after a number).
-        let p = write(
-            dir.path(),
-            "{\"a\": 1}\n{\"a\": 2}\n\n{\"a\": {\"b\": 1}}\n{\"a\": 3}\n",
-        );
-        let e = infer_schema(&p).unwrap_err().to_string();
+        let e = schema_error("{\"a\": 1}\n{\"a\": 2}\n\n{\"a\": {\"b\": 1}}\n{\"a\": 3}\n");
         assert!(e.contains("line 4: "), "{e}");
     }
 
     #[test]
     fn decode_errors_are_traced_to_their_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "{\"p\": \"a\"}\n\n{\"p\": \"b\"}\n{\"p\": 5}\n{\"p\": \"c\"}\n",
-        );
+        let (_dir, p) = jsonl_file("{\"p\": \"a\"}\n\n{\"p\": \"b\"}\n{\"p\": 5}\n{\"p\": \"c\"}\n");
         let schema = Arc::new(infer_schema(&p).unwrap());
         let msg = locate_decode_error(&p, &schema, 0, "batch failed");
         assert!(
@@ -250,9 +247,8 @@ mod tests {
 
     #[test]
     fn fifty_thousand_keys_are_ordered_without_a_search_per_comparison() {
-        let dir = tempfile::tempdir().unwrap();
         let keys: Vec<String> = (0..50_000).rev().map(|i| format!("\"k{i}\": {i}")).collect();
-        let p = write(dir.path(), &format!("{{{}}}\n", keys.join(", ")));
+        let (_dir, p) = jsonl_file(&format!("{{{}}}\n", keys.join(", ")));
         let start = std::time::Instant::now();
         let s = infer_schema(&p).unwrap();
         // Was 13 s in a release build (a linear search inside the sort).
@@ -268,9 +264,7 @@ mod tests {
 
     #[test]
     fn columns_follow_first_appearance() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
+        let (_dir, p) = jsonl_file(
             "{\"zeta\": 1, \"prompt\": \"a\", \"meta\": {\"y\": 1, \"b\": 2}}\n\
              {\"alpha\": [{\"k\": 1, \"c\": 2}], \"prompt\": \"b\", \"mid\": true}\n",
         );

@@ -108,6 +108,12 @@ pub enum DataError {
     Arrow { path: PathBuf, msg: String },
 }
 
+/// The error of a parameter that names none of its choices: ``unknown {what} `{given}`
+/// (expected {choices})``.
+pub fn unknown_choice(what: &str, given: &str, choices: &str) -> DataError {
+    DataError::Param(format!("unknown {what} `{given}` (expected {choices})"))
+}
+
 impl DataError {
     /// Wraps an IO error with the path it concerns.
     pub fn io(path: &Path, source: std::io::Error) -> Self {

@@ -29,7 +29,7 @@
 use super::schema::{Cell, ColType, TableBuilder, float, int, text, write_generated};
 use super::text::TokenCounter;
 use super::words;
-use super::{DataError, Result};
+use super::{DataError, Result, unknown_choice};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,10 +74,7 @@ impl Task {
             "cwe" => Task::Cwe,
             "fwe" => Task::Fwe,
             o => {
-                return Err(DataError::Param(format!(
-                    "unknown RULER task `{o}` (expected {})",
-                    Self::NAMES.join(" | ")
-                )));
+                return Err(unknown_choice("RULER task", o, &Self::NAMES.join(" | ")));
             }
         })
     }
@@ -123,9 +120,7 @@ impl Haystack {
             "repeat" | "noise" => Ok(Haystack::Repeat),
             "essay" => Ok(Haystack::Essay),
             "needles" => Ok(Haystack::Needles),
-            o => Err(DataError::Param(format!(
-                "unknown haystack `{o}` (expected repeat | essay | needles)"
-            ))),
+            o => Err(unknown_choice("haystack", o, "repeat | essay | needles")),
         }
     }
 }
@@ -148,9 +143,7 @@ impl ValueType {
             "numbers" => Ok(ValueType::Numbers),
             "words" => Ok(ValueType::Words),
             "uuids" => Ok(ValueType::Uuids),
-            o => Err(DataError::Param(format!(
-                "unknown value type `{o}` (expected numbers | words | uuids)"
-            ))),
+            o => Err(unknown_choice("value type", o, "numbers | words | uuids")),
         }
     }
 

@@ -328,64 +328,63 @@ pub fn method_name(method: &Method, counter: &TokenCounter) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::testutil::small_dataset;
+    use crate::data::testutil::small_dataset_in_temp_dir;
+
+    /// Scores `data` into `out` and reads the scores back (which name the method as
+    /// scoring returned it).
+    fn score_and_read(
+        data: &Path,
+        out: &Path,
+        method: Method,
+        counter: TokenCounter,
+        bands: usize,
+    ) -> Scores {
+        let name = score_dataset(data, out, &method, &counter, bands, || Ok(())).unwrap();
+        let scores = read_scores(out).unwrap();
+        assert_eq!(scores.method, name);
+        scores
+    }
+
+    /// The error of computing the scores of `data` by its column `column`.
+    fn column_error(data: &Path, column: &str) -> DataError {
+        compute(data, &Method::Column(column.into()), &TokenCounter::Chars, || {
+            Ok(())
+        })
+        .unwrap_err()
+    }
 
     #[test]
     fn scores_align_with_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("d.parquet");
-        small_dataset(&data, 100);
+        let (dir, data) = small_dataset_in_temp_dir(100);
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let m = score_dataset(&data, &out, &Method::Length, &TokenCounter::Chars, 0, || Ok(())).unwrap();
-        assert_eq!(m, "length(chars)");
-        let s = read_scores(&out).unwrap();
+        let s = score_and_read(&data, &out, Method::Length, TokenCounter::Chars, 0);
+        assert_eq!(s.method, "length(chars)");
         assert_eq!(s.ids.len(), 100);
         assert_eq!(s.ids[3], 30);
         assert_eq!(s.scores[3], Some((3 + 3) as f64));
         assert_eq!(s.scores[5], Some(5.0)); // null response counts 0
         assert!(out.join(DATA_FILE).is_file());
 
-        score_dataset(
-            &data,
-            &out,
-            &Method::CotLength,
-            &TokenCounter::Words,
-            3,
-            || Ok(()),
-        )
-        .unwrap();
-        let s = read_scores(&out).unwrap();
+        let s = score_and_read(&data, &out, Method::CotLength, TokenCounter::Words, 3);
         assert_eq!(s.scores[5], None);
         assert_eq!(s.scores[6], Some(1.0));
         assert!(s.buckets.iter().flatten().all(|b| (0..3).contains(b)));
 
-        score_dataset(
+        let s = score_and_read(
             &data,
             &out,
-            &Method::Column("difficulty".into()),
-            &TokenCounter::Chars,
+            Method::Column("difficulty".into()),
+            TokenCounter::Chars,
             0,
-            || Ok(()),
-        )
-        .unwrap();
-        let s = read_scores(&out).unwrap();
+        );
         assert_eq!(s.scores[0], None);
         assert_eq!(s.scores[1], Some(1.0));
         assert_eq!(s.method, "column(difficulty)");
 
-        let e = compute(&data, &Method::Column("src".into()), &TokenCounter::Chars, || {
-            Ok(())
-        })
-        .unwrap_err();
+        let e = column_error(&data, "src");
         assert!(e.to_string().contains("column `src`: expected a numeric"), "{e}");
-        let e = compute(
-            &data,
-            &Method::Column("nope".into()),
-            &TokenCounter::Chars,
-            || Ok(()),
-        )
-        .unwrap_err();
+        let e = column_error(&data, "nope");
         assert!(matches!(e, DataError::MissingColumn { .. }));
     }
 }

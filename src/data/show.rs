@@ -118,7 +118,8 @@ pub fn describe_file(path: &Path, rows: usize, column: Option<&str>) -> Result<S
     Ok(out)
 }
 
-fn human_bytes(n: u64) -> String {
+/// A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut x = n as f64;
     let mut u = 0;
@@ -217,13 +218,11 @@ pub fn histogram(path: &Path, column: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::testutil::small_dataset;
+    use crate::data::testutil::small_dataset_in_temp_dir;
 
     #[test]
     fn describes_schema_rows_and_histogram() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("data.parquet");
-        small_dataset(&p, 100);
+        let (dir, p) = small_dataset_in_temp_dir(100);
         let s = describe(&p).unwrap();
         assert!(s.contains("100 rows, 6 columns"), "{s}");
         assert!(s.contains("  id          Int64 not null"), "{s}");

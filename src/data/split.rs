@@ -19,7 +19,7 @@
 
 use super::io::{self, Format, ParquetSink, Sink};
 use super::schema::{CANONICAL, DIFFICULTY, ID};
-use super::{DataError, Result};
+use super::{DataError, Result, unknown_choice};
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, new_null_array,
 };
@@ -66,9 +66,7 @@ impl Part {
         match s {
             "train" => Ok(Part::Train),
             "test" => Ok(Part::Test),
-            o => Err(DataError::Param(format!(
-                "unknown part `{o}` (expected train | test)"
-            ))),
+            o => Err(unknown_choice("part", o, "train | test")),
         }
     }
 }
@@ -374,13 +372,11 @@ pub fn export(src: &Path, dst: &Path, format: Option<Format>, overwrite: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::testutil::{col_i64, col_str, read_all, small_dataset};
+    use crate::data::testutil::{col_i64, col_str, read_all, small_dataset, small_dataset_in_temp_dir};
 
     #[test]
     fn random_split_partitions_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("d.parquet");
-        small_dataset(&src, 1001);
+        let (dir, src) = small_dataset_in_temp_dir(1001);
         let (tr, te) = (dir.path().join("tr.parquet"), dir.path().join("te.parquet"));
         let m = SplitMode::Random { fraction: 0.8 };
         assert_eq!(split(&src, &tr, &m, Part::Train, 3, || Ok(())).unwrap().rows, 801);
@@ -408,9 +404,7 @@ mod tests {
 
     #[test]
     fn values_and_holdout() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("d.parquet");
-        small_dataset(&src, 300);
+        let (dir, src) = small_dataset_in_temp_dir(300);
         let dst = dir.path().join("o.parquet");
         let m = SplitMode::Values {
             column: "src".into(),

@@ -187,6 +187,14 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     best.map(|(_, c)| c.to_string())
 }
 
+/// ` (did you mean `x`?)`, to end a one-line message about the unknown `word`; empty
+/// when no candidate is close.
+pub fn did_you_mean_suffix<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(word, candidates)
+        .map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default()
+}
+
 /// An accumulated list of diagnostics; the usual error type of the front end.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

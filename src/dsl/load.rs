@@ -371,9 +371,36 @@ mod tests {
         p
     }
 
+    /// A project in a fresh temporary folder holding `files` (name, text); returns the
+    /// folder's guard and the path of the first file, the pipeline.
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            write(dir.path(), name, text);
+        }
+        let root = dir.path().join(files[0].0);
+        (dir, root)
+    }
+
     /// The confinement of a pipeline file with its default store.
     fn confined(root: &Path) -> Confinement {
         Confinement::of_pipeline(root).expect("confinement")
+    }
+
+    /// Loads the pipeline file `root`, confined to its own project.
+    fn load(root: &Path, sm: &mut SourceMap) -> Result<ast::File, Diagnostics> {
+        load_pipeline(root, &confined(root), sm)
+    }
+
+    /// Loads `text` as the file `name` (YAML when the name ends in `.yaml`).
+    fn load_inline(name: &str, text: &str, sm: &mut SourceMap) -> Result<ast::File, Diagnostics> {
+        load_str(
+            name,
+            text,
+            name.ends_with(".yaml"),
+            &confined(Path::new(name)),
+            sm,
+        )
     }
 
     fn names(f: &ast::File) -> Vec<String> {
@@ -390,25 +417,23 @@ mod tests {
 
     #[test]
     fn merges_imports_across_syntaxes_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = write(
-            dir.path(),
-            "main.sieve",
-            "import \"lib/shared.yaml\"\npipeline p {\n  import \"lib/more.sieve\"\n  stage own = sft(a, b)\n}\n",
-        );
-        write(
-            dir.path(),
-            "lib/shared.yaml",
-            "pipeline: ignored\nimports: [base.sieve]\nlet: {seed: 7}\n",
-        );
-        write(dir.path(), "lib/base.sieve", "let device = \"cpu\"\n");
-        write(
-            dir.path(),
-            "lib/more.sieve",
-            "stage a = load(path = \"x\")\nsweep v in [1] { stage b = load() }\n",
-        );
+        let (_dir, root) = project(&[
+            (
+                "main.sieve",
+                "import \"lib/shared.yaml\"\npipeline p {\n  import \"lib/more.sieve\"\n  stage own = sft(a, b)\n}\n",
+            ),
+            (
+                "lib/shared.yaml",
+                "pipeline: ignored\nimports: [base.sieve]\nlet: {seed: 7}\n",
+            ),
+            ("lib/base.sieve", "let device = \"cpu\"\n"),
+            (
+                "lib/more.sieve",
+                "stage a = load(path = \"x\")\nsweep v in [1] { stage b = load() }\n",
+            ),
+        ]);
         let mut sm = SourceMap::new();
-        let f = load_pipeline(&root, &confined(&root), &mut sm).expect("loads");
+        let f = load(&root, &mut sm).expect("loads");
         assert_eq!(f.name.as_ref().map(|n| n.name.as_str()), Some("p"));
         assert_eq!(
             names(&f),
@@ -426,28 +451,25 @@ mod tests {
 
     #[test]
     fn diamond_imports_merge_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = write(
-            dir.path(),
-            "main.yaml",
-            "pipeline: p\nimports: [a.sieve, b.sieve]\n",
-        );
-        write(dir.path(), "a.sieve", "import \"common.sieve\"\nlet a = 1\n");
-        write(dir.path(), "b.sieve", "import \"common.sieve\"\nlet b = 2\n");
-        write(dir.path(), "common.sieve", "let c = 0\n");
-        let mut sm = SourceMap::new();
-        let f = load_pipeline(&root, &confined(&root), &mut sm).expect("loads");
+        let (_dir, root) = project(&[
+            ("main.yaml", "pipeline: p\nimports: [a.sieve, b.sieve]\n"),
+            ("a.sieve", "import \"common.sieve\"\nlet a = 1\n"),
+            ("b.sieve", "import \"common.sieve\"\nlet b = 2\n"),
+            ("common.sieve", "let c = 0\n"),
+        ]);
+        let f = load(&root, &mut SourceMap::new()).expect("loads");
         assert_eq!(names(&f), ["let c", "let a", "let b"]);
     }
 
     #[test]
     fn cycles_are_reported_with_the_chain() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = write(dir.path(), "a.sieve", "import \"b.yaml\"\npipeline p { }\n");
-        write(dir.path(), "b.yaml", "imports: [c.sieve]\n");
-        write(dir.path(), "c.sieve", "import \"a.sieve\"\n");
+        let (dir, root) = project(&[
+            ("a.sieve", "import \"b.yaml\"\npipeline p { }\n"),
+            ("b.yaml", "imports: [c.sieve]\n"),
+            ("c.sieve", "import \"a.sieve\"\n"),
+        ]);
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("cycle");
+        let d = load(&root, &mut sm).expect_err("cycle");
         assert_eq!(d.len(), 1);
         let msg = &d.0[0].message;
         assert!(msg.starts_with("import cycle: "), "{msg}");
@@ -461,19 +483,17 @@ mod tests {
         assert!(rendered.contains("c.sieve:1:1"), "{rendered}");
         // A file importing itself.
         let me = write(dir.path(), "self.sieve", "import \"self.sieve\"\n");
-        assert!(load_pipeline(&me, &confined(&me), &mut SourceMap::new()).is_err());
+        assert!(load(&me, &mut SourceMap::new()).is_err());
     }
 
     #[test]
     fn missing_and_unknown_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = write(
-            dir.path(),
+        let (dir, root) = project(&[(
             "main.sieve",
             "pipeline p {\n  import \"nope.sieve\"\n  import \"x.txt\"\n}\n",
-        );
+        )]);
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("missing");
+        let d = load(&root, &mut sm).expect_err("missing");
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(
             d.0[0].message.contains("nope.sieve` does not exist"),
@@ -489,22 +509,9 @@ mod tests {
             "{}",
             d.0[1].message
         );
-        assert!(
-            load_pipeline(
-                &dir.path().join("absent.sieve"),
-                &confined(&dir.path().join("absent.sieve")),
-                &mut sm
-            )
-            .is_err()
-        );
-        assert!(
-            load_pipeline(
-                &dir.path().join("main.toml"),
-                &confined(&dir.path().join("main.toml")),
-                &mut sm
-            )
-            .is_err()
-        );
+        for absent_or_unknown in ["absent.sieve", "main.toml"] {
+            assert!(load(&dir.path().join(absent_or_unknown), &mut sm).is_err());
+        }
     }
 
     #[test]
@@ -523,7 +530,7 @@ mod tests {
             ),
         );
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("outside");
+        let d = load(&root, &mut sm).expect_err("outside");
         assert_eq!(d.len(), 3, "{}", d.render(&sm));
         let out = d.render(&sm);
         for line in ["main.sieve:2:1", "main.sieve:3:1", "main.sieve:4:1"] {
@@ -561,7 +568,7 @@ mod tests {
         );
         let mut sm = SourceMap::new();
         // Returns (never blocks on the FIFO) with one error per import, at the import.
-        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("not files");
+        let d = load(&root, &mut sm).expect_err("not files");
         let messages: Vec<&str> = d.0.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
         // The confinement refuses a named pipe as it refuses any special file.
@@ -606,17 +613,12 @@ mod tests {
         .expect("write");
         std::fs::write(dir.path().join("lib.yaml"), b"let:\n  x: caf\xe9\n").expect("write");
         let mut sm = SourceMap::new();
-        let out = load_pipeline(&root, &confined(&root), &mut sm)
-            .expect_err("not UTF-8")
-            .render(&sm);
+        let out = load(&root, &mut sm).expect_err("not UTF-8").render(&sm);
         assert!(out.contains("main.sieve` is not UTF-8 text"), "{out}");
         assert!(out.contains("main.sieve:3:12"), "{out}");
-        let dir2 = tempfile::tempdir().expect("tempdir");
-        let root = write(dir2.path(), "main.sieve", "import \"lib.yaml\"\npipeline p { }\n");
+        let (dir2, root) = project(&[("main.sieve", "import \"lib.yaml\"\npipeline p { }\n")]);
         std::fs::copy(dir.path().join("lib.yaml"), dir2.path().join("lib.yaml")).expect("copy");
-        let out = load_pipeline(&root, &confined(&root), &mut sm)
-            .expect_err("import not UTF-8")
-            .render(&sm);
+        let out = load(&root, &mut sm).expect_err("import not UTF-8").render(&sm);
         assert!(out.contains("lib.yaml` is not UTF-8 text"), "{out}");
         assert!(
             out.contains("lib.yaml:2:9") && out.contains("main.sieve:1:1"),
@@ -626,11 +628,12 @@ mod tests {
 
     #[test]
     fn errors_in_imported_files_render_with_their_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = write(dir.path(), "main.sieve", "import \"bad.yaml\"\npipeline p { }\n");
-        write(dir.path(), "bad.yaml", "let:\n  a: '${1 +}'\n");
+        let (_dir, root) = project(&[
+            ("main.sieve", "import \"bad.yaml\"\npipeline p { }\n"),
+            ("bad.yaml", "let:\n  a: '${1 +}'\n"),
+        ]);
         let mut sm = SourceMap::new();
-        let d = load_pipeline(&root, &confined(&root), &mut sm).expect_err("bad import");
+        let d = load(&root, &mut sm).expect_err("bad import");
         let out = d.render(&sm);
         assert!(out.contains("bad.yaml:2:"), "{out}");
     }
@@ -638,34 +641,11 @@ mod tests {
     #[test]
     fn load_str_parses_both_syntaxes() {
         let mut sm = SourceMap::new();
-        let f = load_str(
-            "inline.sieve",
-            "pipeline p { let x = 1 }",
-            false,
-            &confined(Path::new("inline.sieve")),
-            &mut sm,
-        )
-        .expect("dsl");
+        let f = load_inline("inline.sieve", "pipeline p { let x = 1 }", &mut sm).expect("dsl");
         assert_eq!(names(&f), ["let x"]);
-        let f = load_str(
-            "inline.yaml",
-            "pipeline: p\nlet: {x: 1}\n",
-            true,
-            &confined(Path::new("inline.yaml")),
-            &mut sm,
-        )
-        .expect("yaml");
+        let f = load_inline("inline.yaml", "pipeline: p\nlet: {x: 1}\n", &mut sm).expect("yaml");
         assert_eq!(names(&f), ["let x"]);
         assert_eq!(sm.files().len(), 2);
-        assert!(
-            load_str(
-                "bad.sieve",
-                "pipeline p {",
-                false,
-                &confined(Path::new("bad.sieve")),
-                &mut sm
-            )
-            .is_err()
-        );
+        assert!(load_inline("bad.sieve", "pipeline p {", &mut sm).is_err());
     }
 }

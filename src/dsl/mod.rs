@@ -17,6 +17,8 @@ mod test_edits;
 
 pub use load::{load_pipeline, load_str};
 
+use crate::diag::{Diagnostic, Span};
+
 /// Most tokens a DSL text may hold (names, numbers, strings, each punctuation mark), and
 /// most values (scalars, lists, mappings) a YAML file may hold. Both parsers build some
 /// hundreds of bytes per token, so this is what bounds their memory (to about 100 MB)
@@ -24,11 +26,71 @@ pub use load::{load_pipeline, load_str};
 /// pipeline of ten thousand stages stays well under it: data belongs in files stages read.
 pub const MAX_TOKENS: usize = 250_000;
 
+/// The error of a name given twice where names must differ (`what`: a parameter of a
+/// stage, a selector of an index): points at the repeat, and at the first as secondary.
+pub(crate) fn given_twice(what: &str, again: &ast::Ident, first: Span) -> Diagnostic {
+    Diagnostic::error(format!("{what} `{}` is given twice", again.name))
+        .at(again.span, "given again here")
+        .with_secondary(first, "first given here")
+}
+
 /// Test helpers shared by the front ends' tests.
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::ast::{Expr, ExprKind, File, Item};
-    use crate::diag::Span;
+    use crate::diag::{Diagnostic, Diagnostics, Span};
+
+    /// The first error of parsing `text`, checked to point at the first occurrence of
+    /// `needle` in it.
+    pub(crate) fn first_error_at<T: std::fmt::Debug>(
+        text: &str,
+        parsed: Result<T, Diagnostics>,
+        needle: &str,
+    ) -> Diagnostic {
+        let d = match parsed {
+            Ok(f) => panic!("expected an error, got {f:?}"),
+            Err(d) => d.0.into_iter().next().expect("a diagnostic"),
+        };
+        let (span, _) = d.primary.clone().expect("a primary span");
+        let at = text.find(needle).expect("needle in text");
+        let rest = &text[span.start.min(text.len())..];
+        assert_eq!(span.start, at, "{} (at {rest:?})", d.message);
+        d
+    }
+
+    /// Checks each case `(text, needle, says)`: the first error of `parse(text)` points at
+    /// the first `needle` in the text, and its message says what `says` expects.
+    pub(crate) fn check_errors_at<T: std::fmt::Debug>(
+        parse: impl Fn(&str) -> Result<T, Diagnostics>,
+        cases: &[(&str, &str, Says)],
+    ) {
+        for (text, needle, says) in cases {
+            says.check(text, &first_error_at(text, parse(text), needle).message);
+        }
+    }
+
+    /// What a test expects an error message to say.
+    #[derive(Debug)]
+    pub(crate) enum Says {
+        /// The whole message.
+        Is(&'static str),
+        /// How the message begins.
+        Starts(&'static str),
+        /// A part of the message.
+        Has(&'static str),
+    }
+
+    impl Says {
+        /// Panics, naming the pipeline `text`, unless `message` says what is expected.
+        pub(crate) fn check(&self, text: &str, message: &str) {
+            let says = match self {
+                Says::Is(m) => message == *m,
+                Says::Starts(m) => message.starts_with(m),
+                Says::Has(m) => message.contains(m),
+            };
+            assert!(says, "{text:?}: the message {message:?} is not {self:?}");
+        }
+    }
 
     /// The file with every span reset, for comparing the two syntaxes' ASTs.
     pub(crate) fn erase_spans(mut f: File) -> File {

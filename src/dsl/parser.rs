@@ -14,8 +14,8 @@
 //!   before named ones, a parameter is not given twice in one call); names are not resolved
 //!   here — that is lowering's job.
 
-use super::MAX_TOKENS;
 use super::ast::{self, BinOp, Expr, ExprKind, Ident, Item};
+use super::{MAX_TOKENS, given_twice};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
@@ -265,6 +265,38 @@ impl<'t> Cx<'t> {
         }
     }
 
+    /// The name and the value (with its depth) of a `name = expr` form: a `let`, a sweep
+    /// variable, a named argument or a selector, whose name has the rule `name_rule`. A
+    /// part the grammar guarantees but the tree lacks becomes a placeholder.
+    fn name_and_value(&mut self, pair: Pair<'_, Rule>, name_rule: Rule) -> (Ident, (Expr, usize)) {
+        let span = self.span(&pair);
+        let mut parts = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == name_rule || p.as_rule() == Rule::expr);
+        let name = parts
+            .next()
+            .map(|p| self.ident(&p))
+            .unwrap_or_else(|| self.missing_ident(span));
+        let value = parts
+            .next()
+            .map(|p| self.expr(p))
+            .unwrap_or_else(|| (self.placeholder(span), 1));
+        (name, value)
+    }
+
+    /// The expressions among `pairs` (a list's items, a call's arguments) and the largest
+    /// of their depths.
+    fn exprs<'i>(&mut self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> (Vec<Expr>, usize) {
+        let mut items = Vec::new();
+        let mut depth = 0;
+        for p in pairs.filter(|p| p.as_rule() == Rule::expr) {
+            let (e, d) = self.expr(p);
+            depth = depth.max(d);
+            items.push(e);
+        }
+        (items, depth)
+    }
+
     fn internal(&mut self, span: Span) {
         self.diags.push(
             Diagnostic::error("internal parser error: unexpected syntax tree")
@@ -361,17 +393,7 @@ impl<'t> Cx<'t> {
                 Some(Item::Import(ast::Import { path, span }))
             }
             Rule::let_stmt => {
-                let mut inner = pair
-                    .into_inner()
-                    .filter(|p| matches!(p.as_rule(), Rule::var_name | Rule::expr));
-                let name = inner
-                    .next()
-                    .map(|p| self.ident(&p))
-                    .unwrap_or_else(|| self.missing_ident(span));
-                let value = inner
-                    .next()
-                    .map(|p| self.expr(p).0)
-                    .unwrap_or_else(|| self.placeholder(span));
+                let (name, (value, _)) = self.name_and_value(pair, Rule::var_name);
                 Some(Item::Let(ast::Let { name, value, span }))
             }
             Rule::stage => Some(Item::Stage(self.stage(pair, span))),
@@ -382,17 +404,7 @@ impl<'t> Cx<'t> {
                     match p.as_rule() {
                         Rule::sweep_var => {
                             let vspan = self.span(&p);
-                            let mut inner = p
-                                .into_inner()
-                                .filter(|p| matches!(p.as_rule(), Rule::var_name | Rule::expr));
-                            let name = inner
-                                .next()
-                                .map(|p| self.ident(&p))
-                                .unwrap_or_else(|| self.missing_ident(vspan));
-                            let values = inner
-                                .next()
-                                .map(|p| self.expr(p).0)
-                                .unwrap_or_else(|| self.placeholder(vspan));
+                            let (name, (values, _)) = self.name_and_value(p, Rule::var_name);
                             vars.push(ast::SweepVar {
                                 name,
                                 values,
@@ -431,23 +443,9 @@ impl<'t> Cx<'t> {
                 }
                 Rule::named_arg => {
                     let aspan = self.span(&p);
-                    let mut inner = p
-                        .into_inner()
-                        .filter(|p| matches!(p.as_rule(), Rule::param_name | Rule::expr));
-                    let pname = inner
-                        .next()
-                        .map(|p| self.ident(&p))
-                        .unwrap_or_else(|| self.missing_ident(aspan));
-                    let value = inner
-                        .next()
-                        .map(|p| self.expr(p).0)
-                        .unwrap_or_else(|| self.placeholder(aspan));
+                    let (pname, (value, _)) = self.name_and_value(p, Rule::param_name);
                     if let Some(prev) = params.iter().find(|a| a.name.name == pname.name) {
-                        self.diags.push(
-                            Diagnostic::error(format!("parameter `{}` is given twice", pname.name))
-                                .at(pname.span, "given again here")
-                                .with_secondary(prev.name.span, "first given here"),
-                        );
+                        self.diags.push(given_twice("parameter", &pname, prev.name.span));
                     }
                     params.push(ast::NamedArg {
                         name: pname,
@@ -527,13 +525,7 @@ impl<'t> Cx<'t> {
                 1,
             ),
             Rule::list => {
-                let mut items = Vec::new();
-                let mut depth = 0;
-                for p in pair.into_inner().filter(|p| p.as_rule() == Rule::expr) {
-                    let (e, d) = self.expr(p);
-                    depth = depth.max(d);
-                    items.push(e);
-                }
+                let (items, depth) = self.exprs(pair.into_inner());
                 (
                     Expr {
                         kind: ExprKind::List(items),
@@ -655,13 +647,7 @@ impl<'t> Cx<'t> {
                 1,
             ),
             Some(suffix) if suffix.as_rule() == Rule::call_args => {
-                let mut args = Vec::new();
-                let mut depth = 0;
-                for p in suffix.into_inner().filter(|p| p.as_rule() == Rule::expr) {
-                    let (e, d) = self.expr(p);
-                    depth = depth.max(d);
-                    args.push(e);
-                }
+                let (args, depth) = self.exprs(suffix.into_inner());
                 (
                     Expr {
                         kind: ExprKind::Call { func: ident, args },
@@ -674,24 +660,9 @@ impl<'t> Cx<'t> {
                 let mut selectors: Vec<(Ident, Expr)> = Vec::new();
                 let mut depth = 0;
                 for sel in suffix.into_inner().filter(|p| p.as_rule() == Rule::selector) {
-                    let sspan = self.span(&sel);
-                    let mut parts = sel
-                        .into_inner()
-                        .filter(|p| matches!(p.as_rule(), Rule::sel_name | Rule::expr));
-                    let key = parts
-                        .next()
-                        .map(|p| self.ident(&p))
-                        .unwrap_or_else(|| self.missing_ident(sspan));
-                    let (value, d) = parts
-                        .next()
-                        .map(|p| self.expr(p))
-                        .unwrap_or_else(|| (self.placeholder(sspan), 1));
+                    let (key, (value, d)) = self.name_and_value(sel, Rule::sel_name);
                     if let Some((prev, _)) = selectors.iter().find(|(k, _)| k.name == key.name) {
-                        self.diags.push(
-                            Diagnostic::error(format!("selector `{}` is given twice", key.name))
-                                .at(key.span, "given again here")
-                                .with_secondary(prev.span, "first given here"),
-                        );
+                        self.diags.push(given_twice("selector", &key, prev.span));
                     }
                     depth = depth.max(d);
                     selectors.push((key, value));
@@ -1041,6 +1012,8 @@ fn expected_words(positives: &[Rule]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsl::testutil::Says::{Has, Is, Starts};
+    use crate::dsl::testutil::{check_errors_at, first_error_at};
 
     /// The example pipeline of DESIGN.md §3 (plus imports and a nested sweep).
     pub(crate) const EXAMPLE: &str = r#"# difficulty vs budget
@@ -1268,78 +1241,103 @@ pipeline difficulty_budget {
         assert!(d.notes.iter().any(|n| n.contains("reserved")), "{:?}", d.notes);
     }
 
+    /// The first error of `text`, checked to point at the first `needle` in it.
     fn err_at(text: &str, needle: &str) -> Diagnostic {
-        let d = error(text);
-        let (span, _) = d.primary.clone().expect("a primary span");
-        let at = text.find(needle).expect("needle in text");
-        assert_eq!(span.start, at, "{} (at {:?})", d.message, &text[span.start..]);
-        d
+        first_error_at(text, parse_file(text, 0), needle)
     }
 
     #[test]
-    fn syntax_errors_are_readable_and_placed() {
-        let d = err_at("pipeline p {\n  stage x sft()\n}", "sft");
-        assert_eq!(d.message, "expected `=` after the stage name, found `sft`");
-        let d = err_at("pipeline p { let x 3 }", "3");
-        assert_eq!(d.message, "expected `=` after the variable name, found `3`");
-        let d = err_at("pipeline p { stage x = sft steps = 3 }", "steps");
-        assert_eq!(d.message, "expected `(` after the stage kind, found `steps`");
-        let d = err_at("pipeline p { stage x = sft(a b) }", "b)");
-        assert!(d.message.starts_with("expected `=`, `,` or `)`"), "{}", d.message);
-        let d = err_at("pipeline p { sweep b [1, 2] { } }", "[1");
-        assert_eq!(d.message, "expected `in` after the sweep variable, found `[`");
-        let d = err_at("pipeline p { let x = }", "}");
-        assert!(d.message.starts_with("expected an expression"), "{}", d.message);
+    fn syntax_errors_say_what_was_expected_where() {
+        let cases = [
+            (
+                "pipeline p {\n  stage x sft()\n}",
+                "sft",
+                Is("expected `=` after the stage name, found `sft`"),
+            ),
+            (
+                "pipeline p { let x 3 }",
+                "3",
+                Is("expected `=` after the variable name, found `3`"),
+            ),
+            (
+                "pipeline p { stage x = sft steps = 3 }",
+                "steps",
+                Is("expected `(` after the stage kind, found `steps`"),
+            ),
+            (
+                "pipeline p { stage x = sft(a b) }",
+                "b)",
+                Starts("expected `=`, `,` or `)`"),
+            ),
+            (
+                "pipeline p { sweep b [1, 2] { } }",
+                "[1",
+                Is("expected `in` after the sweep variable, found `[`"),
+            ),
+            ("pipeline p { let x = }", "}", Starts("expected an expression")),
+            (
+                "pipeline p { stage x = sft(a[b 1]) }",
+                "1]",
+                Has("`=` after the selector name"),
+            ),
+            ("pipeline { }", "{", Is("expected a pipeline name, found `{`")),
+            ("pipeline p { stage x = sft(a, [1, 2) }", ") }", Has("`]`")),
+            (
+                "pipeline p { sweep v in [1] { import \"x.sieve\" } }",
+                "import",
+                Has("`let`, `stage`, `sweep` or `}`"),
+            ),
+            ("pipeline p { let x = 1..2..3 }", "..3", Has("`}`")),
+        ];
+        check_errors_at(|text| parse_file(text, 0), &cases);
+    }
+
+    #[test]
+    fn syntax_errors_at_the_end_and_in_literals_are_readable_and_placed() {
         let d = error("pipeline p { let x = 1 ");
         assert_eq!(d.primary.as_ref().map(|(s, _)| s.start), Some(23));
         assert!(d.message.ends_with("found end of file"), "{}", d.message);
         assert!(d.message.contains("`}`"), "{}", d.message);
-        let d = err_at("pipeline p { stage x = sft(a[b 1]) }", "1]");
-        assert!(d.message.contains("`=` after the selector name"), "{}", d.message);
         let d = err_at("pipeline p { import shared }", "shared");
         assert!(d.message.contains("file name"), "{}", d.message);
         assert!(d.notes.iter().any(|n| n.contains("double quotes")));
-        let d = err_at("pipeline { }", "{");
-        assert_eq!(d.message, "expected a pipeline name, found `{`");
-        let d = err_at("pipeline p { stage x = sft(a, [1, 2) }", ") }");
-        assert!(d.message.contains("`]`"), "{}", d.message);
         let d = err_at("pipeline p { let s = \"abc\n\" }", "\"abc");
         assert!(d.message.starts_with("unterminated string"), "{}", d.message);
-        let d = err_at("pipeline p { sweep v in [1] { import \"x.sieve\" } }", "import");
-        assert!(
-            d.message.contains("`let`, `stage`, `sweep` or `}`"),
-            "{}",
-            d.message
-        );
-        let d = err_at("pipeline p { let x = 1..2..3 }", "..3");
-        assert!(d.message.contains("`}`"), "{}", d.message);
     }
 
     #[test]
     fn semantic_syntax_errors() {
-        let d = err_at("pipeline p { stage x = sft(a, lr = 1, b) }", "b)");
-        assert!(d.message.contains("positional input after a named parameter"));
-        let d = err_at("pipeline p { stage x = sft(lr = 1, lr = 2) }", "lr = 2");
-        assert_eq!(d.message, "parameter `lr` is given twice");
-        let d = err_at("pipeline p { let x = a[b=1, b=2] }", "b=2");
-        assert_eq!(d.message, "selector `b` is given twice");
-        let d = err_at(
-            "pipeline p { let x = 9223372036854775808 }",
-            "9223372036854775808",
-        );
-        assert!(d.message.contains("does not fit in 64 bits"), "{}", d.message);
-        let d = err_at("pipeline p { let x = 1e999 }", "1e999");
-        assert!(d.message.contains("out of range"), "{}", d.message);
-        let d = err_at(r#"pipeline p { let x = "a\qb" }"#, r"\q");
-        assert!(d.message.contains("unknown escape"), "{}", d.message);
-        let d = err_at("pipeline p { }\npipeline q { }", "q {");
-        assert!(d.message.contains("one pipeline"), "{}", d.message);
-        let d = err_at("let a = 1\npipeline p { }", "let");
-        assert!(
-            d.message.contains("outside the `pipeline` block"),
-            "{}",
-            d.message
-        );
+        let cases = [
+            (
+                "pipeline p { stage x = sft(a, lr = 1, b) }",
+                "b)",
+                Has("positional input after a named parameter"),
+            ),
+            (
+                "pipeline p { stage x = sft(lr = 1, lr = 2) }",
+                "lr = 2",
+                Is("parameter `lr` is given twice"),
+            ),
+            (
+                "pipeline p { let x = a[b=1, b=2] }",
+                "b=2",
+                Is("selector `b` is given twice"),
+            ),
+            (
+                "pipeline p { let x = 9223372036854775808 }",
+                "9223372036854775808",
+                Has("does not fit in 64 bits"),
+            ),
+            ("pipeline p { let x = 1e999 }", "1e999", Has("out of range")),
+            (r#"pipeline p { let x = "a\qb" }"#, r"\q", Has("unknown escape")),
+            ("pipeline p { }\npipeline q { }", "q {", Has("one pipeline")),
+            (
+                "let a = 1\npipeline p { }",
+                "let",
+                Has("outside the `pipeline` block"),
+            ),
+        ];
+        check_errors_at(|text| parse_file(text, 0), &cases);
     }
 
     #[test]
@@ -1458,17 +1456,13 @@ pipeline difficulty_budget {
         use super::*;
         use proptest::prelude::*;
 
-        use crate::dsl::test_edits::mutate;
+        use crate::dsl::test_edits::{check_error_spans, edits, mutate};
 
-        fn syntax_char() -> impl Strategy<Value = char> {
-            prop_oneof![
-                prop::sample::select(vec![
-                    '{', '}', '(', ')', '[', ']', '=', ',', '.', '"', '\\', '#', '\n', ' ', '-', '+', '*',
-                    '/', '_', '0', '9', 'e', 'x', 'é',
-                ]),
-                any::<char>(),
-            ]
-        }
+        /// The characters that matter to the DSL's grammar.
+        const SYNTAX: &[char] = &[
+            '{', '}', '(', ')', '[', ']', '=', ',', '.', '"', '\\', '#', '\n', ' ', '-', '+', '*', '/', '_',
+            '0', '9', 'e', 'x', 'é',
+        ];
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -1480,18 +1474,9 @@ pipeline difficulty_budget {
             }
 
             #[test]
-            fn mutated_pipelines_never_panic(
-                edits in prop::collection::vec((any::<usize>(), any::<u8>(), syntax_char()), 1..8)
-            ) {
+            fn mutated_pipelines_never_panic(edits in edits(SYNTAX)) {
                 let text = mutate(EXAMPLE, &edits);
-                if let Err(diags) = parse_file(&text, 0) {
-                    for d in &diags.0 {
-                        if let Some((span, _)) = &d.primary {
-                            prop_assert!(span.start <= span.end && span.end <= text.len());
-                            prop_assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
-                        }
-                    }
-                }
+                check_error_spans(&text, &parse_file(&text, 0))?;
             }
         }
     }

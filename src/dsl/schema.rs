@@ -11,7 +11,7 @@
 //! (keys, `kind`).
 
 use super::yaml::STAGE_RESERVED_KEYS;
-use crate::stages::{Arity, ParamSpec, ParamType, StageKind, registry};
+use crate::stages::{Arity, InputSpec, ParamSpec, ParamType, StageKind, registry};
 use crate::value::Value;
 use serde_json::{Map, Value as Json, json};
 
@@ -190,20 +190,24 @@ pub fn yaml_json_schema() -> Json {
     })
 }
 
+/// An input slot as the schema's descriptions and the lowering's notes name it: its name,
+/// then what it takes and how many, as in `data (dataset, optional)`.
+pub(crate) fn input_slot(spec: &InputSpec) -> String {
+    let arity = match spec.arity {
+        Arity::One => "",
+        Arity::Optional => ", optional",
+        Arity::Many => ", one or more",
+    };
+    format!("{} ({}{arity})", spec.name, spec.kind)
+}
+
 /// The schema of a stage of one kind: its inputs and its parameters (inline or under
 /// `params:`), nothing else.
 fn kind_schema(k: &dyn StageKind) -> Json {
     let specs = k.inputs();
     let slots: Vec<String> = specs
         .iter()
-        .map(|s| {
-            let arity = match s.arity {
-                Arity::One => "",
-                Arity::Optional => ", optional",
-                Arity::Many => ", one or more",
-            };
-            format!("{} ({}{arity}): {}", s.name, s.kind, s.doc)
-        })
+        .map(|s| format!("{}: {}", input_slot(s), s.doc))
         .collect();
     let required_inputs = specs.iter().filter(|s| s.arity != Arity::Optional).count();
     let mut inputs = json!({

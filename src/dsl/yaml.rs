@@ -33,9 +33,9 @@
 //!   library (whose loader is recursive) sees the text.
 
 use super::ast::{self, Expr, ExprKind, Ident, Item};
-use super::{MAX_TOKENS, parser};
+use super::{MAX_TOKENS, given_twice, parser};
 use crate::diag::{Diagnostic, Diagnostics, FileId, Span};
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Node};
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode, Node};
 use marked_yaml::{LoadError, LoaderOptions};
 
 /// Deepest YAML nesting (mappings and lists inside each other) accepted.
@@ -341,11 +341,7 @@ impl<'t> Y<'t> {
         let value = self.keyed_value(key, value);
         let Some(name) = name else { return };
         if let Some(prev) = params.iter().find(|a| a.name.name == name.name) {
-            self.diags.push(
-                Diagnostic::error(format!("parameter `{}` is given twice", name.name))
-                    .at(name.span, "given again here")
-                    .with_secondary(prev.name.span, "first given here"),
-            );
+            self.diags.push(given_twice("parameter", &name, prev.name.span));
             return;
         }
         let span = name.span.to(value.span);
@@ -543,38 +539,31 @@ impl<'t> Y<'t> {
         None
     }
 
-    fn expect_scalar<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedScalarNode> {
-        match node {
-            Node::Scalar(s) => Some(s),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
-        }
-    }
-
-    fn expect_mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
-        match node {
-            Node::Mapping(m) => Some(m),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
-        }
-    }
-
-    fn expect_sequence<'n>(
+    /// `node` as the type `as_type` reads (a scalar, a mapping, a list), or `None` after
+    /// reporting that `what` was expected there.
+    fn expect<'n, T>(
         &mut self,
         node: &'n Node,
         what: &str,
-    ) -> Option<&'n marked_yaml::types::MarkedSequenceNode> {
-        match node {
-            Node::Sequence(s) => Some(s),
-            _ => {
-                self.wrong_type(node, what);
-                None
-            }
+        as_type: impl FnOnce(&'n Node) -> Option<&'n T>,
+    ) -> Option<&'n T> {
+        let found = as_type(node);
+        if found.is_none() {
+            self.wrong_type(node, what);
         }
+        found
+    }
+
+    fn expect_scalar<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedScalarNode> {
+        self.expect(node, what, Node::as_scalar)
+    }
+
+    fn expect_mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
+        self.expect(node, what, Node::as_mapping)
+    }
+
+    fn expect_sequence<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedSequenceNode> {
+        self.expect(node, what, Node::as_sequence)
     }
 
     fn wrong_type(&mut self, node: &Node, expected: &str) {
@@ -834,7 +823,8 @@ fn respan(e: &mut Expr, span: Span) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsl::testutil::erase_spans;
+    use crate::dsl::testutil::Says::{Has, Is, Starts};
+    use crate::dsl::testutil::{check_errors_at, erase_spans, first_error_at};
 
     /// The DESIGN.md example in YAML (every construct, `${…}` in both quoting styles).
     pub(crate) const EXAMPLE: &str = r#"# difficulty vs budget
@@ -912,17 +902,7 @@ pipeline difficulty_budget {
 
     /// The first diagnostic, checked to point at the first occurrence of `needle`.
     fn err_at(text: &str, needle: &str) -> Diagnostic {
-        let d = errors(text).into_iter().next().expect("a diagnostic");
-        let (span, _) = d.primary.clone().expect("a primary span");
-        let at = text.find(needle).expect("needle in text");
-        assert_eq!(
-            span.start,
-            at,
-            "{} (at {:?})",
-            d.message,
-            &text[span.start.min(text.len())..]
-        );
-        d
+        first_error_at(text, parse_file(text, 0), needle)
     }
 
     fn snippet(text: &str, span: Span) -> &str {
@@ -1050,39 +1030,47 @@ pipeline difficulty_budget {
             "{:?}",
             d.notes
         );
-        let d = err_at("stages:\n  a: {inputs: [x], n: 3}\n", "a:");
-        assert_eq!(d.message, "stage `a` has no `kind`");
-        let d = err_at("stages:\n  a: sft\n", "sft");
-        assert!(d.message.starts_with("expected a stage"), "{}", d.message);
-        let d = err_at("let: [1, 2]\n", "[1");
-        assert!(d.message.contains("found a list"), "{}", d.message);
-        let d = err_at("sweeps:\n  - stages: {}\n", "stages");
-        assert!(d.message.contains("needs `over:`"), "{}", d.message);
-        let d = err_at("sweeps:\n  - over: {b: [1]}\n    imports: [x.sieve]\n", "imports");
-        assert!(
-            d.message.contains("unknown key `imports` in a sweep"),
-            "{}",
-            d.message
-        );
-        let d = err_at("let:\n  a: {b: 1}\n", "{b");
-        assert_eq!(d.message, "a mapping is not a value");
-        let d = err_at("let:\n  a:\n  b: 2\n", "a:");
-        assert_eq!(d.message, "`a` has no value");
-        let d = err_at("let:\n  a: [1, ~]\n", "~");
-        assert_eq!(d.message, "missing value");
-        let d = err_at("let:\n  let: 1\n", "let: 1");
-        assert!(d.message.contains("not a valid variable name"), "{}", d.message);
-        let d = err_at("stages:\n  a: {kind: 'no good'}\n", "'no good'");
-        assert!(d.message.contains("is not a stage kind"), "{}", d.message);
-        let d = err_at("stages:\n  a: {kind: sft, lr: 1, params: {lr: 2}}\n", "lr: 2");
-        assert_eq!(d.message, "parameter `lr` is given twice");
-        let d = err_at("let:\n  a: 99999999999999999999\n", "999");
-        assert!(d.message.contains("does not fit"), "{}", d.message);
+        let cases = [
+            (
+                "stages:\n  a: {inputs: [x], n: 3}\n",
+                "a:",
+                Is("stage `a` has no `kind`"),
+            ),
+            ("stages:\n  a: sft\n", "sft", Starts("expected a stage")),
+            ("sweeps:\n  - stages: {}\n", "stages", Has("needs `over:`")),
+            (
+                "sweeps:\n  - over: {b: [1]}\n    imports: [x.sieve]\n",
+                "imports",
+                Has("unknown key `imports` in a sweep"),
+            ),
+            (
+                "stages:\n  a: {kind: 'no good'}\n",
+                "'no good'",
+                Has("is not a stage kind"),
+            ),
+            (
+                "stages:\n  a: {kind: sft, lr: 1, params: {lr: 2}}\n",
+                "lr: 2",
+                Is("parameter `lr` is given twice"),
+            ),
+            ("sweeps:\n  -\n", "-\n", Has("found an empty value")),
+            ("pipeline: [a]\n", "[a", Has("pipeline name")),
+        ];
+        check_errors_at(|text| parse_file(text, 0), &cases);
         assert!(parse_file("stages:\nsweeps: []\nlet: # none yet\n", 0).is_ok_and(|f| f.items.is_empty()));
-        let d = err_at("sweeps:\n  -\n", "-\n");
-        assert!(d.message.contains("found an empty value"), "{}", d.message);
-        let d = err_at("pipeline: [a]\n", "[a");
-        assert!(d.message.contains("pipeline name"), "{}", d.message);
+    }
+
+    #[test]
+    fn value_errors() {
+        let cases = [
+            ("let: [1, 2]\n", "[1", Has("found a list")),
+            ("let:\n  a: {b: 1}\n", "{b", Is("a mapping is not a value")),
+            ("let:\n  a:\n  b: 2\n", "a:", Is("`a` has no value")),
+            ("let:\n  a: [1, ~]\n", "~", Is("missing value")),
+            ("let:\n  let: 1\n", "let: 1", Has("not a valid variable name")),
+            ("let:\n  a: 99999999999999999999\n", "999", Has("does not fit")),
+        ];
+        check_errors_at(|text| parse_file(text, 0), &cases);
     }
 
     #[test]
@@ -1090,12 +1078,23 @@ pipeline difficulty_budget {
         let d = err_at("let:\n  a: 1\n  a: 2\n", "a: 2");
         assert_eq!(d.message, "duplicate key `a`");
         assert_eq!(d.secondary.len(), 1);
+        let cases = [
+            ("- a\n- b\n", "- a", Has("must be a mapping")),
+            ("let:\n  a: &x 1\n  b: *x\n", "&x", Has("anchors")),
+            (
+                "pipeline: a\nlet: {x: 1}\n---\npipeline: b\n",
+                "---\npipeline: b",
+                Has("one YAML document"),
+            ),
+            (
+                "pipeline: a\n...\n---\npipeline: b\n",
+                "---",
+                Has("a second one starts here"),
+            ),
+        ];
+        check_errors_at(|text| parse_file(text, 0), &cases);
         let d = errors("let: {a: [1, 2}\n").remove(0);
         assert!(d.message.starts_with("invalid YAML"), "{}", d.message);
-        let d = err_at("- a\n- b\n", "- a");
-        assert!(d.message.contains("must be a mapping"), "{}", d.message);
-        let d = err_at("let:\n  a: &x 1\n  b: *x\n", "&x");
-        assert!(d.message.contains("anchors"), "{}", d.message);
         let deep = format!("let:\n  a: {}1{}\n", "[".repeat(150), "]".repeat(150));
         let d = errors(&deep).remove(0);
         assert!(d.message.contains("nested more than"), "{}", d.message);
@@ -1103,10 +1102,6 @@ pipeline difficulty_budget {
         let d = errors(&deep).remove(0);
         assert!(d.message.contains("nested more than"), "{}", d.message);
         assert!(parse_file("", 0).is_ok_and(|f| f.items.is_empty() && f.name.is_none()));
-        let d = err_at("pipeline: a\nlet: {x: 1}\n---\npipeline: b\n", "---\npipeline: b");
-        assert!(d.message.contains("one YAML document"), "{}", d.message);
-        let d = err_at("pipeline: a\n...\n---\npipeline: b\n", "---");
-        assert!(d.message.contains("a second one starts here"), "{}", d.message);
         // One document, explicitly started and ended, is fine.
         assert!(parse_file("---\npipeline: a\n...\n", 0).is_ok());
         // Values are counted before the YAML reader builds its tree.
@@ -1139,17 +1134,13 @@ pipeline difficulty_budget {
         use super::*;
         use proptest::prelude::*;
 
-        use crate::dsl::test_edits::mutate;
+        use crate::dsl::test_edits::{check_error_spans, edits, mutate};
 
-        fn yaml_char() -> impl Strategy<Value = char> {
-            prop_oneof![
-                prop::sample::select(vec![
-                    '{', '}', '[', ']', ':', ',', '-', '?', '&', '*', '!', '|', '>', '\'', '"', '#', '\n',
-                    ' ', '\t', '$', '%', '@', '`', '.', '0', 'é',
-                ]),
-                any::<char>(),
-            ]
-        }
+        /// The characters that matter to YAML (and to the expressions inside it).
+        const SYNTAX: &[char] = &[
+            '{', '}', '[', ']', ':', ',', '-', '?', '&', '*', '!', '|', '>', '\'', '"', '#', '\n', ' ', '\t',
+            '$', '%', '@', '`', '.', '0', 'é',
+        ];
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -1160,18 +1151,9 @@ pipeline difficulty_budget {
             }
 
             #[test]
-            fn mutated_pipelines_never_panic(
-                edits in prop::collection::vec((any::<usize>(), any::<u8>(), yaml_char()), 1..8)
-            ) {
+            fn mutated_pipelines_never_panic(edits in edits(SYNTAX)) {
                 let text = mutate(EXAMPLE, &edits);
-                if let Err(diags) = parse_file(&text, 0) {
-                    for d in &diags.0 {
-                        if let Some((span, _)) = &d.primary {
-                            prop_assert!(span.start <= span.end && span.end <= text.len());
-                            prop_assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
-                        }
-                    }
-                }
+                check_error_spans(&text, &parse_file(&text, 0))?;
             }
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Something that happened during a run.
@@ -221,24 +221,58 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The line saying a damaged entry is being recomputed (plain and bar renderers).
-fn damaged_line(e: &Event) -> String {
-    let Event::Damaged {
-        stage,
-        key,
-        problem,
-        quarantined,
-    } = e
-    else {
-        return String::new();
-    };
-    let moved = quarantined
-        .map(|q| format!("; moved to {}", q.display()))
-        .unwrap_or_default();
-    format!(
-        "damaged   {stage}: entry {} {problem}{moved}; recomputing",
-        crate::cache::digest::short(key)
-    )
+/// The line a text renderer prints for an event: the plain renderer prints every event's
+/// (progress throttled), the bar renderer those of the events that end a stage or the run.
+fn text_line(e: &Event) -> String {
+    match e {
+        Event::Begin { pipeline, total } => format!("pipeline {pipeline}: {total} stages"),
+        Event::Started { stage, kind, .. } => format!("started   {stage} ({kind})"),
+        Event::Cached { stage, .. } => format!("cached    {stage}"),
+        Event::Progress {
+            stage,
+            done,
+            total,
+            unit,
+            metrics,
+            ..
+        } => {
+            let of = total.map(|t| format!("/{t}")).unwrap_or_default();
+            format!("progress  {stage}: {done}{of} {unit} {}", fmt_metrics(metrics))
+        }
+        Event::Message { stage, message, .. } => format!("          {stage}: {message}"),
+        Event::Finished { stage, seconds, .. } => format!("finished  {stage} in {seconds:.2}s"),
+        Event::Failed {
+            stage, error, log, ..
+        } => match log {
+            Some(l) => format!("FAILED    {stage}: {error}\n          log: {}", l.display()),
+            None => format!("FAILED    {stage}: {error}"),
+        },
+        Event::Damaged {
+            stage,
+            key,
+            problem,
+            quarantined,
+        } => {
+            let moved = quarantined
+                .map(|q| format!("; moved to {}", q.display()))
+                .unwrap_or_default();
+            format!(
+                "damaged   {stage}: entry {} {problem}{moved}; recomputing",
+                crate::cache::digest::short(key)
+            )
+        }
+        Event::Refused { stage, reasons, .. } => format!("refused   {stage}: {}", join(reasons)),
+        Event::Skipped { stage, reason } => format!("skipped   {stage}: {reason}"),
+        Event::End {
+            executed,
+            cached,
+            failed,
+            skipped,
+            seconds,
+        } => format!(
+            "done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s"
+        ),
+    }
 }
 
 /// Plain lines on stderr (for logs and CI); progress at most every few seconds per stage.
@@ -262,56 +296,33 @@ impl Default for PlainReporter {
     }
 }
 
+impl PlainReporter {
+    /// Whether a progress line of `stage` is due: the first, one at least `interval`
+    /// after the last printed, or the last (`done` reached `total`). Records it when due.
+    fn progress_due(&self, stage: &str, done: u64, total: Option<u64>) -> bool {
+        let now = Instant::now();
+        let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last
+            .get(stage)
+            .is_none_or(|t| now.duration_since(*t) >= self.interval);
+        if !due && total.is_none_or(|t| done < t) {
+            return false;
+        }
+        last.insert(stage.to_string(), now);
+        true
+    }
+}
+
 impl Reporter for PlainReporter {
     fn event(&self, e: &Event) {
-        let line = match e {
-            Event::Begin { pipeline, total } => format!("pipeline {pipeline}: {total} stages"),
-            Event::Started { stage, kind, .. } => format!("started   {stage} ({kind})"),
-            Event::Cached { stage, .. } => format!("cached    {stage}"),
-            Event::Progress {
-                stage,
-                done,
-                total,
-                unit,
-                metrics,
-                ..
-            } => {
-                let now = Instant::now();
-                let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
-                let due = last
-                    .get(*stage)
-                    .is_none_or(|t| now.duration_since(*t) >= self.interval);
-                if !due && total.is_none_or(|t| *done < t) {
-                    return;
-                }
-                last.insert((*stage).to_string(), now);
-                let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-                format!("progress  {stage}: {done}{of} {unit} {}", fmt_metrics(metrics))
-            }
-            Event::Message { stage, message, .. } => format!("          {stage}: {message}"),
-            Event::Finished { stage, seconds, .. } => format!("finished  {stage} in {seconds:.2}s"),
-            Event::Failed {
-                stage, error, log, ..
-            } => match log {
-                Some(l) => format!("FAILED    {stage}: {error}\n          log: {}", l.display()),
-                None => format!("FAILED    {stage}: {error}"),
-            },
-            Event::Damaged { .. } => damaged_line(e),
-            Event::Refused { stage, reasons, .. } => format!("refused   {stage}: {}", join(reasons)),
-            Event::Skipped { stage, reason } => format!("skipped   {stage}: {reason}"),
-            Event::End {
-                executed,
-                cached,
-                failed,
-                skipped,
-                seconds,
-            } => {
-                format!(
-                    "done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s"
-                )
-            }
-        };
-        eprintln!("{line}");
+        if let Event::Progress {
+            stage, done, total, ..
+        } = e
+            && !self.progress_due(stage, *done, *total)
+        {
+            return;
+        }
+        eprintln!("{}", text_line(e));
     }
 }
 
@@ -340,16 +351,26 @@ impl BarsReporter {
         }
     }
 
+    /// The bars of the running stages, by stage (a poisoned lock still holds them).
+    fn bars(&self) -> MutexGuard<'_, HashMap<String, ProgressBar>> {
+        self.bars.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The (done, cached, failed) counts (a poisoned lock still holds them).
+    fn counts(&self) -> MutexGuard<'_, (usize, usize, usize)> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn refresh(&self) {
-        let (done, cached, failed) = *self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let running = self.bars.lock().map(|b| b.len()).unwrap_or(0);
+        let (done, cached, failed) = *self.counts();
+        let running = self.bars().len();
         self.overall.set_message(format!(
             "(run {done}, cached {cached}, running {running}, failed {failed})"
         ));
     }
 
     fn finish_bar(&self, stage: &str) {
-        if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(stage) {
+        if let Some(bar) = self.bars().remove(stage) {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
@@ -374,10 +395,7 @@ impl Reporter for BarsReporter {
                 );
                 bar.set_prefix(format!("{stage} ({kind})"));
                 bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert((*stage).to_string(), bar);
+                self.bars().insert((*stage).to_string(), bar);
             }
             Event::Progress {
                 stage,
@@ -387,7 +405,7 @@ impl Reporter for BarsReporter {
                 metrics,
                 ..
             } => {
-                if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(*stage) {
+                if let Some(bar) = self.bars().get(*stage) {
                     if let Some(t) = total
                         && bar.length() != Some(*t)
                     {
@@ -402,64 +420,49 @@ impl Reporter for BarsReporter {
                 }
             }
             Event::Message { stage, message, .. } => {
-                if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(*stage) {
+                if let Some(bar) = self.bars().get(*stage) {
                     bar.set_message(message.to_string());
                 }
             }
             Event::Cached { .. } => {
-                self.counts.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
+                self.counts().1 += 1;
                 self.overall.inc(1);
             }
-            Event::Finished { stage, seconds, .. } => {
+            Event::Finished { stage, .. } => {
                 self.finish_bar(stage);
-                self.counts.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+                self.counts().0 += 1;
                 self.overall.inc(1);
-                let _ = self.multi.println(format!("finished  {stage} in {seconds:.2}s"));
+                let _ = self.multi.println(text_line(e));
             }
-            Event::Failed {
-                stage, error, log, ..
-            } => {
+            Event::Failed { stage, .. } => {
                 self.finish_bar(stage);
-                self.counts.lock().unwrap_or_else(|p| p.into_inner()).2 += 1;
+                self.counts().2 += 1;
                 self.overall.inc(1);
-                let log = log
-                    .map(|l| format!("\n          log: {}", l.display()))
-                    .unwrap_or_default();
-                let _ = self.multi.println(format!("FAILED    {stage}: {error}{log}"));
+                let _ = self.multi.println(text_line(e));
             }
             Event::Damaged { .. } => {
                 // Counted as done when it was first found cached or computed; it is
                 // counted again when the recompute finishes.
-                let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                let mut counts = self.counts();
                 if counts.1 > 0 {
                     counts.1 -= 1;
                 }
                 drop(counts);
                 self.overall
                     .set_position(self.overall.position().saturating_sub(1));
-                let _ = self.multi.println(damaged_line(e));
+                let _ = self.multi.println(text_line(e));
             }
-            Event::Refused { stage, reasons, .. } => {
-                let _ = self
-                    .multi
-                    .println(format!("refused   {stage}: {}", join(reasons)));
+            Event::Refused { .. } => {
+                let _ = self.multi.println(text_line(e));
             }
-            Event::Skipped { stage, reason } => {
+            Event::Skipped { .. } => {
                 self.overall.inc(1);
-                let _ = self.multi.println(format!("skipped   {stage}: {reason}"));
+                let _ = self.multi.println(text_line(e));
             }
-            Event::End {
-                executed,
-                cached,
-                failed,
-                skipped,
-                seconds,
-            } => {
+            Event::End { .. } => {
                 self.overall.finish_and_clear();
                 let _ = self.multi.clear();
-                eprintln!(
-                    "done: {executed} run, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s"
-                );
+                eprintln!("{}", text_line(e));
                 return;
             }
         }

@@ -33,7 +33,7 @@ use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -149,6 +149,13 @@ pub fn run(
     });
     let scope = ref_scope(plan);
     let mut l = Ledger::new(plan, store, &scope, reporter);
+    let worker = Worker {
+        plan,
+        store,
+        scope: &scope,
+        reporter,
+        cancel,
+    };
     let mut stop = false;
     let mut gpu_busy: HashMap<usize, usize> = HashMap::new();
     let (tx, rx) = mpsc::channel::<(NodeId, Attempt)>();
@@ -218,9 +225,8 @@ pub fn run(
                             entries: l.input_entries(id),
                         };
                         let tx = tx.clone();
-                        let scope = &scope;
                         scope_.spawn(move || {
-                            let o = execute(plan, store, scope, job, reporter, cancel);
+                            let o = worker.execute(job);
                             let _ = tx.send((id, o));
                         });
                     }
@@ -682,220 +688,227 @@ fn recheck_damaged(
     Ok(None)
 }
 
-/// Runs one stage under its key lock and commits the result (or finds it committed by
-/// another process meanwhile, or finds its inputs damaged).
-fn execute(
-    plan: &Plan,
-    store: &Store,
-    scope: &RefScope,
-    job: Job,
+/// Reports that the stage `instance` failed computing `key` (its log, when it wrote one)
+/// and returns the failed outcome.
+fn report_failure(
     reporter: &dyn Reporter,
-    cancel: &AtomicBool,
-) -> Attempt {
-    let st = &plan.node(job.id).stage;
-    let key = job.key.clone();
-    let fail = |error: String| {
-        reporter.event(&Event::Failed {
-            stage: &st.instance,
-            key: Some(&key),
-            error: &error,
-            log: None,
-            reasons: &[],
-        });
-        Attempt::Settled(Outcome::Failed { error })
-    };
-    let _lock = match store.lock(&key) {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot lock the cache entry: {e}")),
-    };
-    let cached = |e: Entry, material: KeyMaterial| {
-        reporter.event(&Event::Cached {
-            stage: &st.instance,
-            key: &key,
-        });
-        Attempt::Settled(Outcome::Done {
-            dir: e.out_dir(),
-            digest: e.manifest.digest,
-            key: key.clone(),
-            ran: false,
-            material,
-        })
-    };
-    match &job.mode {
-        // Another process may have computed it while we waited for the lock.
-        Mode::Normal => {
-            if let Some(e) = store.get(&key) {
-                return cached(e, job.km);
+    instance: &str,
+    key: &str,
+    error: String,
+    log: Option<&Path>,
+) -> Outcome {
+    reporter.event(&Event::Failed {
+        stage: instance,
+        key: Some(key),
+        error: &error,
+        log,
+        reasons: &[],
+    });
+    Outcome::Failed { error }
+}
+
+/// What every job of a run shares: the plan, the store, the run's ref scope, where
+/// events go, and the flag that cancels the run.
+#[derive(Clone, Copy)]
+struct Worker<'a> {
+    plan: &'a Plan,
+    store: &'a Store,
+    scope: &'a RefScope,
+    reporter: &'a dyn Reporter,
+    cancel: &'a AtomicBool,
+}
+
+impl Worker<'_> {
+    /// Runs one stage under its key lock and commits the result (or finds it committed by
+    /// another process meanwhile, or finds its inputs damaged).
+    fn execute(&self, job: Job) -> Attempt {
+        let st = &self.plan.node(job.id).stage;
+        let key = job.key.clone();
+        let fail =
+            |error: String| Attempt::Settled(report_failure(self.reporter, &st.instance, &key, error, None));
+        let _lock = match self.store.lock(&key) {
+            Ok(l) => l,
+            Err(e) => return fail(format!("cannot lock the cache entry: {e}")),
+        };
+        let cached = |e: Entry, material: KeyMaterial| {
+            self.reporter.event(&Event::Cached {
+                stage: &st.instance,
+                key: &key,
+            });
+            Attempt::Settled(Outcome::Done {
+                dir: e.out_dir(),
+                digest: e.manifest.digest,
+                key: key.clone(),
+                ran: false,
+                material,
+            })
+        };
+        match &job.mode {
+            // Another process may have computed it while we waited for the lock.
+            Mode::Normal => {
+                if let Some(e) = self.store.get(&key) {
+                    return cached(e, job.km);
+                }
+                // A folder without a readable manifest is a damaged entry, not an absent one:
+                // say so and move it aside now (the commit would do it silently).
+                if self.store.has_entry_folder(&key) {
+                    let damage = Damage {
+                        key: key.clone(),
+                        problem: UNREADABLE_MANIFEST.into(),
+                    };
+                    if let Err(error) =
+                        recheck_damaged(self.store, &st.instance, &key, &damage, self.reporter)
+                    {
+                        return fail(error);
+                    }
+                }
             }
-            // A folder without a readable manifest is a damaged entry, not an absent one:
-            // say so and move it aside now (the commit would do it silently).
-            if store.has_entry_folder(&key) {
-                let damage = Damage {
-                    key: key.clone(),
-                    problem: UNREADABLE_MANIFEST.into(),
-                };
-                if let Err(error) = recheck_damaged(store, &st.instance, &key, &damage, reporter) {
-                    return fail(error);
+            Mode::Force => {}
+            Mode::Repair(reported) => {
+                match recheck_damaged(self.store, &st.instance, &key, reported, self.reporter) {
+                    Ok(Some(e)) => return cached(e, job.km),
+                    Ok(None) => {}
+                    Err(error) => return fail(error),
                 }
             }
         }
-        Mode::Force => {}
-        Mode::Repair(reported) => match recheck_damaged(store, &st.instance, &key, reported, reporter) {
-            Ok(Some(e)) => return cached(e, job.km),
-            Ok(None) => {}
-            Err(error) => return fail(error),
-        },
-    }
-    // Held until the result is committed: gc leaves the inputs alone meanwhile.
-    let _readers = match lock_and_verify_inputs(store, &job.entries) {
-        Ok(locks) => locks,
-        Err(damaged) => return Attempt::InputsDamaged(damaged),
-    };
-    let outcome = compute(plan, store, scope, job, reporter, cancel);
-    // Under the key's lock, so `gc` reads this ref if it finds the key free.
-    if let Outcome::Done { key, .. } = &outcome {
-        // Best effort: a ref only explains staleness and roots gc. Here rather than in
-        // `settle`, its durable write overlaps other stages instead of holding up the
-        // scheduler thread.
-        let _ = store.record_result(scope, &st.instance, key);
-    }
-    Attempt::Settled(outcome)
-}
-
-/// Runs a stage body into a temp folder and commits it (the caller holds the key's
-/// exclusive lock and shared locks on the verified inputs).
-fn compute(
-    plan: &Plan,
-    store: &Store,
-    scope: &RefScope,
-    job: Job,
-    reporter: &dyn Reporter,
-    cancel: &AtomicBool,
-) -> Outcome {
-    let Job {
-        id,
-        km,
-        key,
-        mode,
-        slots,
-        ..
-    } = job;
-    let st = &plan.node(id).stage;
-    let fail = |error: String, log: Option<PathBuf>| {
-        reporter.event(&Event::Failed {
-            stage: &st.instance,
-            key: Some(&key),
-            error: &error,
-            log: log.as_deref(),
-            reasons: &[],
-        });
-        Outcome::Failed { error }
-    };
-    let Some(kind) = registry().get(&st.kind) else {
-        return fail(format!("unknown stage kind `{}`", st.kind), None);
-    };
-    let params = match resolve_file_params(plan, kind, &st.params) {
-        Ok(p) => p,
-        Err(e) => return fail(e, None),
-    };
-    let pending = match store.begin(&key) {
-        Ok(p) => p,
-        Err(e) => return fail(format!("cannot create a temp folder in the store: {e}"), None),
-    };
-    let work = store.work_dir(&key);
-    reporter.event(&Event::Started {
-        stage: &st.instance,
-        key: &key,
-        kind: &st.kind,
-    });
-    let started_at = now_unix();
-    let t0 = Instant::now();
-    let log_path = pending.log_path();
-    let progress = StageProgress::new(reporter, &st.instance, &key, &log_path);
-    let device = kind
-        .device(&st.params)
-        .map(|d| crate::device::resolve(&d).map(|d| d.to_string()).unwrap_or(d))
-        .unwrap_or_else(|| "cpu".to_string());
-    let result = StageContext::new(
-        st.instance.clone(),
-        params,
-        slots,
-        pending.out_dir(),
-        work,
-        Some(&log_path),
-        &progress,
-        cancel,
-    )
-    .map_err(StageError::from)
-    .and_then(|ctx| {
-        ctx.log(&format!(
-            "sieve {} — stage {} ({} v{})",
-            env!("CARGO_PKG_VERSION"),
-            st.instance,
-            st.kind,
-            kind.version()
-        ));
-        ctx.log(&format!("key {key}"));
-        ctx.log(&format!(
-            "params {}",
-            serde_json::to_string(&st.params.0).unwrap_or_default()
-        ));
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
-        let r = match r {
-            Ok(r) => r,
-            Err(payload) => Err(StageError::Failed(format!(
-                "stage panicked: {}",
-                panic_message(payload.as_ref())
-            ))),
+        // Held until the result is committed: gc leaves the inputs alone meanwhile.
+        let _readers = match lock_and_verify_inputs(self.store, &job.entries) {
+            Ok(locks) => locks,
+            Err(damaged) => return Attempt::InputsDamaged(damaged),
         };
-        if let Err(e) = &r {
-            ctx.log(&format!("error: {e}"));
+        let outcome = self.compute(job);
+        // Under the key's lock, so `gc` reads this ref if it finds the key free.
+        if let Outcome::Done { key, .. } = &outcome {
+            // Best effort: a ref only explains staleness and roots gc. Here rather than in
+            // `settle`, its durable write overlaps other stages instead of holding up the
+            // scheduler thread.
+            let _ = self.store.record_result(self.scope, &st.instance, key);
         }
-        r
-    });
-    if let Err(e) = result {
-        let kept = store.abandon(pending);
-        if kept.is_some() {
-            // Under the key's lock, so `gc` cannot drop the log before the ref keeps it.
-            let _ = store.record_failure(scope, &st.instance, &key);
-        }
-        return fail(e.to_string(), kept);
+        Attempt::Settled(outcome)
     }
-    let seconds = t0.elapsed().as_secs_f64();
-    let manifest = Manifest {
-        key: key.clone(),
-        sieve_version: env!("CARGO_PKG_VERSION").to_string(),
-        pipeline: plan.pipeline.clone(),
-        instance: st.instance.clone(),
-        material: km.clone(),
-        digest: String::new(),
-        files: Vec::new(),
-        wall_time_s: seconds,
-        device,
-        started_at,
-        finished_at: now_unix(),
-        log: Some("log.txt".into()),
-        // The manifest keeps a copy of the metrics, when the stage wrote any.
-        metrics: std::fs::read(pending.out_dir().join(METRICS_FILE))
-            .ok()
-            .and_then(|text| serde_json::from_slice(&text).ok()),
-    };
-    match store.commit(pending, manifest, matches!(mode, Mode::Force)) {
-        Ok(entry) => {
-            reporter.event(&Event::Finished {
-                stage: &st.instance,
-                key: &key,
-                seconds,
-            });
-            Outcome::Done {
-                dir: entry.out_dir(),
-                digest: entry.manifest.digest,
-                key,
-                ran: true,
-                material: km,
+
+    /// Runs a stage body into a temp folder and commits it (the caller holds the key's
+    /// exclusive lock and shared locks on the verified inputs).
+    fn compute(&self, job: Job) -> Outcome {
+        let Job {
+            id,
+            km,
+            key,
+            mode,
+            slots,
+            ..
+        } = job;
+        let st = &self.plan.node(id).stage;
+        let fail = |error: String, log: Option<PathBuf>| {
+            report_failure(self.reporter, &st.instance, &key, error, log.as_deref())
+        };
+        let Some(kind) = registry().get(&st.kind) else {
+            return fail(format!("unknown stage kind `{}`", st.kind), None);
+        };
+        let params = match resolve_file_params(self.plan, kind, &st.params) {
+            Ok(p) => p,
+            Err(e) => return fail(e, None),
+        };
+        let pending = match self.store.begin(&key) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("cannot create a temp folder in the store: {e}"), None),
+        };
+        let work = self.store.work_dir(&key);
+        self.reporter.event(&Event::Started {
+            stage: &st.instance,
+            key: &key,
+            kind: &st.kind,
+        });
+        let started_at = now_unix();
+        let t0 = Instant::now();
+        let log_path = pending.log_path();
+        let progress = StageProgress::new(self.reporter, &st.instance, &key, &log_path);
+        let device = kind
+            .device(&st.params)
+            .map(|d| crate::device::resolve(&d).map(|d| d.to_string()).unwrap_or(d))
+            .unwrap_or_else(|| "cpu".to_string());
+        let result = StageContext::new(
+            st.instance.clone(),
+            params,
+            slots,
+            pending.out_dir(),
+            work,
+            Some(&log_path),
+            &progress,
+            self.cancel,
+        )
+        .map_err(StageError::from)
+        .and_then(|ctx| {
+            ctx.log(&format!(
+                "sieve {} — stage {} ({} v{})",
+                env!("CARGO_PKG_VERSION"),
+                st.instance,
+                st.kind,
+                kind.version()
+            ));
+            ctx.log(&format!("key {key}"));
+            ctx.log(&format!(
+                "params {}",
+                serde_json::to_string(&st.params.0).unwrap_or_default()
+            ));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
+            let r = match r {
+                Ok(r) => r,
+                Err(payload) => Err(StageError::Failed(format!(
+                    "stage panicked: {}",
+                    panic_message(payload.as_ref())
+                ))),
+            };
+            if let Err(e) = &r {
+                ctx.log(&format!("error: {e}"));
             }
+            r
+        });
+        if let Err(e) = result {
+            let kept = self.store.abandon(pending);
+            if kept.is_some() {
+                // Under the key's lock, so `gc` cannot drop the log before the ref keeps it.
+                let _ = self.store.record_failure(self.scope, &st.instance, &key);
+            }
+            return fail(e.to_string(), kept);
         }
-        Err(e) => fail(format!("cannot commit the result to the store: {e}"), None),
+        let seconds = t0.elapsed().as_secs_f64();
+        let manifest = Manifest {
+            key: key.clone(),
+            sieve_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline: self.plan.pipeline.clone(),
+            instance: st.instance.clone(),
+            material: km.clone(),
+            digest: String::new(),
+            files: Vec::new(),
+            wall_time_s: seconds,
+            device,
+            started_at,
+            finished_at: now_unix(),
+            log: Some("log.txt".into()),
+            // The manifest keeps a copy of the metrics, when the stage wrote any.
+            metrics: std::fs::read(pending.out_dir().join(METRICS_FILE))
+                .ok()
+                .and_then(|text| serde_json::from_slice(&text).ok()),
+        };
+        match self.store.commit(pending, manifest, matches!(mode, Mode::Force)) {
+            Ok(entry) => {
+                self.reporter.event(&Event::Finished {
+                    stage: &st.instance,
+                    key: &key,
+                    seconds,
+                });
+                Outcome::Done {
+                    dir: entry.out_dir(),
+                    digest: entry.manifest.digest,
+                    key,
+                    ran: true,
+                    material: km,
+                }
+            }
+            Err(e) => fail(format!("cannot commit the result to the store: {e}"), None),
+        }
     }
 }
 

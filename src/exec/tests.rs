@@ -2,6 +2,7 @@
 
 use super::events;
 use super::*;
+use crate::cache::store::tests::temp_store;
 use crate::cache::{KeyChange, Store};
 use crate::confine::Confinement;
 use crate::diag::SourceMap;
@@ -27,8 +28,26 @@ fn plan_in(file: &Path, text: &str) -> Plan {
     Plan::build(&ir, files).expect("a lowered pipeline plans")
 }
 
+/// A store in which `PIPE` has run once (its folder lasts as long as the guard).
+fn store_after_running_pipe() -> (tempfile::TempDir, Store) {
+    let (dir, store) = temp_store();
+    let s = run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+    assert!(s.ok(), "{s:?}");
+    (dir, store)
+}
+
 fn run_plan(plan: &Plan, store: &Store, opts: &RunOptions) -> RunSummary {
-    run(plan, store, opts, &NullReporter, &AtomicBool::new(false))
+    run_reported(plan, store, opts, &NullReporter)
+}
+
+/// Runs `plan` to the end (never cancelled), sending its events to `reporter`.
+fn run_reported(plan: &Plan, store: &Store, opts: &RunOptions, reporter: &dyn Reporter) -> RunSummary {
+    run(plan, store, opts, reporter, &AtomicBool::new(false))
+}
+
+/// Every stage's status against `store`, none forced.
+fn statuses(plan: &Plan, store: &Store) -> Vec<StageStatus> {
+    assess(plan, store, &HashSet::new()).unwrap()
 }
 
 const PIPE: &str = r#"pipeline p {
@@ -43,8 +62,7 @@ const PIPE: &str = r#"pipeline p {
 
 #[test]
 fn second_run_is_fully_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let plan = plan_of(PIPE);
     let s1 = run_plan(&plan, &store, &RunOptions::default());
     assert!(s1.ok(), "{s1:?}");
@@ -52,8 +70,7 @@ fn second_run_is_fully_cached() {
     let s2 = run_plan(&plan, &store, &RunOptions::default());
     assert_eq!((s2.executed.len(), s2.cached.len()), (0, plan.len()));
     assert!(
-        assess(&plan, &store, &HashSet::new())
-            .unwrap()
+        statuses(&plan, &store)
             .iter()
             .all(|s| s.status.name() == "cached")
     );
@@ -61,19 +78,16 @@ fn second_run_is_fully_cached() {
 
 #[test]
 fn changed_parameter_reruns_only_downstream_and_is_explained() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+    let (_dir, store) = store_after_running_pipe();
     let changed = plan_of(&PIPE.replace("[1e-3, 1e-4]", "[1e-3, 3e-4]"));
-    let st = assess(&changed, &store, &HashSet::new()).unwrap();
-    let by = |name: &str| st.iter().find(|s| s.instance == name).unwrap().status.clone();
-    assert_eq!(by("tr[lr=1e-3]").name(), "cached");
-    match by("tr[lr=3e-4]") {
+    let st = statuses(&changed, &store);
+    assert_eq!(status_of(&st, "tr[lr=1e-3]").name(), "cached");
+    match status_of(&st, "tr[lr=3e-4]").clone() {
         Status::Stale { reasons, .. } => assert_eq!(reasons, vec![StaleReason::NeverRun]),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        by("all").reasons(),
+        status_of(&st, "all").reasons(),
         vec![StaleReason::WaitsOn {
             stages: vec!["ev[lr=3e-4]".into()]
         }]
@@ -86,24 +100,20 @@ fn changed_parameter_reruns_only_downstream_and_is_explained() {
 
 #[test]
 fn explains_a_changed_parameter_of_the_same_instance() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+    let (_dir, store) = store_after_running_pipe();
     let changed = plan_of(&PIPE.replace("seed = 1", "seed = 2"));
-    let st = assess(&changed, &store, &HashSet::new()).unwrap();
-    let m = st.iter().find(|s| s.instance == "m").unwrap();
-    assert_eq!(m.status.reasons(), vec![seed_changed(1, 2)]);
-    assert_eq!(m.status.reason(), "parameter seed changed 1 → 2");
+    let st = statuses(&changed, &store);
+    assert_eq!(status_of(&st, "m").reasons(), vec![seed_changed(1, 2)]);
+    assert_eq!(status_of(&st, "m").reason(), "parameter seed changed 1 → 2");
     // A blocked consumer shows what it waits on, then its own known changes.
     let changed = plan_of(
         &PIPE
             .replace("seed = 1", "seed = 2")
             .replace("lr = lr)", "lr = lr, steps = 3)"),
     );
-    let st = assess(&changed, &store, &HashSet::new()).unwrap();
-    let tr = st.iter().find(|s| s.instance == "tr[lr=1e-3]").unwrap();
+    let st = statuses(&changed, &store);
     assert_eq!(
-        tr.status.reasons(),
+        status_of(&st, "tr[lr=1e-3]").reasons(),
         vec![
             StaleReason::WaitsOn {
                 stages: vec!["m".into()]
@@ -117,6 +127,15 @@ fn explains_a_changed_parameter_of_the_same_instance() {
     );
 }
 
+/// The status of `instance` among the assessed `statuses`.
+fn status_of<'a>(statuses: &'a [StageStatus], instance: &str) -> &'a Status {
+    &statuses
+        .iter()
+        .find(|s| s.instance == instance)
+        .unwrap_or_else(|| panic!("no status of `{instance}`"))
+        .status
+}
+
 fn seed_changed(from: i64, to: i64) -> StaleReason {
     StaleReason::Changed(KeyChange::ParamChanged {
         param: "seed".into(),
@@ -127,9 +146,7 @@ fn seed_changed(from: i64, to: i64) -> StaleReason {
 
 #[test]
 fn identical_upstream_output_keeps_downstream_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    run_plan(&plan_of(PIPE), &store, &RunOptions::default());
+    let (_dir, store) = store_after_running_pipe();
     // `note` changes src's key but not its bytes: only src reruns.
     let s = run_plan(
         &plan_of(&PIPE.replace("note = \"a\"", "note = \"b\"")),
@@ -149,8 +166,7 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
         stage src = t.source(n = 1)
         stage ok = t.train(m, src)
     }"#;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let plan = plan_of(text);
     let opts = RunOptions {
         keep_going: true,
@@ -172,8 +188,7 @@ fn failure_skips_dependents_and_keep_going_finishes_the_rest() {
 
 #[test]
 fn panics_become_stage_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let s = run_plan(
         &plan_of("pipeline p { stage x = t.panic() }"),
         &store,
@@ -186,8 +201,7 @@ fn panics_become_stage_failures() {
 
 #[test]
 fn forced_stage_reruns() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let plan = plan_of(PIPE);
     run_plan(&plan, &store, &RunOptions::default());
     let force: HashSet<_> = plan.select("m").into_iter().collect();
@@ -203,10 +217,7 @@ fn forced_stage_reruns() {
     assert_eq!(s.executed, vec!["m"]);
     let forced = plan.select("m").into_iter().collect();
     let st = assess(&plan, &store, &forced).unwrap();
-    assert_eq!(
-        st.iter().find(|s| s.instance == "m").unwrap().status.reasons(),
-        vec![StaleReason::Forced]
-    );
+    assert_eq!(status_of(&st, "m").reasons(), vec![StaleReason::Forced]);
 }
 
 /// The plan of `PIPE` with a parameter of `m` that no key can hold (lowering refuses
@@ -226,8 +237,7 @@ fn plan_with_unkeyable_param() -> Plan {
 
 #[test]
 fn a_stage_without_a_key_is_an_error_never_a_shared_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let plan = plan_with_unkeyable_param();
     let err = assess(&plan, &store, &HashSet::new()).unwrap_err();
     assert_eq!(err.instance, "m");
@@ -275,8 +285,7 @@ fn an_input_without_a_committed_folder_is_an_internal_error_not_the_cwd() {
 
 #[test]
 fn locked_refusals_during_a_run_carry_their_reasons() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let plan = plan_of(PIPE);
     let s = run_plan(&plan, &store, &RunOptions::default());
     let mut lock = crate::cache::lockfile::LockFile {
@@ -306,7 +315,7 @@ fn locked_refusals_during_a_run_carry_their_reasons() {
         locked: Some(lock),
         ..RunOptions::default()
     };
-    let s = run(&changed, &store, &opts, &rec, &AtomicBool::new(false));
+    let s = run_reported(&changed, &store, &opts, &rec);
     assert_eq!(
         s.failed,
         vec![(
@@ -439,16 +448,11 @@ fn damaged_inputs_are_quarantined_and_recomputed_never_read() {
     ];
     // `tr` reads `src`: changing `steps` makes every `tr` (and what follows) rerun.
     let changed = plan_of(&PIPE.replace("lr = lr)", "lr = lr, steps = 11)"));
-    let clean_dir = tempfile::tempdir().unwrap();
-    let clean = run_plan(
-        &changed,
-        &Store::open(clean_dir.path()).unwrap(),
-        &RunOptions::default(),
-    );
+    let (_clean_dir, clean_store) = temp_store();
+    let clean = run_plan(&changed, &clean_store, &RunOptions::default());
     assert!(clean.ok());
     for (what, damage, problem) in damages {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = temp_store();
         let first = run_plan(&plan_of(PIPE), &store, &RunOptions::default());
         let src_key = first.results["src"].key.clone();
         let file = dir.path().join("entries").join(&src_key).join("out/out.txt");
@@ -457,13 +461,7 @@ fn damaged_inputs_are_quarantined_and_recomputed_never_read() {
         // A new process: nothing is known to be verified.
         let store = Store::open(dir.path()).unwrap();
         let rec = Recorder::new(|_| {});
-        let s = run(
-            &changed,
-            &store,
-            &RunOptions::default(),
-            &rec,
-            &AtomicBool::new(false),
-        );
+        let s = run_reported(&changed, &store, &RunOptions::default(), &rec);
         assert!(s.ok(), "{what}: {s:?}");
         assert_eq!(
             digests(&s),
@@ -509,8 +507,7 @@ fn damaged_inputs_are_quarantined_and_recomputed_never_read() {
 
 #[test]
 fn readers_hold_their_input_entries_against_gc_while_they_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let first = run_plan(&plan_of(PIPE), &store, &RunOptions::default());
     let src_key = first.results["src"].key.clone();
     let m_key = first.results["m"].key.clone();
@@ -524,13 +521,7 @@ fn readers_hold_their_input_entries_against_gc_while_they_run() {
             probes.lock().unwrap().push(busy);
         }
     });
-    let s = run(
-        &changed,
-        &store,
-        &RunOptions::default(),
-        &rec,
-        &AtomicBool::new(false),
-    );
+    let s = run_reported(&changed, &store, &RunOptions::default(), &rec);
     assert!(s.ok());
     assert_eq!(*probes.lock().unwrap(), vec![true, true]);
     // Released afterwards.
@@ -539,8 +530,7 @@ fn readers_hold_their_input_entries_against_gc_while_they_run() {
 
 #[test]
 fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let mut a = plan_of(PIPE);
     a.file = Some("/project-a/p.sieve".into());
     let mut b = plan_of(&PIPE.replace("seed = 1", "seed = 5"));
@@ -550,12 +540,7 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
     let report = store.gc(false, false).unwrap();
     assert!(report.removed.is_empty(), "{report:?}");
     for plan in [&a, &b] {
-        assert!(
-            assess(plan, &store, &HashSet::new())
-                .unwrap()
-                .iter()
-                .all(|s| s.status.name() == "cached")
-        );
+        assert!(statuses(plan, &store).iter().all(|s| s.status.name() == "cached"));
     }
     // Each file's reasons come from its own last run.
     let a2 = {
@@ -563,15 +548,13 @@ fn pipelines_sharing_a_name_keep_their_own_refs_and_gc_roots() {
         p.file = a.file.clone();
         p
     };
-    let st = assess(&a2, &store, &HashSet::new()).unwrap();
-    let m = st.iter().find(|s| s.instance == "m").unwrap();
-    assert_eq!(m.status.reasons(), vec![seed_changed(1, 2)]);
+    let st = statuses(&a2, &store);
+    assert_eq!(status_of(&st, "m").reasons(), vec![seed_changed(1, 2)]);
 }
 
 #[test]
 fn plan_verify_reports_damaged_entries_it_would_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let plan = plan_of(PIPE);
     let s = run_plan(&plan, &store, &RunOptions::default());
     let key = s.results["m"].key.clone();
@@ -648,8 +631,7 @@ const GPU_PIPE: &str = r#"pipeline g {
 fn gpu_slots_limit_libtorch_stages_per_cuda_device() {
     let plan = plan_of(GPU_PIPE);
     for slots in [1, 2] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = temp_store();
         let seen = Concurrency::default();
         let opts = RunOptions {
             jobs: 12,
@@ -658,7 +640,7 @@ fn gpu_slots_limit_libtorch_stages_per_cuda_device() {
             cuda_devices: Some(2),
             ..RunOptions::default()
         };
-        let s = run(&plan, &store, &opts, &seen, &AtomicBool::new(false));
+        let s = run_reported(&plan, &store, &opts, &seen);
         assert!(s.ok() && s.executed.len() == 12, "{s:?}");
         assert_eq!(seen.peak("cuda:0"), slots, "cuda:0 with {slots} slot(s)");
         assert_eq!(seen.peak("cuda:1"), slots, "cuda:1 with {slots} slot(s)");

@@ -16,6 +16,7 @@ use super::eval::{EvalError, Scope, StageNames, Words, eval_value};
 use super::{Input, Pipeline, Stage, instance_name};
 use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::dsl::ast::{self, Expr, ExprKind, Item};
+use crate::dsl::schema::input_slot;
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
 use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -462,30 +463,26 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Reports the sweep variable `var` as one that cannot be swept (`problem` says why,
+    /// `label` marks the variable) and expands its sweep to nothing.
+    fn refuse_sweep_variable(&mut self, var: &ast::SweepVar, problem: &str, label: &str) -> Expansion {
+        self.error(
+            Diagnostic::error(format!("sweep variable `{}` {problem}", var.name.name))
+                .at(var.name.span, label),
+        );
+        Expansion::Cells(Vec::new())
+    }
+
     /// Expands one sweep inside each binding of its parent, unless it has more than
     /// `budget` cells (then only counted).
     fn expand_one(&mut self, sw: &ast::Sweep, parents: &[Binding], budget: u64) -> Expansion {
         let mut names = HashSet::new();
         for v in &sw.vars {
             if !names.insert(v.name.name.as_str()) {
-                self.error(
-                    Diagnostic::error(format!(
-                        "sweep variable `{}` appears twice in one sweep",
-                        v.name.name
-                    ))
-                    .at(v.name.span, "repeated here"),
-                );
-                return Expansion::Cells(Vec::new());
+                return self.refuse_sweep_variable(v, "appears twice in one sweep", "repeated here");
             }
             if self.by_name.contains_key(&v.name.name) {
-                self.error(
-                    Diagnostic::error(format!(
-                        "sweep variable `{}` has the name of a stage",
-                        v.name.name
-                    ))
-                    .at(v.name.span, "rename this variable"),
-                );
-                return Expansion::Cells(Vec::new());
+                return self.refuse_sweep_variable(v, "has the name of a stage", "rename this variable");
             }
         }
         // First every cell is counted, from the lists' lengths, and the sweep refused when
@@ -498,14 +495,11 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .find(|v| parent.coords.iter().any(|(k, _)| *k == v.name.name))
             {
-                self.error(
-                    Diagnostic::error(format!(
-                        "sweep variable `{}` is already swept by an enclosing sweep",
-                        v.name.name
-                    ))
-                    .at(v.name.span, "shadows the outer sweep variable"),
+                return self.refuse_sweep_variable(
+                    v,
+                    "is already swept by an enclosing sweep",
+                    "shadows the outer sweep variable",
                 );
-                return Expansion::Cells(Vec::new());
             }
             let mut values = Vec::with_capacity(sw.vars.len());
             for var in &sw.vars {
@@ -1341,16 +1335,6 @@ fn input_signature(kind: &dyn StageKind) -> String {
     if specs.is_empty() {
         return format!("`{}` takes no inputs", kind.name());
     }
-    let parts: Vec<String> = specs
-        .iter()
-        .map(|s| {
-            let arity = match s.arity {
-                Arity::One => "",
-                Arity::Optional => ", optional",
-                Arity::Many => ", one or more",
-            };
-            format!("{} ({}{arity})", s.name, s.kind)
-        })
-        .collect();
+    let parts: Vec<String> = specs.iter().map(input_slot).collect();
     format!("`{}` takes inputs: {}", kind.name(), parts.join(", "))
 }

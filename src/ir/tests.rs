@@ -30,10 +30,22 @@ fn ok(text: &str) -> Pipeline {
 }
 
 fn errors(text: &str) -> String {
-    let (r, sm) = lower_src(text, &[]);
+    errors_setting(text, &[])
+}
+
+/// The rendered errors of lowering `text` with the `--set` values `sets`.
+fn errors_setting(text: &str, sets: &[(&str, &str)]) -> String {
+    let (r, sm) = lower_src(text, sets);
     match r {
         Ok(_) => panic!("expected errors"),
         Err(d) => d.render(&sm),
+    }
+}
+
+/// Panics unless the rendered errors `out` contain every one of `needles`.
+fn assert_mentions(out: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
 }
 
@@ -90,17 +102,9 @@ fn overrides_apply_to_variables_and_parameters() {
     assert_eq!(p.stages["src"].params.get("seed"), Some(&Value::Int(30)));
     assert_eq!(p.stages["tr"].params.get("lr"), Some(&Value::Float(1e-4)));
     assert_eq!(p.stages["tr"].params.get("steps"), Some(&Value::Int(7)));
-    let (r, sm) = lower_src(text, &[("sede", "3"), ("tr.lrr", "1")]);
-    let Err(d) = r else { panic!("expected errors") };
-    let out = d.render(&sm);
-    assert!(
-        out.contains("unknown variable `sede`") && out.contains("did you mean `seed`?"),
-        "{out}"
-    );
-    assert!(
-        out.contains("has no parameter `lrr`") && out.contains("did you mean `lr`?"),
-        "{out}"
-    );
+    let out = errors_setting(text, &[("sede", "3"), ("tr.lrr", "1")]);
+    assert_mentions(&out, &["unknown variable `sede`", "did you mean `seed`?"]);
+    assert_mentions(&out, &["has no parameter `lrr`", "did you mean `lr`?"]);
 }
 
 #[test]
@@ -114,21 +118,22 @@ fn all_errors_are_reported_at_once() {
         stage ev = t.eval(nope, src)
     }"#,
     );
-    for needle in [
-        "unknown stage kind `t.sourc`",
-        "did you mean `t.source`?",
-        "unknown parameter `sed`",
-        "expects a dataset, but `m` produces a model",
-        "expected float, found string",
-        "stage `tr` is defined twice",
-        "undefined stage `nope`",
-    ] {
-        assert!(
-            !out.contains("is missing its input"),
-            "cascading error in:\n{out}"
-        );
-        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
-    }
+    assert_mentions(
+        &out,
+        &[
+            "unknown stage kind `t.sourc`",
+            "did you mean `t.source`?",
+            "unknown parameter `sed`",
+            "expects a dataset, but `m` produces a model",
+            "expected float, found string",
+            "stage `tr` is defined twice",
+            "undefined stage `nope`",
+        ],
+    );
+    assert!(
+        !out.contains("is missing its input"),
+        "cascading error in:\n{out}"
+    );
     assert!(out.contains("t.sieve:2:21"), "positions: {out}");
 }
 
@@ -156,9 +161,7 @@ fn cycles_and_bad_sweeps_are_errors() {
         sweep z in [1, 1] { stage q = t.source(n = z) }
     }"#,
     );
-    assert!(out.contains("has no values"), "{out}");
-    assert!(out.contains("needs a list"), "{out}");
-    assert!(out.contains("twice"), "{out}");
+    assert_mentions(&out, &["has no values", "needs a list", "twice"]);
 }
 
 #[test]
@@ -171,8 +174,7 @@ fn family_into_single_input_is_an_error_with_a_hint() {
         stage ev = t.eval(tr, src)
     }"#,
     );
-    assert!(out.contains("family of 2 instances"), "{out}");
-    assert!(out.contains("name[var=value]"), "{out}");
+    assert_mentions(&out, &["family of 2 instances", "name[var=value]"]);
 }
 
 #[test]
@@ -183,10 +185,7 @@ fn undefined_variables_in_arithmetic_suggest() {
         stage src = t.source(n = 1, seed = sed + 1)
     }"#,
     );
-    assert!(
-        out.contains("undefined variable `sed`") && out.contains("did you mean `seed`?"),
-        "{out}"
-    );
+    assert_mentions(&out, &["undefined variable `sed`", "did you mean `seed`?"]);
 }
 
 #[test]
@@ -211,13 +210,8 @@ fn choose_switches_settings_by_one_variable() {
     assert_eq!(ok(text).stages["src"].params.get("n"), Some(&Value::Int(10)));
     let (r, _) = lower_src(text, &[("profile", "full")]);
     assert_eq!(r.unwrap().stages["src"].params.get("n"), Some(&Value::Int(1000)));
-    let (r, sm) = lower_src(text, &[("profile", "huge")]);
-    let Err(d) = r else { panic!("expected errors") };
-    let out = d.render(&sm);
-    assert!(
-        out.contains("no option `huge`") && out.contains("quick, full"),
-        "{out}"
-    );
+    let out = errors_setting(text, &[("profile", "huge")]);
+    assert_mentions(&out, &["no option `huge`", "quick, full"]);
 }
 
 #[test]
@@ -254,18 +248,19 @@ fn bare_words_are_symbols_only_where_the_parameter_takes_words() {
         let x = choose(col, ops, 1, other, 2)
     }"#,
     );
-    for needle in [
-        "undefined variable `coll`",
-        "did you mean `col`?",
-        "for the text `coll`, write it in quotes: \"coll\"",
-        "undefined variable `colll`",
-        "undefined variable `cnt`",
-        "`src` is a stage; stage outputs are inputs",
-        "undefined variable `one`",
-        "undefined variable `ops`",
-    ] {
-        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
-    }
+    assert_mentions(
+        &out,
+        &[
+            "undefined variable `coll`",
+            "did you mean `col`?",
+            "for the text `coll`, write it in quotes: \"coll\"",
+            "undefined variable `colll`",
+            "undefined variable `cnt`",
+            "`src` is a stage; stage outputs are inputs",
+            "undefined variable `one`",
+            "undefined variable `ops`",
+        ],
+    );
     // No advice to quote where text is not a value (an int parameter, arithmetic).
     assert!(!out.contains("for the text `cnt`"), "{out}");
 }
@@ -284,8 +279,13 @@ fn a_failed_variable_is_reported_once_not_at_each_use() {
     }"#,
     );
     assert_eq!(out.matches("error:").count(), 2, "{out}");
-    assert!(out.contains("undefined variable `undefined_thing`"), "{out}");
-    assert!(out.contains("undefined variable `nope`"), "{out}");
+    assert_mentions(
+        &out,
+        &[
+            "undefined variable `undefined_thing`",
+            "undefined variable `nope`",
+        ],
+    );
 }
 
 #[test]
@@ -302,8 +302,13 @@ fn sweep_local_lets_cannot_clash() {
         }
     }"#,
     );
-    assert!(out.contains("`k` redefines a sweep variable"), "{out}");
-    assert!(out.contains("`m` is defined twice in this sweep"), "{out}");
+    assert_mentions(
+        &out,
+        &[
+            "`k` redefines a sweep variable",
+            "`m` is defined twice in this sweep",
+        ],
+    );
     let out = errors("pipeline p { sweep v in [1, 1.0] { stage d = t.source(n = v) } }");
     assert!(
         out.contains("lists the value `1.0` twice") || out.contains("twice"),
@@ -320,8 +325,7 @@ fn a_flat_chain_of_any_length_evaluates() {
     ));
     assert_eq!(p.vars["n"], Value::Int(100_000 - 24));
     let out = errors("pipeline p { let n = 1 + 2 - \"x\" + 4 }");
-    assert!(out.contains("cannot apply `-` to int and string"), "{out}");
-    assert!(out.contains("1 + 2 - \"x\""), "{out}");
+    assert_mentions(&out, &["cannot apply `-` to int and string", "1 + 2 - \"x\""]);
 }
 
 fn errors_with(text: &str, opts: &LowerOptions) -> String {
@@ -338,18 +342,15 @@ fn errors_with(text: &str, opts: &LowerOptions) -> String {
 fn sweeps_are_counted_before_they_are_expanded() {
     // A billion cells: refused from the range's length, nothing built.
     let out = errors("pipeline p { sweep x in 1..1_000_000_000 { stage s = t.source(n = x) } }");
-    assert!(
-        out.contains("this sweep expands to 1000000000 cells, over the limit of 100000 stage instances"),
-        "{out}"
+    assert_mentions(
+        &out,
+        &["this sweep expands to 1000000000 cells, over the limit of 100000 stage instances"],
     );
     assert!(out.contains("--max-instances"), "{out}");
     // The product of three axes, and an inner sweep multiplying an outer one.
     let out =
         errors("pipeline p { sweep a in 1..1000, b in 1..1000, c in 1..1000 { stage s = t.source(n = a) } }");
-    assert!(
-        out.contains("1000000000 cells") && out.contains("`c` has 1000 values"),
-        "{out}"
-    );
+    assert_mentions(&out, &["1000000000 cells", "`c` has 1000 values"]);
     let out =
         errors("pipeline p { sweep a in 1..1000 { sweep b in 1..1000 { stage s = t.source(n = a + b) } } }");
     assert!(
@@ -389,19 +390,22 @@ fn sweeps_are_counted_before_they_are_expanded() {
     assert!(out.contains("over the limit of 3 stage instances"), "{out}");
 }
 
+/// `let` lines doubling the list `a0` `n` times: ` let a1 = a0 + a0` to ` let an = …`,
+/// each ending in a newline.
+fn doublings(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!(" let a{i} = a{} + a{}\n", i - 1, i - 1))
+        .collect()
+}
+
 #[test]
 fn values_are_bounded_while_they_are_built() {
     // Forty doublings of a list stop at the first one over the limit, and only that one
     // is reported (what depends on it is not).
-    let mut text = String::from("pipeline p {\n let a0 = [1]\n");
-    for i in 1..=40 {
-        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
-    }
-    text.push('}');
-    let out = errors(&text);
-    assert!(
-        out.contains("the joined list would have 1048576 elements, over the limit of 1000000"),
-        "{out}"
+    let out = errors(&format!("pipeline p {{\n let a0 = [1]\n{}}}", doublings(40)));
+    assert_mentions(
+        &out,
+        &["the joined list would have 1048576 elements, over the limit of 1000000"],
     );
     assert_eq!(out.matches("error:").count(), 1, "{out}");
     // Strings, literal and joined.
@@ -410,30 +414,20 @@ fn values_are_bounded_while_they_are_built() {
     assert!(out.contains("this string is 1048577 bytes long"), "{out}");
     let half = "x".repeat(crate::value::MAX_STR_BYTES / 2 + 1);
     let out = errors(&format!("pipeline p {{ let h = \"{half}\"\n let s = h + h }}"));
-    assert!(
-        out.contains("the joined string would be 1048578 bytes long"),
-        "{out}"
-    );
+    assert_mentions(&out, &["the joined string would be 1048578 bytes long"]);
     // Lists nested in lists count their elements.
     let out = errors(&format!(
-        "pipeline p {{\n let a0 = [1]\n{}\n let n = [a19, a19] }}",
-        (1..20)
-            .map(|i| format!(" let a{i} = a{} + a{}", i - 1, i - 1))
-            .collect::<Vec<_>>()
-            .join("\n")
+        "pipeline p {{\n let a0 = [1]\n{} let n = [a19, a19] }}",
+        doublings(19)
     ));
     assert!(out.contains("this list has more than 1000000 elements"), "{out}");
     // A large list copied into every cell of a sweep runs into the total.
-    let mut text = String::from("pipeline p {\n let a0 = [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n");
-    for i in 1..=19 {
-        text.push_str(&format!(" let a{i} = a{} + a{}\n", i - 1, i - 1));
-    }
-    text.push_str(" sweep k in 1..10_000 { stage s = t.words(texts = a19) }\n}");
-    let out = errors(&text);
-    assert!(
-        out.contains("the values of this pipeline take more than 128 MiB"),
-        "{out}"
-    );
+    let out = errors(&format!(
+        "pipeline p {{\n let a0 = [\"{}\"]\n{} sweep k in 1..10_000 {{ stage s = t.words(texts = a19) }}\n}}",
+        "x".repeat(40),
+        doublings(19)
+    ));
+    assert_mentions(&out, &["the values of this pipeline take more than 128 MiB"]);
     assert_eq!(out.matches("error:").count(), 1, "{out}");
 }
 
@@ -450,16 +444,17 @@ fn axes_name_variables_the_inputs_have() {
     let out = errors(&format!(
         "pipeline p {{ {base}\n stage c = t.chart(ev, x = bnad, y = \"seed\")\n stage one = t.chart(src_ev, x = band)\n stage src_ev = t.eval(m, src) }}"
     ));
-    for needle in [
-        "`x = bnad`: `ev` has no variable `bnad`",
-        "did you mean `band`?",
-        "`ev` is swept over `budget`, `band`; `instance` names each input",
-        "`y = seed`: `ev` has no variable `seed`",
-        "`x = band`: `src_ev` has no variable `band`",
-        "`src_ev` is not swept",
-    ] {
-        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
-    }
+    assert_mentions(
+        &out,
+        &[
+            "`x = bnad`: `ev` has no variable `bnad`",
+            "did you mean `band`?",
+            "`ev` is swept over `budget`, `band`; `instance` names each input",
+            "`y = seed`: `ev` has no variable `seed`",
+            "`x = band`: `src_ev` has no variable `band`",
+            "`src_ev` is not swept",
+        ],
+    );
 }
 
 #[test]
@@ -501,23 +496,22 @@ fn problems_with_set_values_point_at_the_set_argument() {
         stage m = t.model()
         stage tr = t.train(m, a, lr = 1e-3)
     }"#;
-    let (r, sm) = lower_src(text, &[("n", "\"many\""), ("seed", "x"), ("tr.steps", "1.5")]);
-    let Err(d) = r else { panic!("expected errors") };
-    let out = d.render(&sm);
+    let out = errors_setting(text, &[("n", "\"many\""), ("seed", "x"), ("tr.steps", "1.5")]);
     // One error per wrong value, at the argument, with the first place that uses it.
-    for needle in [
-        "error: --set `n`: expected int, found string `\"many\"`",
-        "┌─ --set:1:3",
-        "n=\"many\"",
-        "used as `n` of `t.source` here",
-        "error: --set `seed`: expected int, found string `\"x\"`",
-        "seed=x",
-        "used as the default `seed` of this stage",
-        "┌─ --set:1:10",
-        "tr.steps=1.5",
-    ] {
-        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
-    }
+    assert_mentions(
+        &out,
+        &[
+            "error: --set `n`: expected int, found string `\"many\"`",
+            "┌─ --set:1:3",
+            "n=\"many\"",
+            "used as `n` of `t.source` here",
+            "error: --set `seed`: expected int, found string `\"x\"`",
+            "seed=x",
+            "used as the default `seed` of this stage",
+            "┌─ --set:1:10",
+            "tr.steps=1.5",
+        ],
+    );
     assert_eq!(out.matches("error: --set `seed`").count(), 1, "{out}");
 }
 

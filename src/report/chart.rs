@@ -437,17 +437,7 @@ fn draw_heatmap<DB: DrawingBackend>(
             "a heatmap needs at least one row and one column".into(),
         ));
     }
-    let vals = h
-        .cells
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite());
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let (lo, hi) = super::grid::finite_range(&h.cells).unwrap_or((0.0, 1.0));
     let (lo, hi) = if h.diverging {
         let m = lo.abs().max(hi.abs()).max(1e-12);
         (-m, m)

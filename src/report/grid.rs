@@ -139,6 +139,20 @@ pub struct Grid {
     pub counts: Vec<Vec<usize>>,
 }
 
+/// Smallest and largest finite value of a table of cells; `None` when it has none.
+pub fn finite_range(cells: &[Vec<Option<f64>>]) -> Option<(f64, f64)> {
+    let vals = cells
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite());
+    vals.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
 /// Variables (other than `exclude`) that every observation has and that take more than
 /// one value, in order of first appearance.
 pub fn varying(obs: &[Observation], exclude: &[&str]) -> Vec<String> {
@@ -357,17 +371,7 @@ impl Grid {
 
     /// Smallest and largest present value.
     pub fn range(&self) -> Option<(f64, f64)> {
-        let vals = self
-            .cells
-            .iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite());
-        vals.fold(None, |acc, v| match acc {
-            None => Some((v, v)),
-            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-        })
+        finite_range(&self.cells)
     }
 
     /// The grid as JSON: `rows_by`, `columns_by`, `columns`, and per row its `key`,

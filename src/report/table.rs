@@ -183,14 +183,20 @@ mod tests {
         pivot(&o, &spec).unwrap()
     }
 
+    /// The test grid as a table of numbers written as `fmt` says, the highest of each row
+    /// marked (and, with `best_column`, named in a last column).
+    fn table(fmt: NumberFormat, best_column: bool) -> Table {
+        let g = grid();
+        Table::from_grid(&g, fmt, &g.best_per_row(Best::Max), best_column)
+    }
+
     #[test]
     fn markdown_layout_marks_best_and_missing() {
-        let g = grid();
         let fmt = NumberFormat {
             precision: 3,
             signed: false,
         };
-        let t = Table::from_grid(&g, fmt, &g.best_per_row(Best::Max), false);
+        let t = table(fmt, false);
         assert_eq!(
             t.to_markdown(),
             "| budget | easy | hard |\n\
@@ -202,12 +208,11 @@ mod tests {
 
     #[test]
     fn csv_keeps_precision_quotes_and_names_best() {
-        let g = grid();
         let fmt = NumberFormat {
             precision: 1,
             signed: true,
         };
-        let t = Table::from_grid(&g, fmt, &g.best_per_row(Best::Max), true);
+        let t = table(fmt, true);
         assert_eq!(
             t.to_csv(),
             "budget,easy,hard,best\n256,0.4,0.45,hard\n1024,0.5,,easy\n"
