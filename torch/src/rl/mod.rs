@@ -10,6 +10,7 @@
 //! gradients go through the chunked LM head of [`crate::train::loss`], so RL keeps
 //! SFT's memory bound on large vocabularies.
 
+pub mod advantage;
 pub mod reward;
 
 use crate::model::ModelError;
