@@ -11,6 +11,8 @@
 //! SFT's memory bound on large vocabularies.
 
 pub mod advantage;
+pub mod aggregate;
+pub mod objective;
 pub mod reward;
 
 use crate::model::ModelError;
