@@ -14,6 +14,7 @@ pub mod advantage;
 pub mod aggregate;
 pub mod objective;
 pub mod reward;
+pub mod sampling;
 
 use crate::model::ModelError;
 
@@ -23,6 +24,22 @@ pub enum RlError {
     /// An unusable setting; the message names it and the accepted values.
     #[error("{0}")]
     Invalid(String),
+    /// Dynamic sampling ran out of generation batches before the step's batch was full.
+    #[error(
+        "dynamic sampling at step {step}: after {gen_batches} generation batches (max_gen_batches = \
+         {max_gen_batches}) only {kept} of the {needed} groups the step needs have unequal rewards \
+         ({generated} groups generated, {equal} of them with all rewards equal); raise max_gen_batches, \
+         keep the prompts whose pass rate is strictly between 0 and 1, or turn dynamic sampling off"
+    )]
+    GenBatchesExhausted {
+        step: usize,
+        gen_batches: usize,
+        max_gen_batches: usize,
+        kept: usize,
+        needed: usize,
+        generated: usize,
+        equal: usize,
+    },
     #[error(transparent)]
     Model(#[from] ModelError),
 }
