@@ -13,6 +13,7 @@
 pub mod advantage;
 pub mod aggregate;
 pub mod objective;
+pub mod preset;
 pub mod reward;
 pub mod sampling;
 
