@@ -1,8 +1,9 @@
 //! Reinforcement learning with verifiable rewards (GRPO and its DAPO / Dr.GRPO
 //! variants), as a library: rewards of sampled responses ([`reward`]), group-relative
 //! advantages ([`advantage`]), the per-token policy objective and its loss aggregation
-//! ([`objective`], [`aggregate`]), dynamic sampling over a rollout source ([`sampling`])
-//! and the named bundles of all these settings ([`preset`]).
+//! ([`objective`], [`aggregate`]), dynamic sampling over a rollout source ([`sampling`]),
+//! the named bundles of all these settings ([`preset`]) and the optimiser steps one
+//! rollout batch makes ([`update`]).
 //!
 //! Invariants: nothing here knows about stages or the store (like [`crate::train`]);
 //! every value is a pure function of its inputs (no hidden RNG state, host arithmetic
@@ -16,8 +17,13 @@ pub mod objective;
 pub mod preset;
 pub mod reward;
 pub mod sampling;
+pub mod update;
+
+#[cfg(test)]
+mod bandit_tests;
 
 use crate::model::ModelError;
+use crate::train::TrainError;
 
 /// Errors of the RL library.
 #[derive(Debug, thiserror::Error)]
@@ -43,4 +49,7 @@ pub enum RlError {
     },
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A training failure (a non-finite loss or gradient norm names its step).
+    #[error(transparent)]
+    Train(#[from] TrainError),
 }

@@ -337,6 +337,33 @@ pub fn nll_sum(model: &Transformer, batch: &SeqBatch) -> Tensor {
     })
 }
 
+/// The response targets' log-probabilities `log softmax(z / T)[y]` (`[n_targets]` f32,
+/// in [`SeqBatch::target_pos`] order, no gradient), chunked and computed with the
+/// arithmetic of [`backward_objective`] (model-dtype logits divided by `T` in place, f32
+/// log-softmax): RL's old-policy and reference passes.
+pub fn target_logprobs(model: &Transformer, batch: &SeqBatch, temperature: f64) -> Tensor {
+    tch::no_grad(|| {
+        let hd = flat_hidden(model, batch);
+        let w = model.lm_head_weight();
+        let n = batch.n_targets as i64;
+        let rows = chunk_rows(w.size()[0]);
+        let mut parts = vec![Tensor::zeros([0], (Kind::Float, hd.device()))];
+        let mut start = 0;
+        while start < n {
+            let len = rows.min(n - start);
+            let pos = batch.target_pos.narrow(0, start, len);
+            let y = batch.target_ids.narrow(0, start, len).unsqueeze(1);
+            let mut z = hd.index_select(0, &pos).linear::<Tensor>(w, None);
+            if temperature != 1.0 {
+                let _ = z.g_div_scalar_(temperature);
+            }
+            parts.push(z.log_softmax(-1, Kind::Float).gather(1, &y, false).squeeze_dim(1));
+            start += len;
+        }
+        Tensor::cat(&parts, 0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +456,37 @@ mod tests {
                     assert!((s - r).abs() < 1e-4, "{s} vs {r}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn target_logprobs_are_the_statistics_at_the_targets() {
+        let m = model(false);
+        let ex = examples();
+        let refs: Vec<&Example> = ex.iter().collect();
+        let batch = SeqBatch::packed(std::slice::from_ref(&refs), 0, Device::Cpu);
+        let (_, t) = batch.shape();
+        for temperature in [1.0, 0.6] {
+            let got = target_logprobs(&m, &batch, temperature);
+            let want = tch::no_grad(|| {
+                let logits = m
+                    .forward(
+                        &batch.input_ids,
+                        batch.positions.as_ref(),
+                        batch.attn_mask.as_ref(),
+                        None,
+                    )
+                    .narrow(1, 0, t - 1)
+                    / temperature;
+                let (logp, _) =
+                    crate::model::logprobs::stats_from_logits(&logits, &batch.input_ids.narrow(1, 1, t - 1));
+                Tensor::cat(&[logp, Tensor::zeros([1, 1], (Kind::Float, Device::Cpu))], 1)
+                    .view([-1])
+                    .index_select(0, &batch.target_pos)
+            });
+            assert_eq!(got.size(), [batch.n_targets as i64]);
+            let d = (&got - &want).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "T = {temperature}: {d}");
         }
     }
 
