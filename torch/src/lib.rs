@@ -1,5 +1,5 @@
 //! The libtorch side of sieve: a Llama / Qwen2-family decoder in tch ([`model`]), its
-//! training ([`train`]), model-based scores ([`eval`]), the bodies of the stage kinds
+//! training ([`train`]), reinforcement learning ([`rl`]), model-based scores ([`eval`]), the bodies of the stage kinds
 //! that need libtorch ([`stages`]), the runtime that hands them to the engine
 //! ([`runtime`]), and the `sieve bench` measurements ([`bench`]).
 //!
@@ -9,13 +9,14 @@
 //! libtorch; their bodies are registered here, by kind name, when the `sieve-torch`
 //! binary installs the runtime.
 //!
-//! Invariants: library modules (`model`, `train`, `eval`) know nothing about stages or
+//! Invariants: library modules (`model`, `train`, `rl`, `eval`) know nothing about stages or
 //! the cache; only `main.rs` changes process-wide state (CPU kernel choice, allocator).
 
 pub mod bench;
 pub mod device;
 pub mod eval;
 pub mod model;
+pub mod rl;
 pub mod runtime;
 pub mod stages;
 #[doc(hidden)]

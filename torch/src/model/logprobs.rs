@@ -20,6 +20,14 @@ pub struct Example {
     pub prompt_len: usize,
 }
 
+impl Example {
+    /// How many response targets the example contributes to a batch: every token after
+    /// the prompt (the first token is never a target, even with an empty prompt).
+    pub fn n_targets(&self) -> usize {
+        self.tokens.len().saturating_sub(self.prompt_len.max(1))
+    }
+}
+
 /// A device batch of token rows with target masks.
 #[derive(Debug)]
 pub struct SeqBatch {
@@ -208,6 +216,7 @@ mod tests {
         let m: Vec<f32> = Vec::try_from(p.mask.view([-1])).unwrap();
         assert_eq!(m, vec![0., 0., 1., 1., 0., 1., 0., 0.]);
         assert_eq!(p.n_targets, 3);
+        assert_eq!((a.n_targets(), b.n_targets()), (2, 1));
         let tp: Vec<i64> = Vec::try_from(&p.target_pos).unwrap();
         let ti: Vec<i64> = Vec::try_from(&p.target_ids).unwrap();
         assert_eq!((tp, ti), (vec![2, 3, 6], vec![7, 2, 9]));

@@ -1,18 +1,23 @@
 //! Token losses over the LM head without materialising the `[tokens, vocab]` logits:
 //! the head is applied to a chunk of response positions at a time, each chunk's
-//! gradient with respect to its logits is formed at once (`w · (softmax − onehot)`, in
-//! place in the chunk's f32 log-probabilities: three passes over it in all),
+//! gradient with respect to its logits is formed at once and in place in the chunk's
+//! f32 log-probabilities (`c · (softmax − onehot)`: three passes over it),
 //! turned into gradients of the hidden states and of the head weight, and dropped; the
 //! trunk is then back-propagated once from those hidden-state gradients.
+//!
+//! The objective is any [`TokenObjective`]: a function of each target's log-probability
+//! (and entropy) whose per-target coefficients `c_t = −∂L/∂ℓ_t` the head applies —
+//! supervised cross-entropy and DFT here, the RL policy objective in `rl::objective`.
 //!
 //! Invariants:
 //! - only response positions ([`SeqBatch::target_pos`]) go through the head — prompt
 //!   and padding positions cost no LM-head FLOPs;
-//! - the objective is `Σ_j w_j · nll_j / denom` with `w_j = 1` (cross-entropy) or
-//!   `w_j = sg(p_j)` (DFT), exactly the maths of the logits-based formulation: logits
-//!   are computed in the model's dtype and the softmax / log-sum-exp in f32, as
-//!   `transformers` does;
-//! - at most about [`CHUNK_ELEMENTS`] f32 logits exist at any time.
+//! - the supervised objective is `Σ_j w_j · nll_j / denom` with `w_j = 1`
+//!   (cross-entropy) or `w_j = sg(p_j)` (DFT), exactly the maths of the logits-based
+//!   formulation: logits are computed in the model's dtype and the softmax /
+//!   log-sum-exp in f32, as `transformers` does;
+//! - at most about [`CHUNK_ELEMENTS`] f32 logits exist at any time (an objective that
+//!   needs entropies holds two buffers per chunk, so its chunks are half as long).
 
 use crate::model::Transformer;
 use crate::model::logprobs::SeqBatch;
@@ -46,6 +51,47 @@ pub struct LossTerms {
     pub ce: Tensor,
 }
 
+/// An objective whose value depends on each response target only through its
+/// log-probability `ℓ_t = log softmax(z_t / T)[y_t]` and the entropy `H_t` of
+/// `softmax(z_t / T)`. With `c_t = −∂L/∂ℓ_t` and `e_t = −∂L/∂H_t`, the gradient with
+/// respect to the logits is
+///
+/// `∂L/∂z_t = [c_t · (p_t − onehot(y_t)) + e_t · p_t ⊙ (log p_t + H_t)] / T`,
+///
+/// which the head forms in place, chunk by chunk, without materialising the
+/// `[targets, vocab]` logits. The objective sees each chunk's `ℓ` (and `H` when it asks
+/// for them), returns the coefficients and accumulates its own values.
+pub trait TokenObjective {
+    /// `T`: logits are divided by it before the softmax (the sampling temperature of RL;
+    /// 1 for supervised losses).
+    fn temperature(&self) -> f64 {
+        1.0
+    }
+    /// Whether [`TokenObjective::coefficients`] needs the entropies (computing them costs
+    /// one more `[rows, vocab]` buffer, so chunks are halved to keep the memory bound).
+    fn needs_entropy(&self) -> bool {
+        false
+    }
+    /// The coefficients of targets `start .. start + len` (in [`SeqBatch::target_pos`]
+    /// order), given their log-probabilities `logp` (`[len]` f32, no gradient) and, when
+    /// asked for, their entropies.
+    fn coefficients(&mut self, start: i64, logp: &Tensor, entropy: Option<&Tensor>) -> Coefficients;
+    /// A common divisor of every target's coefficients, applied once to the finished
+    /// gradients instead of once per logit (the token mean's `denom`).
+    fn divisor(&self) -> f64 {
+        1.0
+    }
+}
+
+/// The per-target coefficients of one chunk (`[len]` f32 tensors).
+#[derive(Debug)]
+pub enum Coefficients {
+    /// `c_t = 1` and `e_t = 0` for every target of the chunk.
+    Unit,
+    /// `c_t` per target, and `e_t` per target when the objective has an entropy term.
+    PerToken { c: Tensor, entropy: Option<Tensor> },
+}
+
 /// Runs the model on `batch`, computes `Σ_targets w · nll / denom` and back-propagates
 /// it into the parameters' gradients (accumulating, like `backward`).
 pub fn backward_loss(model: &Transformer, batch: &SeqBatch, weighting: Weighting, denom: f64) -> LossTerms {
@@ -61,11 +107,89 @@ pub fn backward_loss_rows(
     denom: f64,
     rows: Option<i64>,
 ) -> LossTerms {
+    let mut nll = NllObjective::new(weighting, denom, model.device());
+    backward_objective(model, batch, &mut nll, rows);
+    nll.terms()
+}
+
+/// The supervised objective `Σ w · nll / denom` as a [`TokenObjective`]: `c = 1` with
+/// the common `denom` divided out at the end (cross-entropy), or `c = sg(p) / denom` (DFT).
+struct NllObjective {
+    weighting: Weighting,
+    denom: f64,
+    loss: Tensor,
+    ce: Tensor,
+}
+
+impl NllObjective {
+    fn new(weighting: Weighting, denom: f64, dev: tch::Device) -> Self {
+        NllObjective {
+            weighting,
+            denom,
+            loss: Tensor::zeros([], (Kind::Float, dev)),
+            ce: Tensor::zeros([], (Kind::Float, dev)),
+        }
+    }
+
+    fn terms(mut self) -> LossTerms {
+        let _ = self.ce.g_div_scalar_(self.denom);
+        if self.weighting == Weighting::Uniform {
+            let _ = self.loss.g_div_scalar_(self.denom);
+        }
+        LossTerms {
+            loss: self.loss,
+            ce: self.ce,
+        }
+    }
+}
+
+impl TokenObjective for NllObjective {
+    fn coefficients(&mut self, _start: i64, logp: &Tensor, _entropy: Option<&Tensor>) -> Coefficients {
+        let nll = -logp;
+        self.ce += nll.sum(Kind::Float);
+        match self.weighting {
+            Weighting::Uniform => {
+                self.loss += nll.sum(Kind::Float);
+                Coefficients::Unit
+            }
+            Weighting::Probability => {
+                let wt = logp.exp() / self.denom;
+                self.loss += (&nll * &wt).sum(Kind::Float);
+                Coefficients::PerToken { c: wt, entropy: None }
+            }
+        }
+    }
+
+    fn divisor(&self) -> f64 {
+        match self.weighting {
+            Weighting::Uniform => self.denom,
+            Weighting::Probability => 1.0,
+        }
+    }
+}
+
+/// Runs the model on `batch` and back-propagates `objective` into the parameters'
+/// gradients (accumulating, like `backward`), `rows` head rows per chunk (default
+/// [`chunk_rows`], halved when the objective needs entropies).
+pub fn backward_objective(
+    model: &Transformer,
+    batch: &SeqBatch,
+    objective: &mut dyn TokenObjective,
+    rows: Option<i64>,
+) {
     let flat = flat_hidden(model, batch);
     let w = model.lm_head_weight();
-    let rows = rows.unwrap_or_else(|| chunk_rows(w.size()[0])).max(1);
-    let (grad_h, grad_w, terms) =
-        tch::no_grad(|| head_gradients(&flat.detach(), w, batch, weighting, denom, rows));
+    let rows = rows
+        .unwrap_or_else(|| {
+            let r = chunk_rows(w.size()[0]);
+            if objective.needs_entropy() {
+                (r / 2).max(64)
+            } else {
+                r
+            }
+        })
+        .max(1);
+    let (grad_h, grad_w) = tch::no_grad(|| head_gradients(&flat.detach(), w, batch, objective, rows));
     // One backward pass through the trunk: the surrogate Σ hidden ⊙ ∂L/∂hidden has the
     // same gradients. The head weight's own gradient is added directly when it exists
     // (a tied embedding also receives the embedding's gradient in the pass).
@@ -82,25 +206,22 @@ pub fn backward_loss_rows(
             let _ = g.g_add_(&grad_w);
         });
     }
-    terms
 }
 
-/// `(∂L/∂hidden [b·t, h] in the model dtype, ∂L/∂W [V, h] in f32, loss terms)`.
+/// `(∂L/∂hidden [b·t, h] in the model dtype, ∂L/∂W [V, h] in f32)`.
 fn head_gradients(
     hd: &Tensor,
     w: &Tensor,
     batch: &SeqBatch,
-    weighting: Weighting,
-    denom: f64,
+    objective: &mut dyn TokenObjective,
     rows: i64,
-) -> (Tensor, Tensor, LossTerms) {
+) -> (Tensor, Tensor) {
     let dev = hd.device();
     let kind = hd.kind();
     let w = w.detach();
+    let temperature = objective.temperature();
     let mut grad_h = hd.zeros_like();
     let mut grad_w = Tensor::zeros(w.size(), (Kind::Float, dev));
-    let mut loss = Tensor::zeros([], (Kind::Float, dev));
-    let mut ce = Tensor::zeros([], (Kind::Float, dev));
     let n = batch.n_targets as i64;
     let mut start = 0;
     while start < n {
@@ -108,28 +229,51 @@ fn head_gradients(
         let pos = batch.target_pos.narrow(0, start, len);
         let y = batch.target_ids.narrow(0, start, len).unsqueeze(1);
         let hc = hd.index_select(0, &pos);
-        // f32 log-probabilities; the model-dtype logits are dropped at once.
-        let mut lp = hc.linear::<Tensor>(&w, None).log_softmax(-1, Kind::Float);
-        let nll = -lp.gather(1, &y, false);
-        ce += nll.sum(Kind::Float);
-        // ∂(w · nll)/∂z = w · (softmax(z) − onehot(y)), formed in place in lp. With
-        // uniform weights the common factor 1/denom is applied to the (much smaller)
-        // products below instead of to every logit.
-        let _ = lp.exp_();
-        match weighting {
-            Weighting::Uniform => {
-                loss += nll.sum(Kind::Float);
-                let _ = lp.scatter_add_(1, &y, &Tensor::full([len, 1], -1.0, (Kind::Float, dev)));
-            }
-            Weighting::Probability => {
-                let wt = (-&nll).exp() / denom;
-                loss += (&nll * &wt).sum(Kind::Float);
-                let _ = lp.g_mul_(&wt);
-                let _ = lp.scatter_add_(1, &y, &(-&wt));
-            }
+        let mut z = hc.linear::<Tensor>(&w, None);
+        if temperature != 1.0 {
+            // In the model dtype and in place, as verl's `logits.div_(temperature)`.
+            let _ = z.g_div_scalar_(temperature);
         }
-        let dz = lp.to_kind(kind);
-        drop(lp);
+        // f32 log-probabilities; the model-dtype logits are dropped at once.
+        let mut lp = z.log_softmax(-1, Kind::Float);
+        drop(z);
+        let logp = lp.gather(1, &y, false).squeeze_dim(1);
+        let mut probs_entropy = objective.needs_entropy().then(|| probs_and_entropy(&lp));
+        let coefficients = objective.coefficients(start, &logp, probs_entropy.as_ref().map(|(_, h)| h));
+        // The chunk's ∂L/∂z (up to the final divisor and T), formed in place.
+        let dz = match coefficients {
+            Coefficients::PerToken { c, entropy: Some(e) } => {
+                // p ⊙ (c + e · (log p + H)) − c · onehot, in lp's buffer.
+                let (p, h) = probs_entropy.take().unwrap_or_else(|| probs_and_entropy(&lp));
+                let c = c.unsqueeze(1);
+                let _ = lp.g_add_(&h.unsqueeze(1));
+                let _ = lp.g_mul_(&e.unsqueeze(1));
+                let _ = lp.g_add_(&c);
+                let _ = lp.g_mul_(&p);
+                drop(p);
+                let _ = lp.scatter_add_(1, &y, &(-&c));
+                lp
+            }
+            other => {
+                // c · (p − onehot), in the probabilities' buffer.
+                let mut p = match probs_entropy.take() {
+                    Some((p, _)) => p,
+                    None => lp.exp_(),
+                };
+                match other {
+                    Coefficients::Unit => {
+                        let _ = p.scatter_add_(1, &y, &Tensor::full([len, 1], -1.0, (Kind::Float, dev)));
+                    }
+                    Coefficients::PerToken { c, .. } => {
+                        let c = c.unsqueeze(1);
+                        let _ = p.g_mul_(&c);
+                        let _ = p.scatter_add_(1, &y, &(-&c));
+                    }
+                }
+                p
+            }
+        };
+        let dz = dz.to_kind(kind);
         let _ = grad_h.index_add_(0, &pos, &dz.mm(&w));
         if kind == Kind::Float {
             let _ = grad_w.addmm_(&dz.tr(), &hc);
@@ -138,13 +282,21 @@ fn head_gradients(
         }
         start += len;
     }
-    let _ = ce.g_div_scalar_(denom);
-    if weighting == Weighting::Uniform {
-        let _ = loss.g_div_scalar_(denom);
-        let _ = grad_h.g_div_scalar_(denom);
-        let _ = grad_w.g_div_scalar_(denom);
+    let divisor = objective.divisor() * temperature;
+    if divisor != 1.0 {
+        let _ = grad_h.g_div_scalar_(divisor);
+        let _ = grad_w.g_div_scalar_(divisor);
     }
-    (grad_h, grad_w, LossTerms { loss, ce })
+    (grad_h, grad_w)
+}
+
+/// `(p [len, V], H [len])` of a chunk's f32 log-probabilities; `H = −Σ p · log p` as a
+/// batched dot product, so no third `[len, V]` buffer is made.
+fn probs_and_entropy(lp: &Tensor) -> (Tensor, Tensor) {
+    let p = lp.exp();
+    let len = lp.size()[0];
+    let h = -p.unsqueeze(1).bmm(&lp.unsqueeze(2)).view([len]);
+    (p, h)
 }
 
 /// The final hidden states of a batch, one row per position: `[b * t, h]`.
@@ -182,6 +334,33 @@ pub fn nll_sum(model: &Transformer, batch: &SeqBatch) -> Tensor {
             start += len;
         }
         sum
+    })
+}
+
+/// The response targets' log-probabilities `log softmax(z / T)[y]` (`[n_targets]` f32,
+/// in [`SeqBatch::target_pos`] order, no gradient), chunked and computed with the
+/// arithmetic of [`backward_objective`] (model-dtype logits divided by `T` in place, f32
+/// log-softmax): RL's old-policy and reference passes.
+pub fn target_logprobs(model: &Transformer, batch: &SeqBatch, temperature: f64) -> Tensor {
+    tch::no_grad(|| {
+        let hd = flat_hidden(model, batch);
+        let w = model.lm_head_weight();
+        let n = batch.n_targets as i64;
+        let rows = chunk_rows(w.size()[0]);
+        let mut parts = vec![Tensor::zeros([0], (Kind::Float, hd.device()))];
+        let mut start = 0;
+        while start < n {
+            let len = rows.min(n - start);
+            let pos = batch.target_pos.narrow(0, start, len);
+            let y = batch.target_ids.narrow(0, start, len).unsqueeze(1);
+            let mut z = hd.index_select(0, &pos).linear::<Tensor>(w, None);
+            if temperature != 1.0 {
+                let _ = z.g_div_scalar_(temperature);
+            }
+            parts.push(z.log_softmax(-1, Kind::Float).gather(1, &y, false).squeeze_dim(1));
+            start += len;
+        }
+        Tensor::cat(&parts, 0)
     })
 }
 
@@ -277,6 +456,37 @@ mod tests {
                     assert!((s - r).abs() < 1e-4, "{s} vs {r}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn target_logprobs_are_the_statistics_at_the_targets() {
+        let m = model(false);
+        let ex = examples();
+        let refs: Vec<&Example> = ex.iter().collect();
+        let batch = SeqBatch::packed(std::slice::from_ref(&refs), 0, Device::Cpu);
+        let (_, t) = batch.shape();
+        for temperature in [1.0, 0.6] {
+            let got = target_logprobs(&m, &batch, temperature);
+            let want = tch::no_grad(|| {
+                let logits = m
+                    .forward(
+                        &batch.input_ids,
+                        batch.positions.as_ref(),
+                        batch.attn_mask.as_ref(),
+                        None,
+                    )
+                    .narrow(1, 0, t - 1)
+                    / temperature;
+                let (logp, _) =
+                    crate::model::logprobs::stats_from_logits(&logits, &batch.input_ids.narrow(1, 1, t - 1));
+                Tensor::cat(&[logp, Tensor::zeros([1, 1], (Kind::Float, Device::Cpu))], 1)
+                    .view([-1])
+                    .index_select(0, &batch.target_pos)
+            });
+            assert_eq!(got.size(), [batch.n_targets as i64]);
+            let d = (&got - &want).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "T = {temperature}: {d}");
         }
     }
 
