@@ -31,6 +31,9 @@ const EVERY_KIND: &str = r#"pipeline every_kind {
   stage subset = select(plain, budget = 8, band = "all", seed = seed)
   stage tuned  = sft(init, subset, steps = 3, batch_size = 4, max_seq_len = 64, device = "cpu")
   stage acc    = evaluate(tuned, test, max_new_tokens = 6, slice_by = "difficulty", device = "cpu")
+  stage rolls  = rollout(init, test, samples = 2, max_new_tokens = 4, device = "cpu")
+  stage rl     = grpo(init, train, test, steps = 2, prompts_per_step = 2, group_size = 2,
+                      max_new_tokens = 4, lr = 1e-3, device = "cpu")
   stage chart  = report(acc, kind = "line", x = "difficulty")
 }
 "#;

@@ -222,10 +222,12 @@ fn all_kinds() -> Vec<Box<dyn StageKind>> {
         Kind::<concat::Concat>::boxed(),
         Kind::<evaluate::Evaluate>::boxed(),
         Kind::<export::Export>::boxed(),
+        Kind::<grpo::Grpo>::boxed(),
         Kind::<load::Load>::boxed(),
         Kind::<model_init::ModelInit>::boxed(),
         Kind::<model_load::ModelLoad>::boxed(),
         Kind::<report::Report>::boxed(),
+        Kind::<rollout::Rollout>::boxed(),
         Kind::<score::Score>::boxed(),
         Kind::<select::Select>::boxed(),
         Kind::<sft::Sft>::boxed(),
@@ -246,10 +248,12 @@ pub mod concat;
 pub mod data;
 pub mod evaluate;
 pub mod export;
+pub mod grpo;
 pub mod load;
 pub mod model_init;
 pub mod model_load;
 pub mod report;
+pub mod rollout;
 pub mod score;
 pub mod select;
 pub mod sft;

@@ -2,8 +2,9 @@
 //! variants), as a library: rewards of sampled responses ([`reward`]), group-relative
 //! advantages ([`advantage`]), the per-token policy objective and its loss aggregation
 //! ([`objective`], [`aggregate`]), dynamic sampling over a rollout source ([`sampling`]),
-//! the named bundles of all these settings ([`preset`]) and the optimiser steps one
-//! rollout batch makes ([`update`]).
+//! the named bundles of all these settings ([`preset`]), the optimiser steps one
+//! rollout batch makes ([`update`]), the model's own rollouts ([`rollout`]) and the
+//! step loop with checkpoints, metrics and rollout logs ([`trainer`], [`rollout_log`]).
 //!
 //! Invariants: nothing here knows about stages or the store (like [`crate::train`]);
 //! every value is a pure function of its inputs (no hidden RNG state, host arithmetic
@@ -16,7 +17,10 @@ pub mod aggregate;
 pub mod objective;
 pub mod preset;
 pub mod reward;
+pub mod rollout;
+pub mod rollout_log;
 pub mod sampling;
+pub mod trainer;
 pub mod update;
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 
 pub mod common;
 pub mod evaluate;
+pub mod grpo;
 pub mod model_init;
+mod rl_common;
+pub mod rollout;
 pub mod score;
 pub mod sft;
 
@@ -30,10 +33,14 @@ macro_rules! body {
 
 /// Every libtorch body, by kind name: one line per kind.
 pub fn bodies() -> Vec<(&'static str, Body)> {
-    use sieve::stages::{evaluate::Evaluate, model_init::ModelInit, score::Score, sft::Sft};
+    use sieve::stages::{
+        evaluate::Evaluate, grpo::Grpo, model_init::ModelInit, rollout::Rollout, score::Score, sft::Sft,
+    };
     vec![
         body!(Evaluate, evaluate::run),
+        body!(Grpo, grpo::run),
         body!(ModelInit, model_init::run),
+        body!(Rollout, rollout::run),
         body!(Score, score::run),
         body!(Sft, sft::run),
     ]

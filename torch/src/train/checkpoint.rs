@@ -28,6 +28,11 @@ pub struct TrainState {
     pub tokens: u64,
     /// Digest of the run's configuration and data.
     pub fingerprint: String,
+    /// Prompts drawn so far, for loops whose data position is not a function of the
+    /// step (RL with dynamic sampling draws a varying number per step); absent for SFT,
+    /// so its `state.json` is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<u64>,
 }
 
 const LATEST: &str = "LATEST";

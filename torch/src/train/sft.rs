@@ -341,6 +341,7 @@ pub fn train_sft(
         step: 0,
         tokens: 0,
         fingerprint: fp.clone(),
+        cursor: None,
     };
     let mut resumed_from = None;
     if let Some(dir) = work_dir
