@@ -108,3 +108,27 @@ impl crate::train::TrainHooks for StageHooks<'_, '_> {
         self.ctx.is_cancelled()
     }
 }
+
+/// Writes a trained model's output folder, as `sft` and `grpo` both produce it: the
+/// Hugging Face model (weights in `kind`) and its per-step metrics as
+/// `training_metrics.jsonl` and `training_metrics.parquet`.
+pub fn write_trained_model(
+    ctx: &StageContext,
+    loaded: &LoadedModel,
+    tok: &Tok,
+    kind: tch::Kind,
+    log: &crate::train::metrics::MetricsLog,
+) -> Result<(), StageError> {
+    crate::model::save_pretrained(
+        &loaded.model,
+        tok,
+        loaded.generation_config.as_ref(),
+        ctx.out_dir(),
+        kind,
+    )?;
+    log.write_jsonl(&ctx.out_dir().join("training_metrics.jsonl"))
+        .map_err(train_err)?;
+    log.write_parquet(&ctx.out_dir().join("training_metrics.parquet"))
+        .map_err(train_err)?;
+    Ok(())
+}

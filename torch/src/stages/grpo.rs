@@ -6,9 +6,9 @@
 //! Invariants: see `sieve::stages::grpo` (outputs are a pure function of the key
 //! material; checkpoints in the work folder make a killed run resume exactly).
 
-use super::common::{Sampling, StageHooks, device, train_err};
+use super::common::{Sampling, StageHooks, device, write_trained_model};
 use super::rl_common::{read_prompts, rl_err};
-use crate::model::{default_kind, load_pretrained, save_pretrained};
+use crate::model::{default_kind, load_pretrained};
 use crate::rl::advantage::AdvantageNorm;
 use crate::rl::aggregate::LossAgg;
 use crate::rl::objective::KlKind;
@@ -168,19 +168,7 @@ pub fn run(p: &GrpoParams, ctx: &StageContext) -> StageResult {
         &mut hooks,
     )
     .map_err(rl_err)?;
-    save_pretrained(
-        &loaded.model,
-        tok,
-        loaded.generation_config.as_ref(),
-        ctx.out_dir(),
-        kind,
-    )?;
-    out.log
-        .write_jsonl(&ctx.out_dir().join("training_metrics.jsonl"))
-        .map_err(train_err)?;
-    out.log
-        .write_parquet(&ctx.out_dir().join("training_metrics.parquet"))
-        .map_err(train_err)?;
+    write_trained_model(ctx, &loaded, tok, kind, &out.log)?;
     out.rollouts
         .write_parquet(&ctx.out_dir().join("rollouts.parquet"))
         .map_err(rl_err)?;

@@ -6,8 +6,8 @@
 //! Invariants: see `sieve::stages::sft` (outputs are a pure function of the key
 //! material; checkpoints in the work folder make a killed run resume).
 
-use super::common::{StageHooks, device, examples_from, train_err};
-use crate::model::{default_kind, load_pretrained, save_pretrained};
+use super::common::{StageHooks, device, examples_from, train_err, write_trained_model};
+use crate::model::{default_kind, load_pretrained};
 use crate::train::sft::{LossKind, SftConfig, prepare_examples, train_sft};
 use crate::train::{AdamWConfig, ScheduleKind};
 use sieve::stages::artifact::DATASET_FILE;
@@ -89,19 +89,7 @@ pub fn run(p: &SftParams, ctx: &StageContext) -> StageResult {
         &mut hooks,
     )
     .map_err(train_err)?;
-    save_pretrained(
-        &loaded.model,
-        tok,
-        loaded.generation_config.as_ref(),
-        ctx.out_dir(),
-        kind,
-    )?;
-    out.log
-        .write_jsonl(&ctx.out_dir().join("training_metrics.jsonl"))
-        .map_err(train_err)?;
-    out.log
-        .write_parquet(&ctx.out_dir().join("training_metrics.parquet"))
-        .map_err(train_err)?;
+    write_trained_model(ctx, &loaded, tok, kind, &out.log)?;
     ctx.log(&format!(
         "sft: {} steps, final loss {:.5}{}{}",
         out.steps,
