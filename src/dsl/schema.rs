@@ -312,6 +312,9 @@ fn type_schema(t: &ParamType) -> Option<Json> {
         ParamType::Count => {
             json!({"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/int_literal"}]})
         }
+        ParamType::PositiveCount => {
+            json!({"anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/int_literal"}]})
+        }
         ParamType::Float => json!({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/number_literal"}]}),
         ParamType::Str
         | ParamType::InputFile

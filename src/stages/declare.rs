@@ -32,6 +32,7 @@ use super::params::{ParamSpec, ParamType, Params};
 use super::{ArtifactKind, InputSpec, StageContext, StageError, StageResult};
 use crate::value::Value;
 use std::marker::PhantomData;
+use std::num::NonZeroU64;
 
 /// A Rust type that can be a stage parameter.
 pub trait ParamValue: Sized {
@@ -425,6 +426,24 @@ impl ParamValue for u64 {
     }
     fn to_value(&self) -> Option<Value> {
         Some(Value::Int(i64::try_from(*self).unwrap_or(i64::MAX)))
+    }
+}
+
+/// Counts for which 0 makes no sense (`batch_size`, `samples`): positive ints. They enter
+/// the key as the same int a `u64` count would, so declaring a count positive keeps keys.
+impl ParamValue for NonZeroU64 {
+    fn param_type() -> ParamType {
+        ParamType::PositiveCount
+    }
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let i = i64::from_value(v)?;
+        u64::try_from(i)
+            .ok()
+            .and_then(NonZeroU64::new)
+            .ok_or_else(|| format!("must be ≥ 1, got {i}"))
+    }
+    fn to_value(&self) -> Option<Value> {
+        self.get().to_value()
     }
 }
 
@@ -852,5 +871,28 @@ mod tests {
         assert_eq!(kind.name(), "demo");
         let problems = kind.validate(&params(&[("n", Value::Int(0))]));
         assert_eq!(problems, vec![(Some("n"), "must be ≥ 1".to_string())]);
+    }
+
+    #[test]
+    fn positive_counts_read_back_as_the_same_int() {
+        assert_eq!(NonZeroU64::param_type(), ParamType::PositiveCount);
+        let two = NonZeroU64::from_value(&Value::Int(2)).unwrap();
+        assert_eq!(two.get(), 2);
+        // The key material is the int a `u64` count would give.
+        assert_eq!(two.to_value(), 2u64.to_value());
+        assert_eq!(
+            NonZeroU64::from_value(&Value::Int(0)),
+            Err("must be ≥ 1, got 0".to_string())
+        );
+        assert_eq!(
+            NonZeroU64::from_value(&Value::Int(-1)),
+            Err("must be ≥ 1, got -1".to_string())
+        );
+        assert!(NonZeroU64::from_value(&Value::Float(2.5)).is_err());
+        assert!(NonZeroU64::from_value(&Value::Str("x".into())).is_err());
+        assert_eq!(
+            <Option<NonZeroU64>>::from_value(&Value::Int(3)),
+            Ok(NonZeroU64::new(3))
+        );
     }
 }

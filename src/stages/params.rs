@@ -17,6 +17,8 @@ pub enum ParamType {
     Int,
     /// A non-negative int.
     Count,
+    /// A positive int: a count for which 0 makes no sense (`batch_size`, `samples`).
+    PositiveCount,
     /// A device: `auto | cpu | cuda | cuda:N`.
     Device,
     Float,
@@ -102,6 +104,7 @@ impl ParamType {
         match self {
             ParamType::Int => "int".into(),
             ParamType::Count => "int ≥ 0".into(),
+            ParamType::PositiveCount => "int ≥ 1".into(),
             ParamType::Device => "auto | cpu | cuda | cuda:N".into(),
             ParamType::Float => "float".into(),
             ParamType::Str => "string".into(),
@@ -150,6 +153,12 @@ impl ParamType {
             (ParamType::Count, Value::Int(i)) => Err(format!("must be ≥ 0, got {i}")),
             (ParamType::Count, Value::Float(f)) if f.fract() == 0.0 && (0.0..9e15).contains(&f) => {
                 Ok(Value::Int(f as i64))
+            }
+            (ParamType::PositiveCount, Value::Int(i)) if i >= 1 => Ok(Value::Int(i)),
+            (ParamType::PositiveCount, Value::Int(i)) => Err(format!("must be ≥ 1, got {i}")),
+            // An integral float reads as the int it spells, then is judged as one.
+            (ParamType::PositiveCount, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                ParamType::PositiveCount.coerce(Value::Int(f as i64))
             }
             (ParamType::Device, Value::Str(s)) => crate::device::check_syntax(&s).map(|()| Value::Str(s)),
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
@@ -374,5 +383,22 @@ mod tests {
         };
         let e = ParamType::IntSet.coerce(Value::Range(huge)).unwrap_err();
         assert!(e.contains("holds 1000000000 integers"), "{e}");
+    }
+
+    #[test]
+    fn positive_counts_refuse_zero_and_negatives() {
+        let t = ParamType::PositiveCount;
+        assert_eq!(t.describe(), "int ≥ 1");
+        assert_eq!(t.coerce(Value::Int(0)), Err("must be ≥ 1, got 0".to_string()));
+        assert_eq!(t.coerce(Value::Int(-1)), Err("must be ≥ 1, got -1".to_string()));
+        assert_eq!(t.coerce(Value::Int(1)), Ok(Value::Int(1)));
+        // Integral floats are ints (YAML `2.0`, `1e3`), judged as such.
+        assert_eq!(t.coerce(Value::Float(2.0)), Ok(Value::Int(2)));
+        assert_eq!(t.coerce(Value::Float(0.0)), Err("must be ≥ 1, got 0".to_string()));
+        let e = t.coerce(Value::Float(2.5)).unwrap_err();
+        assert_eq!(e, "expected int ≥ 1, found float `2.5`");
+        assert!(is_type_mismatch(&e));
+        let e = t.coerce(Value::Str("x".into())).unwrap_err();
+        assert!(is_type_mismatch(&e) && e.contains("int ≥ 1"), "{e}");
     }
 }
