@@ -447,6 +447,15 @@ impl ParamValue for NonZeroU64 {
     }
 }
 
+/// A positive count for a declared default (`batch_size: NonZeroU64 = positive(16)`);
+/// 0 is a programming error, refused when the kind's specs are built.
+pub const fn positive(n: u64) -> NonZeroU64 {
+    match NonZeroU64::new(n) {
+        Some(n) => n,
+        None => panic!("a positive count's default must be ≥ 1"),
+    }
+}
+
 impl ParamValue for f64 {
     fn param_type() -> ParamType {
         ParamType::Float

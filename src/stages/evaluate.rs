@@ -7,10 +7,11 @@
 //! answers, correctness); sample `j` of the row with id `i` is drawn from a seed that
 //! depends only on (seed, i, j), so results do not depend on batching.
 
-use super::declare::{DeviceSpec, ParamValue, Problems, Seed, Stage, Torch};
+use super::declare::{DeviceSpec, ParamValue, Problems, Seed, Stage, Torch, positive};
 use super::{ArtifactKind, InputSpec, ParamType};
 use crate::eval::{METRICS, Metric};
 use crate::value::Value;
+use std::num::NonZeroU64;
 
 impl ParamValue for Metric {
     fn param_type() -> ParamType {
@@ -32,7 +33,7 @@ crate::stage_params! {
         /// how an output is judged against `answer`: exact_match (the final answer after the last `Answer:`, else the whole output), boxed (last \boxed{}), last_number, normalized, contains
         metric: Metric = Metric::ExactMatch,
         /// generation budget per sample
-        max_new_tokens: u64 = 256,
+        max_new_tokens: NonZeroU64 = positive(256),
         /// 0 = greedy
         temperature: f64 = 0.0,
         /// nucleus sampling mass (1 = off)
@@ -40,7 +41,7 @@ crate::stage_params! {
         /// top-k sampling (0 = off)
         top_k: u64 = 0,
         /// samples per prompt (n)
-        samples: u64 = 1,
+        samples: NonZeroU64 = positive(1),
         /// k of pass@k / avg@k (default: samples)
         k: Option<u64>,
         /// column to slice the metrics by (e.g. `ops`)
@@ -48,7 +49,7 @@ crate::stage_params! {
         /// stop strings (besides EOS)
         stop: Vec<String> = Vec::new(),
         /// sequences generated together
-        batch_size: u64 = 64,
+        batch_size: NonZeroU64 = positive(64),
         /// wrap each prompt in the model's chat template (one user turn)
         chat: bool = false,
         seed: Seed,
@@ -59,7 +60,7 @@ crate::stage_params! {
 impl EvaluateParams {
     /// The k of pass@k / avg@k.
     pub fn pass_k(&self) -> u64 {
-        self.k.unwrap_or(self.samples)
+        self.k.unwrap_or(self.samples.get())
     }
 }
 
@@ -89,30 +90,21 @@ impl Stage for Evaluate {
     }
 
     fn validate(p: &EvaluateParams, problems: &mut Problems) {
-        if p.samples < 1 {
-            problems.at(EvaluateParams::samples, "must be ≥ 1");
-        }
         if p.temperature < 0.0 {
             problems.at(EvaluateParams::temperature, "must be ≥ 0");
-        } else if p.samples > 1 && p.temperature == 0.0 {
+        } else if p.samples.get() > 1 && p.temperature == 0.0 {
             problems.at(
                 EvaluateParams::temperature,
                 "several samples per prompt need temperature > 0 (greedy samples are identical)",
             );
         }
         if let Some(k) = p.k
-            && !(1..=p.samples).contains(&k)
+            && !(1..=p.samples.get()).contains(&k)
         {
             problems.at(
                 EvaluateParams::k,
                 format!("must be in 1..={} (the number of samples)", p.samples),
             );
-        }
-        if p.max_new_tokens < 1 {
-            problems.at(EvaluateParams::max_new_tokens, "must be ≥ 1");
-        }
-        if p.batch_size < 1 {
-            problems.at(EvaluateParams::batch_size, "must be ≥ 1");
         }
         if !(0.0..=1.0).contains(&p.top_p) || p.top_p == 0.0 {
             problems.at(EvaluateParams::top_p, "must be in (0, 1]");

@@ -10,9 +10,10 @@
 //! the uninterrupted one would. A preset only fills the settings left out: an explicit
 //! parameter always wins.
 
-use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch};
+use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch, positive};
 use super::{ArtifactKind, InputSpec};
 use crate::eval::Metric;
+use std::num::NonZeroU64;
 
 crate::param_enum! {
     /// A named bundle of RL settings.
@@ -83,13 +84,13 @@ crate::stage_params! {
         /// characters at the end of a response the verifier reads (0 = all)
         tail_chars: u64 = 300,
         /// RL steps (rollout batches)
-        steps: u64 = 100,
+        steps: NonZeroU64 = positive(100),
         /// prompts (groups) per step
-        prompts_per_step: u64 = 32,
+        prompts_per_step: NonZeroU64 = positive(32),
         /// samples per prompt
         group_size: u64 = 8,
         /// response length limit in tokens
-        max_new_tokens: u64 = 512,
+        max_new_tokens: NonZeroU64 = positive(512),
         /// sampling temperature (the training forward divides the logits by it too)
         temperature: f64 = 1.0,
         /// nucleus sampling mass (1 = off)
@@ -107,11 +108,11 @@ crate::stage_params! {
         /// gradient clipping by global norm; 0 = off
         max_grad_norm: f64 = 1.0,
         /// optimiser steps per rollout batch (whole groups each)
-        mini_batches: u64 = 1,
+        mini_batches: NonZeroU64 = positive(1),
         /// passes over each rollout batch
-        epochs: u64 = 1,
+        epochs: NonZeroU64 = positive(1),
         /// padded tokens per micro-batch (memory only)
-        micro_batch_tokens: u64 = 16384,
+        micro_batch_tokens: NonZeroU64 = positive(16384),
         /// lower clip ε (default: the preset's)
         clip_low: Option<f64>,
         /// upper clip ε (default: the preset's)
@@ -143,15 +144,15 @@ crate::stage_params! {
         /// what "all equal" is measured on (default acc)
         filter_metric: Option<FilterMetricParam>,
         /// prompts per generation batch under dynamic sampling (default: prompts_per_step)
-        gen_batch_prompts: Option<u64>,
+        gen_batch_prompts: Option<NonZeroU64>,
         /// generation batches a step may use under dynamic sampling
-        max_gen_batches: u64 = 10,
+        max_gen_batches: NonZeroU64 = positive(10),
         /// leave truncated responses out of the loss (they still shape their group's baseline)
         mask_truncated: bool = false,
         /// greedy accuracy on `eval` every N steps (default: at the end only)
-        eval_every: Option<u64>,
+        eval_every: Option<NonZeroU64>,
         /// checkpoint every N steps (default: about ten checkpoints per run)
-        save_every: Option<u64>,
+        save_every: Option<NonZeroU64>,
         /// wrap each prompt in the model's chat template (one user turn)
         chat: bool = false,
         seed: Seed,
@@ -202,19 +203,6 @@ impl Stage for Grpo {
         if p.max_grad_norm < 0.0 {
             problems.at(GrpoParams::max_grad_norm, "must be ≥ 0 (0 = no clipping)");
         }
-        for (field, v) in [
-            (GrpoParams::steps, p.steps),
-            (GrpoParams::prompts_per_step, p.prompts_per_step),
-            (GrpoParams::max_new_tokens, p.max_new_tokens),
-            (GrpoParams::mini_batches, p.mini_batches),
-            (GrpoParams::epochs, p.epochs),
-            (GrpoParams::micro_batch_tokens, p.micro_batch_tokens),
-            (GrpoParams::max_gen_batches, p.max_gen_batches),
-        ] {
-            if v < 1 {
-                problems.at(field, "must be ≥ 1");
-            }
-        }
         if p.mini_batches > p.prompts_per_step {
             problems.at(
                 GrpoParams::mini_batches,
@@ -241,7 +229,7 @@ impl Stage for Grpo {
             problems.at(GrpoParams::dual_clip, "must be 0 (off) or > 1");
         }
         if let Some(b) = p.overlong_buffer
-            && b >= p.max_new_tokens
+            && b >= p.max_new_tokens.get()
         {
             problems.at(
                 GrpoParams::overlong_buffer,
@@ -256,15 +244,6 @@ impl Stage for Grpo {
         ] {
             if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
                 problems.at(field, "must be a finite number ≥ 0");
-            }
-        }
-        for (field, v) in [
-            (GrpoParams::eval_every, p.eval_every),
-            (GrpoParams::save_every, p.save_every),
-            (GrpoParams::gen_batch_prompts, p.gen_batch_prompts),
-        ] {
-            if v == Some(0) {
-                problems.at(field, "must be ≥ 1 (leave it out for the default)");
             }
         }
     }

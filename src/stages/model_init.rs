@@ -8,10 +8,11 @@
 //! `layers = 1e9` before anything is allocated; weights are drawn on the CPU from the
 //! seed, so the output does not depend on the device (the kind is not device-sensitive).
 
-use super::declare::{ParamValue, Problems, Seed, Stage, Torch};
+use super::declare::{ParamValue, Problems, Seed, Stage, Torch, positive};
 use super::{ArtifactKind, InputSpec, ParamType, StageError};
 use crate::model::config::{Family, ModelConfig, PRESETS, Sizes, limits};
 use crate::value::Value;
+use std::num::NonZeroU64;
 
 crate::param_enum! {
     /// Which member of the decoder family to build.
@@ -35,19 +36,19 @@ crate::stage_params! {
         /// characters of the chars tokenizer (default: printable ASCII, newline, tab)
         alphabet: Option<String>,
         /// hidden size (default: the preset's)
-        hidden_size: Option<u64>,
+        hidden_size: Option<NonZeroU64>,
         /// MLP width (default: the preset's)
-        intermediate_size: Option<u64>,
+        intermediate_size: Option<NonZeroU64>,
         /// number of layers (default: the preset's)
-        layers: Option<u64>,
+        layers: Option<NonZeroU64>,
         /// attention heads (default: the preset's)
-        heads: Option<u64>,
+        heads: Option<NonZeroU64>,
         /// key/value heads, for grouped-query attention (default: the preset's)
-        kv_heads: Option<u64>,
+        kv_heads: Option<NonZeroU64>,
         /// RoPE base θ
         rope_theta: f64 = 10_000.0,
         /// max_position_embeddings
-        max_positions: u64 = 2048,
+        max_positions: NonZeroU64 = positive(2048),
         /// share the embedding and LM-head weights
         tie_embeddings: bool = true,
         seed: Seed,
@@ -111,9 +112,9 @@ impl ModelInitParams {
     pub fn sizes(&self) -> Result<(Family, Sizes), StageError> {
         let mut sizes = Sizes::preset(&self.arch.0)
             .ok_or_else(|| StageError::Input(format!("unknown arch `{}`", self.arch.0)))?;
-        let over = |v: Option<u64>, into: &mut usize| {
+        let over = |v: Option<NonZeroU64>, into: &mut usize| {
             if let Some(v) = v {
-                *into = v as usize;
+                *into = v.get() as usize;
             }
         };
         over(self.hidden_size, &mut sizes.hidden_size);
@@ -121,7 +122,7 @@ impl ModelInitParams {
         over(self.layers, &mut sizes.num_hidden_layers);
         over(self.heads, &mut sizes.num_attention_heads);
         over(self.kv_heads, &mut sizes.num_key_value_heads);
-        sizes.max_position_embeddings = self.max_positions as usize;
+        sizes.max_position_embeddings = self.max_positions.get() as usize;
         sizes.rope_theta = self.rope_theta;
         sizes.tie_word_embeddings = self.tie_embeddings;
         let family = match self.family {
@@ -179,16 +180,11 @@ impl Stage for ModelInit {
         ];
         let mut ok = true;
         for (field, value, max) in bounded {
-            match value {
-                Some(0) => {
-                    problems.at(field, "must be ≥ 1");
-                    ok = false;
-                }
-                Some(v) if v > max as u64 => {
-                    problems.at(field, format!("at most {max}, got {v}"));
-                    ok = false;
-                }
-                _ => {}
+            if let Some(v) = value
+                && v.get() > max as u64
+            {
+                problems.at(field, format!("at most {max}, got {v}"));
+                ok = false;
             }
         }
         if p.rope_theta <= 0.0 {

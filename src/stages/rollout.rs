@@ -8,15 +8,16 @@
 //! id `i` is drawn from a seed that depends only on (seed, i, j) — the same seeds as
 //! `evaluate`'s samples — so the dataset does not depend on batching.
 
-use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch};
+use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch, positive};
 use super::{ArtifactKind, InputSpec};
 use crate::eval::Metric;
+use std::num::NonZeroU64;
 
 crate::stage_params! {
     /// Parameters of [`Rollout`].
     pub struct RolloutParams {
         /// samples per prompt
-        samples: u64 = 8,
+        samples: NonZeroU64 = positive(8),
         /// how a response is judged against `answer` (as in `evaluate`)
         metric: Metric = Metric::ExactMatch,
         /// characters at the end of a response the verifier reads (0 = all)
@@ -26,7 +27,7 @@ crate::stage_params! {
         /// reward of an incorrect response
         reward_incorrect: f64 = 0.0,
         /// response length limit in tokens
-        max_new_tokens: u64 = 256,
+        max_new_tokens: NonZeroU64 = positive(256),
         /// sampling temperature
         temperature: f64 = 1.0,
         /// nucleus sampling mass (1 = off)
@@ -36,7 +37,7 @@ crate::stage_params! {
         /// stop strings (besides EOS)
         stop: Vec<String> = Vec::new(),
         /// sequences generated together (whole groups)
-        batch_size: u64 = 256,
+        batch_size: NonZeroU64 = positive(256),
         /// wrap each prompt in the model's chat template (one user turn)
         chat: bool = false,
         seed: Seed,
@@ -60,12 +61,9 @@ impl Stage for Rollout {
     type Params = RolloutParams;
 
     fn validate(p: &RolloutParams, problems: &mut Problems) {
-        if p.samples < 1 {
-            problems.at(RolloutParams::samples, "must be ≥ 1");
-        }
         if p.temperature < 0.0 {
             problems.at(RolloutParams::temperature, "must be ≥ 0");
-        } else if p.samples > 1 && p.temperature == 0.0 {
+        } else if p.samples.get() > 1 && p.temperature == 0.0 {
             problems.at(
                 RolloutParams::temperature,
                 "several samples per prompt need temperature > 0 (greedy samples are identical)",
@@ -73,12 +71,6 @@ impl Stage for Rollout {
         }
         if !(0.0..=1.0).contains(&p.top_p) || p.top_p == 0.0 {
             problems.at(RolloutParams::top_p, "must be in (0, 1]");
-        }
-        if p.max_new_tokens < 1 {
-            problems.at(RolloutParams::max_new_tokens, "must be ≥ 1");
-        }
-        if p.batch_size < 1 {
-            problems.at(RolloutParams::batch_size, "must be ≥ 1");
         }
         for (field, v) in [
             (RolloutParams::reward_correct, p.reward_correct),

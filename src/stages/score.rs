@@ -19,13 +19,14 @@
 
 use super::artifact::DATASET_FILE;
 use super::data::{checker, data_err, model_input, token_counter};
-use super::declare::{DeviceSpec, ParamValue, Problems, Seed, Stage, TokenizerSpec, Torch};
+use super::declare::{DeviceSpec, ParamValue, Problems, Seed, Stage, TokenizerSpec, Torch, positive};
 use super::{ArtifactKind, InputSpec, ParamType, StageContext, StageError, StageResult};
 use crate::data::schema::{ANSWER, RESPONSE};
 use crate::data::score::{Method, compute, method_name, write_scores};
 use crate::data::text::TokenCounter;
 use crate::eval::Metric;
 use crate::value::{CallValue, Value};
+use std::num::NonZeroU64;
 use std::path::Path;
 
 /// Constructors accepted by `by`.
@@ -181,7 +182,7 @@ crate::stage_params! {
         by: ScoreBy = ScoreBy::CotLength(None),
         tokenizer: TokenizerSpec = TokenizerSpec::default(),
         /// also store this many quantile bands in the `bucket` column; select(bands = 0) uses them
-        bands: Option<u64>,
+        bands: Option<NonZeroU64>,
         /// pass_rate: how a sample is judged against `answer` (as in evaluate)
         metric: Metric = Metric::ExactMatch,
         /// pass_rate: sampling temperature (0 = greedy, only with k = 1)
@@ -191,13 +192,13 @@ crate::stage_params! {
         /// pass_rate: top-k sampling (0 = off)
         top_k: u64 = 0,
         /// pass_rate: generation budget per sample
-        max_new_tokens: u64 = 256,
+        max_new_tokens: NonZeroU64 = positive(256),
         /// pass_rate: stop strings (besides EOS)
         stop: Vec<String> = Vec::new(),
         /// loss / ifd: cut prompt + response to this many tokens (default: the model's context); rows whose prompt fills it score null
-        max_seq_len: Option<u64>,
+        max_seq_len: Option<NonZeroU64>,
         /// model-based: sequences per forward batch / generated together
-        batch_size: u64 = 32,
+        batch_size: NonZeroU64 = positive(32),
         /// largest fraction of rows allowed to get a null score (a null input column, a prompt that leaves no room for the response, a non-finite value); above it the stage fails naming the cause
         max_unscorable: f64 = 0.0,
         /// model-based: wrap each prompt in the model's chat template (one user turn)
@@ -243,23 +244,6 @@ impl Stage for Score {
             problems.at(
                 ScoreParams::temperature,
                 format!("pass_rate({k}) needs temperature > 0 (greedy samples are identical)"),
-            );
-        }
-        for (field, v) in [
-            (ScoreParams::max_new_tokens, p.max_new_tokens),
-            (ScoreParams::batch_size, p.batch_size),
-        ] {
-            if v < 1 {
-                problems.at(field, format!("must be ≥ 1, got {v}"));
-            }
-        }
-        if p.bands == Some(0) {
-            problems.at(ScoreParams::bands, "must be ≥ 1 (leave it out to store no bands)");
-        }
-        if p.max_seq_len == Some(0) {
-            problems.at(
-                ScoreParams::max_seq_len,
-                "must be ≥ 1 (leave it out for the model's context)",
             );
         }
         if !(0.0..=1.0).contains(&p.max_unscorable) {
@@ -319,7 +303,7 @@ fn missing_model(by: &ScoreBy) -> String {
 
 /// The number of quantile bands to store (0 = none, as `data::score` takes it).
 pub fn bands(p: &ScoreParams) -> usize {
-    p.bands.unwrap_or(0) as usize
+    p.bands.map_or(0, NonZeroU64::get) as usize
 }
 
 /// "a" or "an" before a column name.

@@ -8,8 +8,9 @@
 //! stage log only); checkpoints live in the work folder, so a killed run resumes, while
 //! the entry is committed only when training completes.
 
-use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch};
+use super::declare::{DeviceSpec, Problems, Seed, Stage, Torch, positive};
 use super::{ArtifactKind, InputSpec};
+use std::num::NonZeroU64;
 
 crate::param_enum! {
     /// How the learning rate decays after warmup.
@@ -43,11 +44,11 @@ crate::stage_params! {
         /// passes over the data (when `steps` is not given)
         epochs: u64 = 1,
         /// optimiser steps (default: derived from `epochs`)
-        steps: Option<u64>,
+        steps: Option<NonZeroU64>,
         /// examples (or packed rows) per micro-batch
-        batch_size: u64 = 16,
+        batch_size: NonZeroU64 = positive(16),
         /// micro-batches per optimiser step
-        grad_accum: u64 = 1,
+        grad_accum: NonZeroU64 = positive(1),
         /// gradient clipping by global norm; 0 = off
         max_grad_norm: f64 = 1.0,
         /// AdamW decoupled weight decay (matrices only)
@@ -61,11 +62,11 @@ crate::stage_params! {
         /// pack short examples into max_seq_len rows
         packing: bool = false,
         /// truncate examples to this many tokens
-        max_seq_len: u64 = 1024,
+        max_seq_len: NonZeroU64 = positive(1024),
         /// eval loss every N steps (default: at the end only)
-        eval_every: Option<u64>,
+        eval_every: Option<NonZeroU64>,
         /// checkpoint every N steps (default: about ten checkpoints per run)
-        save_every: Option<u64>,
+        save_every: Option<NonZeroU64>,
         /// wrap each prompt in the model's chat template (one user turn)
         chat: bool = false,
         seed: Seed,
@@ -109,27 +110,8 @@ impl Stage for Sft {
         if p.max_grad_norm < 0.0 {
             problems.at(SftParams::max_grad_norm, "must be ≥ 0 (0 = no clipping)");
         }
-        for (field, v) in [
-            (SftParams::batch_size, p.batch_size),
-            (SftParams::grad_accum, p.grad_accum),
-            (SftParams::max_seq_len, p.max_seq_len),
-        ] {
-            if v < 1 {
-                problems.at(field, "must be ≥ 1");
-            }
-        }
-        for (field, v) in [
-            (SftParams::eval_every, p.eval_every),
-            (SftParams::save_every, p.save_every),
-        ] {
-            if v == Some(0) {
-                problems.at(field, "must be ≥ 1 (leave it out for the default)");
-            }
-        }
-        match p.steps {
-            Some(0) => problems.at(SftParams::steps, "must be ≥ 1"),
-            None if p.epochs == 0 => problems.at(SftParams::epochs, "give epochs ≥ 1 or steps ≥ 1"),
-            _ => {}
+        if p.steps.is_none() && p.epochs == 0 {
+            problems.at(SftParams::epochs, "give epochs ≥ 1 or steps ≥ 1");
         }
     }
 }

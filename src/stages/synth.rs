@@ -9,13 +9,14 @@
 //! `haystack_qa`) the input dataset and tokenizer.
 
 use super::data::{checker, data_err, dataset_input, dataset_output, model_input, token_counter};
-use super::declare::{Field, IntSet, Problems, Seed, Stage, TokenizerSpec};
+use super::declare::{Field, IntSet, Problems, Seed, Stage, TokenizerSpec, positive};
 use super::{ArtifactKind, InputSpec, StageContext, StageResult};
 use crate::data::arith::{ArithDifficulty, ArithOp, ArithParams};
 use crate::data::haystack::HaystackParams;
 use crate::data::igsm::{IgsmParams, Style};
 use crate::data::ruler::{Haystack, RulerParams, Task, ValueType};
 use crate::data::{arith, haystack, igsm, ruler, words};
+use std::num::NonZeroU64;
 
 /// Most rows a generator writes (`n`): far above any recipe's needs, low enough that a
 /// typo such as `n = 1e12` is refused by `sieve check` instead of filling the disk.
@@ -36,6 +37,11 @@ crate::word_param!(ArithDifficulty);
 crate::word_param!(Task);
 crate::word_param!(Haystack);
 crate::word_param!(ValueType);
+
+/// Checks that a positive count is at most `max` (the type guarantees ≥ 1); whether it is.
+fn check_positive(problems: &mut Problems, field: Field, v: NonZeroU64, max: u64) -> bool {
+    check_count(problems, field, v.get(), (1, max))
+}
 
 /// Checks that a count lies in `min..=max`; whether it does.
 fn check_count(problems: &mut Problems, field: Field, v: u64, (min, max): (u64, u64)) -> bool {
@@ -61,9 +67,9 @@ fn check_set(problems: &mut Problems, field: Field, set: &IntSet, (min, max): (i
     lo >= min && hi <= max
 }
 
-/// Checks a generator's row count `n` (`min` = 1, or 0 where 0 means "one per input row").
-fn check_rows(problems: &mut Problems, field: Field, n: u64, min: u64) -> bool {
-    check_count(problems, field, n, (min, MAX_GENERATED_ROWS))
+/// Checks a generator's row count `n` against [`MAX_GENERATED_ROWS`].
+fn check_rows(problems: &mut Problems, field: Field, n: NonZeroU64) -> bool {
+    check_positive(problems, field, n, MAX_GENERATED_ROWS)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -73,7 +79,7 @@ crate::stage_params! {
     /// Parameters of [`Igsm`].
     pub struct IgsmStageParams {
         /// number of problems
-        n: u64,
+        n: NonZeroU64,
         /// operations needed per problem (drawn uniformly from the set); the difficulty
         ops: IntSet = IntSet::range(2, 12),
         /// irrelevant sentences per problem (each may add one extra constant)
@@ -92,7 +98,7 @@ impl IgsmStageParams {
     /// The generator's parameters.
     fn generator(&self) -> IgsmParams {
         IgsmParams {
-            n: self.n as usize,
+            n: self.n.get() as usize,
             ops: self.ops.0.clone(),
             distractors: self.distractors.0.clone(),
             vocab: usize::try_from(self.vocab).unwrap_or(usize::MAX),
@@ -115,7 +121,7 @@ impl Stage for Igsm {
     type Params = IgsmStageParams;
 
     fn validate(p: &IgsmStageParams, problems: &mut Problems) {
-        check_rows(problems, IgsmStageParams::n, p.n, 1);
+        check_rows(problems, IgsmStageParams::n, p.n);
         // Every op and distractor needs a name of its own, so the vocabulary bounds both.
         let most = words::word_count() as i64;
         let ops_ok = check_set(problems, IgsmStageParams::ops, &p.ops, (1, most));
@@ -178,7 +184,7 @@ crate::stage_params! {
     /// Parameters of [`Arith`].
     pub struct ArithStageParams {
         /// number of problems
-        n: u64,
+        n: NonZeroU64,
         /// operand lengths (1–18), drawn uniformly
         digits: IntSet = IntSet::range(1, 6),
         /// operation (mixed = all three, drawn uniformly)
@@ -201,13 +207,13 @@ impl Stage for Arith {
     type Params = ArithStageParams;
 
     fn validate(p: &ArithStageParams, problems: &mut Problems) {
-        check_rows(problems, ArithStageParams::n, p.n, 1);
+        check_rows(problems, ArithStageParams::n, p.n);
         check_set(problems, ArithStageParams::digits, &p.digits, (1, 18));
     }
 
     fn run(p: &ArithStageParams, ctx: &StageContext) -> StageResult {
         let params = ArithParams {
-            n: p.n as usize,
+            n: p.n.get() as usize,
             digits: p.digits.0.clone(),
             ops: p.op.ops(),
             difficulty: p.difficulty,
@@ -226,7 +232,7 @@ crate::stage_params! {
     /// Parameters of [`Ruler`].
     pub struct RulerStageParams {
         /// number of samples
-        n: u64,
+        n: NonZeroU64,
         /// the RULER task
         task: Task = Task::NiahSingle,
         /// target prompt length(s) in tokens; each sample draws one (the difficulty)
@@ -237,17 +243,17 @@ crate::stage_params! {
         /// niah needle values
         value_type: ValueType = ValueType::Numbers,
         /// niah_multikey: needles (one is asked)
-        keys: u64 = 4,
+        keys: NonZeroU64 = positive(4),
         /// niah_multivalue: values for the key
-        values: u64 = 4,
+        values: NonZeroU64 = positive(4),
         /// niah_multiquery: keys asked
-        queries: u64 = 4,
+        queries: NonZeroU64 = positive(4),
         /// vt: hops per chain
-        hops: u64 = 4,
+        hops: NonZeroU64 = positive(4),
         /// vt: chains (one asked, the rest distract)
-        chains: u64 = 1,
+        chains: NonZeroU64 = positive(1),
         /// cwe: frequent words to find
-        cwe_words: u64 = 10,
+        cwe_words: NonZeroU64 = positive(10),
         seed: Seed,
     }
 }
@@ -267,12 +273,12 @@ impl Stage for Ruler {
 
     fn validate(p: &RulerStageParams, problems: &mut Problems) {
         type P = RulerStageParams;
-        let rows_ok = check_rows(problems, P::n, p.n, 1);
+        let rows_ok = check_rows(problems, P::n, p.n);
         let lengths_ok = check_set(problems, P::length, &p.length, (16, ruler::MAX_LENGTH));
         if rows_ok
             && lengths_ok
             && let Some((_, longest)) = p.length.bounds()
-            && p.n.saturating_mul(longest as u64) > MAX_GENERATED_TOKENS
+            && p.n.get().saturating_mul(longest as u64) > MAX_GENERATED_TOKENS
         {
             problems.at(
                 P::n,
@@ -290,7 +296,7 @@ impl Stage for Ruler {
             (P::chains, p.chains),
             (P::cwe_words, p.cwe_words),
         ] {
-            check_count(problems, field, v, (1, RULER_MAX_COUNT));
+            check_positive(problems, field, v, RULER_MAX_COUNT);
         }
         let task = p.task.name();
         if p.haystack == Haystack::Needles && !task.starts_with("niah") {
@@ -303,21 +309,21 @@ impl Stage for Ruler {
 
     fn run(p: &RulerStageParams, ctx: &StageContext) -> StageResult {
         let params = RulerParams {
-            n: p.n as usize,
+            n: p.n.get() as usize,
             task: p.task,
             lengths: p.length.0.clone(),
             haystack: p.haystack,
             value_type: p.value_type,
-            keys: p.keys as usize,
-            values: p.values as usize,
-            queries: p.queries as usize,
-            hops: p.hops as usize,
-            chains: p.chains as usize,
-            cwe_words: p.cwe_words as usize,
+            keys: p.keys.get() as usize,
+            values: p.values.get() as usize,
+            queries: p.queries.get() as usize,
+            hops: p.hops.get() as usize,
+            chains: p.chains.get() as usize,
+            cwe_words: p.cwe_words.get() as usize,
             seed: p.seed.0,
         };
         let c = token_counter(ctx, &p.tokenizer)?;
-        ctx.progress().set_total(p.n, "samples");
+        ctx.progress().set_total(p.n.get(), "samples");
         let mut done = 0u64;
         let mut check = checker(ctx);
         let rows = ruler::generate(&params, &c, &dataset_output(ctx), || {
@@ -381,7 +387,7 @@ impl Stage for HaystackQa {
 
     fn validate(p: &HaystackQaParams, problems: &mut Problems) {
         type P = HaystackQaParams;
-        check_rows(problems, P::n, p.n, 0);
+        check_count(problems, P::n, p.n, (0, MAX_GENERATED_ROWS));
         check_count(
             problems,
             P::distractors,
@@ -479,11 +485,11 @@ mod tests {
 
     #[test]
     fn validate_catches_parameters() {
-        let e = problems("synth.igsm", &[("n", V::Int(0)), ("vocab", V::Int(3))]);
-        assert!(
-            e.iter().any(|(p, _)| *p == Some("n")) && e.iter().any(|(p, _)| *p == Some("vocab")),
-            "{e:?}"
-        );
+        // A count of 0 is refused by its type (at lowering, before `validate`).
+        let e = problems("synth.igsm", &[("n", V::Int(0))]);
+        assert_eq!(e, vec![(Some("n"), "must be ≥ 1, got 0".to_string())]);
+        let e = problems("synth.igsm", &[("n", V::Int(5)), ("vocab", V::Int(3))]);
+        assert!(e.iter().any(|(p, _)| *p == Some("vocab")), "{e:?}");
         let e = problems(
             "synth.igsm",
             &[("n", V::Int(5)), ("distractors", V::List(vec![]))],

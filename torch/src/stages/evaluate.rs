@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub fn run(p: &EvaluateParams, ctx: &StageContext) -> StageResult {
     let metric = p.metric;
     let metric_name = metric.name();
-    let samples = p.samples as usize;
+    let samples = p.samples.get() as usize;
     let k = p.pass_k() as usize;
     let slice_by = p.slice_by.clone().unwrap_or_default();
     let device = device(&p.device)?;
@@ -45,7 +45,7 @@ pub fn run(p: &EvaluateParams, ctx: &StageContext) -> StageResult {
         )));
     }
     let opts = Sampling {
-        max_new_tokens: p.max_new_tokens,
+        max_new_tokens: p.max_new_tokens.get(),
         temperature: p.temperature,
         top_p: p.top_p,
         top_k: p.top_k,
@@ -67,7 +67,7 @@ pub fn run(p: &EvaluateParams, ctx: &StageContext) -> StageResult {
     let mut outputs: Vec<Vec<String>> = vec![vec![String::new(); samples]; n];
     ctx.progress().set_total(rows.len() as u64, "sample");
     let mut done = 0u64;
-    for chunk in rows.chunks(p.batch_size as usize) {
+    for chunk in rows.chunks(p.batch_size.get() as usize) {
         ctx.check_cancelled()?;
         let batch: Vec<Vec<i64>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
         let seeds: Vec<u64> = chunk

@@ -29,7 +29,7 @@ fn word<T>(what: &str, w: &str, parse: fn(&str) -> Option<T>) -> Result<T, Stage
 
 /// The RL settings of `p`: the preset, then every explicit parameter over it.
 pub fn rl_config(p: &GrpoParams) -> Result<RlConfig, StageError> {
-    let max_new = p.max_new_tokens as usize;
+    let max_new = p.max_new_tokens.get() as usize;
     let mut c = RlConfig::preset(
         word("preset", p.preset.as_str(), Preset::parse)?,
         p.metric,
@@ -88,7 +88,7 @@ pub fn rl_config(p: &GrpoParams) -> Result<RlConfig, StageError> {
     if let Some(f) = p.filter_metric {
         c.sampling.filter_metric = word("filter_metric", f.as_str(), FilterMetric::parse)?;
     }
-    c.sampling.max_gen_batches = p.max_gen_batches as usize;
+    c.sampling.max_gen_batches = p.max_gen_batches.get() as usize;
     c.sampling.mask_truncated = p.mask_truncated;
     c.validate().map_err(rl_err)?;
     Ok(c)
@@ -116,7 +116,7 @@ pub fn run(p: &GrpoParams, ctx: &StageContext) -> StageResult {
         None => Vec::new(),
     };
     let mut generate = Sampling {
-        max_new_tokens: p.max_new_tokens,
+        max_new_tokens: p.max_new_tokens.get(),
         temperature: p.temperature,
         top_p: p.top_p,
         top_k: p.top_k,
@@ -132,20 +132,20 @@ pub fn run(p: &GrpoParams, ctx: &StageContext) -> StageResult {
                 ..AdamWConfig::default()
             },
             max_grad_norm: p.max_grad_norm,
-            mini_batches: p.mini_batches as usize,
-            epochs: p.epochs as usize,
-            micro_batch_tokens: p.micro_batch_tokens as usize,
+            mini_batches: p.mini_batches.get() as usize,
+            epochs: p.epochs.get() as usize,
+            micro_batch_tokens: p.micro_batch_tokens.get() as usize,
             measure_entropy: true,
         },
         generate,
-        steps: p.steps as usize,
-        prompts_per_step: p.prompts_per_step as usize,
+        steps: p.steps.get() as usize,
+        prompts_per_step: p.prompts_per_step.get() as usize,
         group_size: p.group_size as usize,
-        gen_batch_prompts: p.gen_batch_prompts.unwrap_or(0) as usize,
+        gen_batch_prompts: p.gen_batch_prompts.map_or(0, u64::from) as usize,
         lr: p.lr,
         warmup_steps: p.warmup_steps as usize,
-        save_every: p.save_every.unwrap_or(0) as usize,
-        eval_every: p.eval_every.unwrap_or(0) as usize,
+        save_every: p.save_every.map_or(0, u64::from) as usize,
+        eval_every: p.eval_every.map_or(0, u64::from) as usize,
         seed: p.seed.0,
     };
     ctx.log(&format!(

@@ -31,7 +31,7 @@ pub fn run(p: &RolloutParams, ctx: &StageContext) -> StageResult {
     let prompts = read_prompts(data_dir, tok, p.chat, "data")?;
     let texts = read_columns(&data_dir.join(DATASET_FILE), &["prompt"], &[])?;
     let opts = Sampling {
-        max_new_tokens: p.max_new_tokens,
+        max_new_tokens: p.max_new_tokens.get(),
         temperature: p.temperature,
         top_p: p.top_p,
         top_k: p.top_k,
@@ -46,7 +46,7 @@ pub fn run(p: &RolloutParams, ctx: &StageContext) -> StageResult {
         },
         ..RewardConfig::accuracy(p.metric)
     };
-    let samples = p.samples as usize;
+    let samples = p.samples.get() as usize;
     let ro = Rollout {
         model: &loaded.model,
         tok,
@@ -58,7 +58,7 @@ pub fn run(p: &RolloutParams, ctx: &StageContext) -> StageResult {
     // Whole groups per generation call; prompts sorted by length so batches pad little.
     let mut order: Vec<usize> = (0..prompts.len()).collect();
     order.sort_by_key(|&i| (prompts[i].tokens.len(), i));
-    let per_call = (p.batch_size as usize / samples).max(1);
+    let per_call = (p.batch_size.get() as usize / samples).max(1);
     let mut groups: Vec<Option<Group>> = vec![None; prompts.len()];
     ctx.progress()
         .set_total((prompts.len() * samples) as u64, "sample");

@@ -98,7 +98,7 @@ fn score_with_model(
         .iter()
         .map(|pr| encode_prompt(&loaded.tok, pr.as_deref().unwrap_or(""), chat))
         .collect::<Result<_, _>>()?;
-    let batch = (p.batch_size as usize).max(1);
+    let batch = p.batch_size.get() as usize;
     let scores = match by {
         ScoreBy::PassRate(k) => pass_rate_scores(
             p,
@@ -141,7 +141,7 @@ fn loss_scores(
     let tok = &loaded.tok;
     let max_len = match p.max_seq_len {
         None => loaded.model.config().max_position_embeddings,
-        Some(n) => n as usize,
+        Some(n) => n.get() as usize,
     };
     let pairs: Vec<Option<LossPair>> = prompts
         .iter()
@@ -202,7 +202,7 @@ fn pass_rate_scores(
 ) -> Result<Vec<Option<f64>>, StageError> {
     let metric = p.metric;
     let opts = Sampling {
-        max_new_tokens: p.max_new_tokens,
+        max_new_tokens: p.max_new_tokens.get(),
         temperature: p.temperature,
         top_p: p.top_p,
         top_k: p.top_k,

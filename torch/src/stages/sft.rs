@@ -22,7 +22,7 @@ pub fn run(p: &SftParams, ctx: &StageContext) -> StageResult {
     let src = ctx.input("model")?;
     let loaded = load_pretrained(&src.dir, device, kind)?;
     let tok = &loaded.tok;
-    let max_len = p.max_seq_len as usize;
+    let max_len = p.max_seq_len.get() as usize;
     let data = read_columns(
         &ctx.input("data")?.file(DATASET_FILE),
         &["prompt", "response"],
@@ -55,19 +55,19 @@ pub fn run(p: &SftParams, ctx: &StageContext) -> StageResult {
         },
         warmup_ratio: p.warmup_ratio,
         min_lr_ratio: p.min_lr_ratio,
-        batch_size: p.batch_size as usize,
-        grad_accum: p.grad_accum as usize,
+        batch_size: p.batch_size.get() as usize,
+        grad_accum: p.grad_accum.get() as usize,
         max_grad_norm: p.max_grad_norm,
         epochs: p.epochs as usize,
-        steps: p.steps.map(|s| s as usize),
+        steps: p.steps.map(|s| s.get() as usize),
         packing: p.packing,
         max_seq_len: max_len,
         loss: match p.loss {
             SftLoss::Ce => LossKind::CrossEntropy,
             SftLoss::Dft => LossKind::Dft,
         },
-        eval_every: p.eval_every.unwrap_or(0) as usize,
-        save_every: p.save_every.unwrap_or(0) as usize,
+        eval_every: p.eval_every.map_or(0, u64::from) as usize,
+        save_every: p.save_every.map_or(0, u64::from) as usize,
         log_every: 1,
         seed: p.seed.0,
     };
