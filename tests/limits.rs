@@ -191,7 +191,7 @@ fn set_errors_point_at_the_argument() {
     let out = p.run(&["check", "p.sieve", "--set", "n=\"ten\""]);
     let err = stderr(&out);
     assert!(
-        err.contains("--set `n`: expected int ≥ 0, found string `\"ten\"`")
+        err.contains("--set `n`: expected int ≥ 1, found string `\"ten\"`")
             && err.contains("1 │ n=\"ten\"\n  │   ^^^^^ wrong type"),
         "{err}"
     );
