@@ -17,6 +17,7 @@ use super::{Input, Pipeline, Stage, instance_name};
 use crate::diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::dsl::ast::{self, Expr, ExprKind, Item};
 use crate::dsl::schema::input_slot;
+use crate::stages::params::CoerceError;
 use crate::stages::{Arity, InputSpec, ParamSpec, Params, StageKind, registry};
 use crate::value::{RangeValue, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -914,13 +915,8 @@ impl<'a> Lowerer<'a> {
                         set_error(n, &msg, set, expr.span, used)
                     }
                     None => {
-                        let label = if crate::stages::params::is_type_mismatch(&msg) {
-                            "wrong type".to_string()
-                        } else {
-                            format!("invalid `{}`", spec.name)
-                        };
                         Diagnostic::error(format!("parameter `{}` of `{}`: {msg}", spec.name, kind.name()))
-                            .at(expr.span, label)
+                            .at(expr.span, value_label(&msg, spec.name))
                     }
                 };
                 self.error(d.with_note(format!("`{}`: {}", spec.name, spec.doc)));
@@ -1309,10 +1305,19 @@ fn sweep_header(sw: &ast::Sweep) -> Span {
 
 /// A value given by `--set` that does not fit where the pipeline uses it: reported at the
 /// argument (one error however many places use it), with the first such place.
-fn set_error(name: &str, msg: &str, set: Span, used_at: Span, used: String) -> Diagnostic {
+fn set_error(name: &str, msg: &CoerceError, set: Span, used_at: Span, used: String) -> Diagnostic {
     Diagnostic::error(format!("--set `{name}`: {msg}"))
-        .at(set, "wrong type")
+        .at(set, value_label(msg, name))
         .with_secondary(used_at, used)
+}
+
+/// The label under a value that does not fit its parameter: a wrong type, or a value of
+/// the right type that is invalid.
+fn value_label(e: &CoerceError, name: &str) -> String {
+    match e {
+        CoerceError::WrongType(_) => "wrong type".to_string(),
+        CoerceError::Invalid(_) => format!("invalid `{name}`"),
+    }
 }
 
 /// How to allow more stage instances.

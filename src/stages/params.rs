@@ -142,25 +142,33 @@ impl ParamType {
     }
 
     /// Checks and normalises a value: ints widen to floats, words become strings,
-    /// a bare constructor name becomes a call without arguments. Returns a message on
-    /// mismatch: one starting with `expected ` is a wrong type (see [`is_type_mismatch`]),
-    /// any other a value of the right type that is out of range or unknown.
-    pub fn coerce(&self, v: Value) -> Result<Value, String> {
-        let mismatch = |v: &Value| format!("expected {}, found {} `{}`", self.describe(), v.type_name(), v);
+    /// a bare constructor name becomes a call without arguments.
+    pub fn coerce(&self, v: Value) -> Result<Value, CoerceError> {
+        use CoerceError::Invalid;
+        let mismatch = |v: &Value| {
+            CoerceError::WrongType(format!(
+                "expected {}, found {} `{}`",
+                self.describe(),
+                v.type_name(),
+                v
+            ))
+        };
         match (self, v) {
             (ParamType::Int, Value::Int(i)) => Ok(Value::Int(i)),
             (ParamType::Count, Value::Int(i)) if i >= 0 => Ok(Value::Int(i)),
-            (ParamType::Count, Value::Int(i)) => Err(format!("must be ≥ 0, got {i}")),
+            (ParamType::Count, Value::Int(i)) => Err(Invalid(format!("must be ≥ 0, got {i}"))),
             (ParamType::Count, Value::Float(f)) if f.fract() == 0.0 && (0.0..9e15).contains(&f) => {
                 Ok(Value::Int(f as i64))
             }
             (ParamType::PositiveCount, Value::Int(i)) if i >= 1 => Ok(Value::Int(i)),
-            (ParamType::PositiveCount, Value::Int(i)) => Err(format!("must be ≥ 1, got {i}")),
+            (ParamType::PositiveCount, Value::Int(i)) => Err(Invalid(format!("must be ≥ 1, got {i}"))),
             // An integral float reads as the int it spells, then is judged as one.
             (ParamType::PositiveCount, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
                 ParamType::PositiveCount.coerce(Value::Int(f as i64))
             }
-            (ParamType::Device, Value::Str(s)) => crate::device::check_syntax(&s).map(|()| Value::Str(s)),
+            (ParamType::Device, Value::Str(s)) => crate::device::check_syntax(&s)
+                .map(|()| Value::Str(s))
+                .map_err(Invalid),
             (ParamType::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
                 Ok(Value::Int(f as i64))
             }
@@ -183,28 +191,28 @@ impl ParamType {
                     let hint = crate::diag::did_you_mean(&s, words.iter().copied())
                         .map(|b| format!(" (did you mean `{b}`?)"))
                         .unwrap_or_default();
-                    Err(format!(
+                    Err(Invalid(format!(
                         "expected one of {}, found `{s}`{hint}",
                         words.join(" | ")
-                    ))
+                    )))
                 }
             }
             (ParamType::IntSet, v @ (Value::Int(_) | Value::Range(_))) => {
                 if let Value::Range(r) = &v {
                     if r.start > r.end {
-                        return Err(format!(
+                        return Err(Invalid(format!(
                             "empty range {}..{} (ranges include both ends)",
                             r.start, r.end
-                        ));
+                        )));
                     }
                     // Stages expand the set into a list of its integers.
                     if r.count() > MAX_LIST_LEN as u64 {
-                        return Err(format!(
+                        return Err(Invalid(format!(
                             "range {}..{} holds {} integers; a set of ints holds at most {MAX_LIST_LEN}",
                             r.start,
                             r.end,
                             r.count()
-                        ));
+                        )));
                     }
                 }
                 Ok(v)
@@ -223,11 +231,11 @@ impl ParamType {
                 if names.contains(&c.call.as_str()) {
                     Ok(Value::Call(c))
                 } else {
-                    Err(format!(
+                    Err(Invalid(format!(
                         "expected one of {}, found `{}(…)`",
                         names.join(" | "),
                         c.call
-                    ))
+                    )))
                 }
             }
             (ParamType::Call(names), Value::Str(s)) if names.contains(&s.as_str()) => {
@@ -256,10 +264,21 @@ pub struct ParamSpec {
     pub doc: &'static str,
 }
 
-/// Whether a [`ParamType::coerce`] message reports a value of the wrong type (rather than
-/// a value of the right type that is invalid), for the label under the value.
-pub fn is_type_mismatch(msg: &str) -> bool {
-    msg.starts_with("expected ")
+/// Why a value does not fit a parameter type ([`ParamType::coerce`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoerceError {
+    /// A value of another type: `expected int, found string "x"`.
+    WrongType(String),
+    /// A value of the right type that is out of range or not one of the allowed words.
+    Invalid(String),
+}
+
+impl std::fmt::Display for CoerceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoerceError::WrongType(m) | CoerceError::Invalid(m) => f.write_str(m),
+        }
+    }
 }
 
 impl ParamSpec {
@@ -290,32 +309,29 @@ impl ParamSpec {
         }
     }
 
-    /// The conventional `seed` parameter: defaults to the pipeline's `seed` variable when
-    /// one is defined, else 0.
-    pub fn seed() -> Self {
+    /// The spec of a conventional parameter whose type is `T` ([`Seed`](super::declare::Seed),
+    /// [`DeviceSpec`](super::declare::DeviceSpec)): type, default, inherited variable and
+    /// doc come from the type, exactly as in a declared kind.
+    fn conventional<T: super::declare::ParamValue>(name: &'static str) -> Self {
         ParamSpec {
-            inherits: Some("seed"),
-            ..Self::optional(
-                "seed",
-                ParamType::Int,
-                Value::Int(0),
-                "random seed (defaults to the pipeline's `seed` variable)",
-            )
+            name,
+            ty: T::param_type(),
+            default: T::implicit().and_then(|d| d.to_value()),
+            optional: false,
+            inherits: T::inherits(),
+            doc: T::standard_doc(),
         }
     }
 
-    /// The conventional `device` parameter: defaults to the pipeline's `device` variable
-    /// when one is defined, else `auto` (CUDA when available).
+    /// The conventional `seed` parameter: the pipeline's `seed` variable when defined, else 0.
+    pub fn seed() -> Self {
+        Self::conventional::<super::declare::Seed>("seed")
+    }
+
+    /// The conventional `device` parameter: the pipeline's `device` variable when defined,
+    /// else `auto`.
     pub fn device() -> Self {
-        ParamSpec {
-            inherits: Some("device"),
-            ..Self::optional(
-                "device",
-                ParamType::Device,
-                Value::Str("auto".into()),
-                "auto | cpu | cuda | cuda:N (defaults to the pipeline's `device` variable)",
-            )
-        }
+        Self::conventional::<super::declare::DeviceSpec>("device")
     }
 }
 
@@ -363,15 +379,17 @@ mod tests {
     fn coerce_widens_and_checks() {
         assert_eq!(ParamType::Float.coerce(Value::Int(3)), Ok(Value::Float(3.0)));
         assert!(
-            ParamType::Int
-                .coerce(Value::Str("x".into()))
-                .unwrap_err()
-                .contains("expected int")
+            ParamType::Int.coerce(Value::Str("x".into())).unwrap_err()
+                == CoerceError::WrongType("expected int, found string `\"x\"`".into())
         );
         let e = ParamType::Enum(&["exact_match", "boxed"])
             .coerce(Value::Str("exact_mach".into()))
             .unwrap_err();
-        assert!(e.contains("did you mean `exact_match`"), "{e}");
+        // A word of the right type that is not one of the choices is an invalid value.
+        assert!(
+            matches!(&e, CoerceError::Invalid(m) if m.contains("did you mean `exact_match`")),
+            "{e:?}"
+        );
         assert!(
             ParamType::IntSet
                 .coerce(Value::Range(crate::value::RangeValue { start: 5, end: 2 }))
@@ -382,23 +400,30 @@ mod tests {
             end: 1_000_000_000,
         };
         let e = ParamType::IntSet.coerce(Value::Range(huge)).unwrap_err();
-        assert!(e.contains("holds 1000000000 integers"), "{e}");
+        assert!(e.to_string().contains("holds 1000000000 integers"), "{e}");
     }
 
     #[test]
     fn positive_counts_refuse_zero_and_negatives() {
         let t = ParamType::PositiveCount;
         assert_eq!(t.describe(), "int ≥ 1");
-        assert_eq!(t.coerce(Value::Int(0)), Err("must be ≥ 1, got 0".to_string()));
-        assert_eq!(t.coerce(Value::Int(-1)), Err("must be ≥ 1, got -1".to_string()));
+        let invalid = |m: &str| Err(CoerceError::Invalid(m.to_string()));
+        assert_eq!(t.coerce(Value::Int(0)), invalid("must be ≥ 1, got 0"));
+        assert_eq!(t.coerce(Value::Int(-1)), invalid("must be ≥ 1, got -1"));
         assert_eq!(t.coerce(Value::Int(1)), Ok(Value::Int(1)));
         // Integral floats are ints (YAML `2.0`, `1e3`), judged as such.
         assert_eq!(t.coerce(Value::Float(2.0)), Ok(Value::Int(2)));
-        assert_eq!(t.coerce(Value::Float(0.0)), Err("must be ≥ 1, got 0".to_string()));
-        let e = t.coerce(Value::Float(2.5)).unwrap_err();
-        assert_eq!(e, "expected int ≥ 1, found float `2.5`");
-        assert!(is_type_mismatch(&e));
+        assert_eq!(t.coerce(Value::Float(0.0)), invalid("must be ≥ 1, got 0"));
+        assert_eq!(
+            t.coerce(Value::Float(2.5)),
+            Err(CoerceError::WrongType(
+                "expected int ≥ 1, found float `2.5`".into()
+            ))
+        );
         let e = t.coerce(Value::Str("x".into())).unwrap_err();
-        assert!(is_type_mismatch(&e) && e.contains("int ≥ 1"), "{e}");
+        assert!(
+            matches!(&e, CoerceError::WrongType(m) if m.contains("int ≥ 1")),
+            "{e:?}"
+        );
     }
 }

@@ -602,6 +602,7 @@ mod tests {
             spec.ty
                 .coerce(s("heatmpa"))
                 .unwrap_err()
+                .to_string()
                 .contains("did you mean `heatmap`")
         );
     }
