@@ -63,9 +63,8 @@ impl RolloutSource for Bandit<'_> {
     }
 }
 
-#[test]
-fn a_bandit_learns_to_answer_a_within_thirty_steps() {
-    let tok = Tok::chars("abcdefgh").unwrap();
+/// The one-layer nano policy of the bandit tests (here and in the trainer's), seed 11.
+pub(super) fn bandit_model(tok: &Tok) -> Transformer {
     let mcfg = ModelConfig::new(
         Family::Qwen2,
         &Sizes::preset("nano").unwrap(),
@@ -76,6 +75,13 @@ fn a_bandit_learns_to_answer_a_within_thirty_steps() {
     );
     let model = Transformer::new(mcfg, Device::Cpu, Kind::Float).unwrap();
     model.init_weights(11);
+    model
+}
+
+#[test]
+fn a_bandit_learns_to_answer_a_within_thirty_steps() {
+    let tok = Tok::chars("abcdefgh").unwrap();
+    let model = bandit_model(&tok);
     let cfg = RlConfig::preset(Preset::Grpo, Metric::ExactMatch, 1);
     let prompts: Vec<Vec<i64>> = ["b", "c", "d", "e"]
         .iter()

@@ -1,25 +1,10 @@
 //! The GRPO loop on a nano model: exact resume, and the bandit learning through it.
 
 use super::*;
-use crate::model::config::{Family, ModelConfig, Sizes};
+use crate::rl::bandit_tests::bandit_model;
 use crate::rl::preset::Preset;
 use crate::rl::sampling::FilterMetric;
 use sieve::eval::Metric;
-use tch::{Device, Kind};
-
-fn bandit_model(tok: &Tok) -> Transformer {
-    let mcfg = ModelConfig::new(
-        Family::Qwen2,
-        &Sizes::preset("nano").unwrap(),
-        tok.vocab_size(),
-        Some(1),
-        Some(2),
-        Some(0),
-    );
-    let model = Transformer::new(mcfg, Device::Cpu, Kind::Float).unwrap();
-    model.init_weights(11);
-    model
-}
 
 fn prompts(tok: &Tok, texts: &[&str], gold: &str) -> Vec<RlPrompt> {
     texts
